@@ -1,0 +1,33 @@
+//! zmemif: the memif shared-memory packet interface (DPDK `net_memif`, VPP `libmemif`), protocol 2.0.
+//!
+//! ```text
+//! wire.rs    control messages and shared-memory layout constants (pinned at compile time)
+//! sock.rs    the control socket: addresses, listener permissions, messages with fds
+//! region.rs  shared-memory regions (memfd, mmap)
+//! ring.rs    raw ring access: the only code with pointers into shared memory
+//! conn.rs    a connection's regions, rings and eventfds; descriptor validation
+//! queue.rs   the burst API: rx_burst / release, alloc / tx_burst
+//! control.rs the control thread: handshakes, reconnects, teardown, armed interrupts
+//! port.rs    Socket and Port, the public objects
+//! ffi.rs     the C ABI (only `extern "C"`)
+//! error.rs   errors with stable codes
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod conn;
+mod control;
+pub mod error;
+pub mod ffi;
+pub mod port;
+pub mod queue;
+pub mod region;
+mod ring;
+pub mod sock;
+pub mod wire;
+
+pub use conn::{Dir, Role};
+pub use error::{Code, Error, Result};
+pub use port::{Event, Port, PortConfig, PortInfo, Socket, Status};
+pub use queue::{Desc, QueueStats, RxMode, RxQueue, TxQueue, DESC_NEXT};
+pub use sock::{Perms, SocketAddr};
+pub use wire::Mode;

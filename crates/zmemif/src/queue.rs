@@ -1,0 +1,851 @@
+//! The safe burst API over one ring: `RxQueue::rx_burst` → read in place → release (implicit on the
+//! next burst); `TxQueue::alloc` → write in place → `tx_burst`. Packets are (region, offset, length)
+//! descriptors into the shared regions: nothing is copied or allocated per packet.
+//!
+//! Indexes are cached here and the ring is touched once per burst: one Acquire load of the peer's
+//! index, one Release store of ours. Every descriptor the peer supplies is checked against the
+//! regions before it is handed out; a bad one is counted and skipped, never followed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::conn::{desc_ok, drain, signal, Connection, Dir, Role};
+use crate::error::{Code, Error, Result};
+use crate::port::PortShared;
+use crate::region::in_bounds;
+use crate::ring::{copy_in, copy_out, RawDesc, Ring};
+use crate::wire::{DESC_FLAG_NEXT, RING_FLAG_MASK_INT};
+
+/// One buffer of a packet, in the caller's memory (the C ABI's `zmemif_desc`, 16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Desc {
+    /// `DESC_NEXT`: the packet continues in the next descriptor.
+    pub flags: u16,
+    /// Region index (a view index for bindings).
+    pub region: u16,
+    /// rx: bytes of data; after `alloc`: capacity; for `tx_burst`: bytes to send.
+    pub length: u32,
+    /// Byte offset of the buffer in its region.
+    pub offset: u32,
+    pub reserved: u32,
+}
+const _: () = assert!(std::mem::size_of::<Desc>() == 16);
+
+pub const DESC_NEXT: u16 = DESC_FLAG_NEXT;
+
+/// Per-queue counters, written by the queue's owner once per burst, readable from any thread.
+#[derive(Default)]
+pub struct QueueCounters {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    pub bad_descs: AtomicU64,
+    pub ring_full: AtomicU64,
+    pub interrupts: AtomicU64,
+}
+
+/// A snapshot of `QueueCounters`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub bad_descs: u64,
+    pub ring_full: u64,
+    pub interrupts: u64,
+    pub reserved: [u64; 3],
+}
+
+impl QueueCounters {
+    pub fn snapshot(&self) -> QueueStats {
+        QueueStats {
+            packets: self.packets.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            bad_descs: self.bad_descs.load(Ordering::Relaxed),
+            ring_full: self.ring_full.load(Ordering::Relaxed),
+            interrupts: self.interrupts.load(Ordering::Relaxed),
+            reserved: [0; 3],
+        }
+    }
+    /// Single writer (the queue's owner), so a load and a store are enough: no locked add.
+    #[inline]
+    fn add(c: &AtomicU64, v: u64) {
+        if v != 0 {
+            c.store(c.load(Ordering::Relaxed) + v, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How the receiver asks to be woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxMode {
+    /// Polling while bursts find data; the peer is asked to signal only while we wait (default).
+    Adaptive,
+    /// Never ask the peer to signal: `wait` spins and sleeps.
+    Polling,
+    /// Always ask the peer to signal (one eventfd write per peer burst).
+    Interrupt,
+}
+
+/// A queue's hold on one connection: the ring, cached region bounds and local indexes.
+struct Attached {
+    conn: Arc<Connection>,
+    ring: Ring,
+    regions: Vec<(*mut u8, usize)>,
+    role: Role,
+    size: u16,
+    /// rx: next index to read. tx: our committed index (client head, server tail).
+    next: u16,
+    /// rx: everything before this has been given back to the ring.
+    released: u16,
+    /// rx client: our head (offered limit). tx: buffers handed out by `alloc`, not yet sent.
+    own: u16,
+    reserved: u16,
+    /// Client: where slot 0's buffer is; slot j's is `buf_offset + j * buffer_size`.
+    buf_region: u16,
+    buf_offset: u32,
+    buffer_size: u32,
+    /// Server tx: the validated buffer the client offered in each slot, by slot.
+    offered: Vec<RawDesc>,
+    /// rx: MASK_INT is currently clear (we asked the peer to signal).
+    signalling: bool,
+    /// rx in `RxMode::Interrupt`: keep MASK_INT clear even while bursts find data.
+    always_signal: bool,
+    dir: Dir,
+    qid: usize,
+}
+
+// SAFETY: the raw region pointers stay valid while `conn` (an `Arc` we own) lives, and a queue is
+// used by one thread at a time (`&mut self` on every data-path method), so moving it between threads
+// (one queue per Worker) is sound.
+unsafe impl Send for Attached {}
+
+impl Attached {
+    fn new(conn: Arc<Connection>, dir: Dir, qid: usize) -> Attached {
+        let ring = conn.ring(dir, qid);
+        let info = &conn.rings(dir)[qid];
+        let regions = conn.regions.iter().map(|r| (r.base(), r.len())).collect();
+        let role = conn.role;
+        let size = ring.size();
+        let (buf_region, buf_offset) = info.buffers.unwrap_or((0, 0));
+        // Our own index is the one thing only we write, so the cursors can be rebuilt from it: a
+        // handle dropped earlier released everything it had.
+        let (next, own) = match (role, dir) {
+            (Role::Client, Dir::S2C) => {
+                let head = ring.head(Ordering::Relaxed);
+                (head.wrapping_sub(size), head)
+            }
+            (Role::Server, Dir::C2S) => (ring.tail(Ordering::Relaxed), 0),
+            (Role::Client, Dir::C2S) => (ring.head(Ordering::Relaxed), 0),
+            (Role::Server, Dir::S2C) => (ring.tail(Ordering::Relaxed), 0),
+        };
+        Attached {
+            regions,
+            role,
+            size,
+            next,
+            released: next,
+            own,
+            reserved: 0,
+            buf_region,
+            buf_offset,
+            buffer_size: conn.buffer_size,
+            offered: vec![RawDesc::default(); size as usize],
+            signalling: false,
+            always_signal: false,
+            dir,
+            qid,
+            ring,
+            conn,
+        }
+    }
+
+    #[inline]
+    fn client_buffer(&self, index: u16) -> RawDesc {
+        RawDesc {
+            flags: 0,
+            region: self.buf_region,
+            length: self.buffer_size,
+            offset: self.buf_offset + (index & (self.size - 1)) as u32 * self.buffer_size,
+        }
+    }
+
+    // ---- rx ----
+
+    /// Gives back the slots of the previous burst: the server moves tail, the client re-offers the
+    /// buffers (refill) and moves head.
+    #[inline]
+    fn rx_release(&mut self) {
+        let n = self.next.wrapping_sub(self.released);
+        if n == 0 {
+            return;
+        }
+        match self.role {
+            Role::Server => self.ring.publish_tail(self.next),
+            Role::Client => {
+                for k in 0..n {
+                    let index = self.own.wrapping_add(k);
+                    self.ring.write_desc(index, self.client_buffer(index));
+                }
+                self.own = self.own.wrapping_add(n);
+                self.ring.publish_head(self.own);
+            }
+        }
+        self.released = self.next;
+    }
+
+    /// Slots the peer has filled and we have not read, never more than the ring holds.
+    #[inline]
+    fn rx_available(&self, counters: &QueueCounters) -> u16 {
+        let (produced, limit) = match self.role {
+            Role::Server => (self.ring.head(Ordering::Acquire), self.size),
+            // The server can only fill what we offered.
+            Role::Client => (
+                self.ring.tail(Ordering::Acquire),
+                self.own.wrapping_sub(self.next),
+            ),
+        };
+        let avail = produced.wrapping_sub(self.next);
+        if avail > limit {
+            QueueCounters::add(&counters.bad_descs, 1);
+            return limit;
+        }
+        avail
+    }
+
+    fn rx_burst(&mut self, out: &mut [Desc], c: &QueueCounters) -> Result<usize> {
+        self.rx_release();
+        if self.signalling && !self.always_signal {
+            self.ring.set_flags(RING_FLAG_MASK_INT);
+            self.signalling = false;
+        }
+        let avail = self.rx_available(c);
+        if avail == self.size {
+            QueueCounters::add(&c.ring_full, 1);
+        }
+        let (mut i, mut n, mut packets, mut bytes, mut bad) = (0u16, 0usize, 0u64, 0u64, 0u64);
+        'packets: while i < avail {
+            let (start_i, start_n) = (i, n);
+            let mut ok = true;
+            let mut len = 0u64;
+            loop {
+                if i == avail {
+                    // The chain goes on past what the peer published: wait for the rest, unless it
+                    // already fills the ring and so can never end (a broken or hostile peer).
+                    if start_i == 0 && avail == self.size {
+                        bad += avail as u64;
+                        break 'packets;
+                    }
+                    i = start_i;
+                    n = start_n;
+                    break 'packets;
+                }
+                let d = self.ring.read_desc(self.next.wrapping_add(i));
+                i += 1;
+                if !desc_ok(&d, &self.regions) {
+                    ok = false;
+                }
+                if ok {
+                    if n == out.len() {
+                        if start_n == 0 {
+                            return Err(Error::new(
+                                Code::TooLarge,
+                                format!(
+                                    "a packet has more segments than the {} descriptors passed to \
+                                     rx_burst: pass a larger array (a 65535-byte packet needs \
+                                     65535 / buffer_size + 1)",
+                                    out.len()
+                                ),
+                            ));
+                        }
+                        i = start_i;
+                        n = start_n;
+                        break 'packets;
+                    }
+                    out[n] = Desc {
+                        flags: d.flags & DESC_FLAG_NEXT,
+                        region: d.region,
+                        length: d.length,
+                        offset: d.offset,
+                        reserved: 0,
+                    };
+                    n += 1;
+                    len += d.length as u64;
+                }
+                if d.flags & DESC_FLAG_NEXT == 0 {
+                    break;
+                }
+            }
+            if ok {
+                packets += 1;
+                bytes += len;
+            } else {
+                // Drop the whole packet: count its slots, hand out none of them.
+                bad += (i - start_i) as u64;
+                n = start_n;
+            }
+        }
+        self.next = self.next.wrapping_add(i);
+        QueueCounters::add(&c.packets, packets);
+        QueueCounters::add(&c.bytes, bytes);
+        QueueCounters::add(&c.bad_descs, bad);
+        Ok(n)
+    }
+
+    // ---- tx ----
+
+    fn tx_alloc(&mut self, out: &mut [Desc], c: &QueueCounters) -> usize {
+        let free = match self.role {
+            Role::Client => {
+                let used = self.next.wrapping_sub(self.ring.tail(Ordering::Acquire));
+                if used > self.size {
+                    // The server claims to have consumed slots we never sent.
+                    QueueCounters::add(&c.bad_descs, 1);
+                    0
+                } else {
+                    self.size - used
+                }
+            }
+            Role::Server => {
+                let offered = self.ring.head(Ordering::Acquire).wrapping_sub(self.next);
+                if offered > self.size {
+                    QueueCounters::add(&c.bad_descs, 1);
+                    self.size
+                } else {
+                    offered
+                }
+            }
+        };
+        let mut free = free as usize;
+        let mut k = 0usize;
+        let mut skipped = false;
+        while k < out.len().min(free) {
+            let index = self.next.wrapping_add(k as u16);
+            let d = match self.role {
+                Role::Client => self.client_buffer(index),
+                Role::Server => {
+                    let d = self.ring.read_desc(index);
+                    if !desc_ok(&d, &self.regions) {
+                        if k == 0 {
+                            // Skip the client's broken buffer: return it empty, in order.
+                            self.ring.write_len_flags(index, 0, 0);
+                            self.next = self.next.wrapping_add(1);
+                            free -= 1;
+                            skipped = true;
+                            QueueCounters::add(&c.bad_descs, 1);
+                            continue;
+                        }
+                        break;
+                    }
+                    self.offered[(index & (self.size - 1)) as usize] = d;
+                    d
+                }
+            };
+            out[k] = Desc {
+                flags: 0,
+                region: d.region,
+                length: d.length,
+                offset: d.offset,
+                reserved: 0,
+            };
+            k += 1;
+        }
+        if skipped {
+            self.ring.publish_tail(self.next);
+        }
+        if k < out.len() {
+            QueueCounters::add(&c.ring_full, 1);
+        }
+        self.reserved = k as u16;
+        k
+    }
+
+    fn tx_burst(&mut self, descs: &[Desc], c: &QueueCounters) -> Result<usize> {
+        let n = descs.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        if n > self.reserved as usize {
+            return Err(Error::invalid(format!(
+                "tx_burst of {n} buffers but only {} are allocated: call alloc first and send at \
+                 most what it returned",
+                self.reserved
+            )));
+        }
+        // Check everything first, so an error sends nothing.
+        for (k, d) in descs.iter().enumerate() {
+            let cap = match self.role {
+                Role::Client => self.buffer_size,
+                Role::Server => {
+                    let index = self.next.wrapping_add(k as u16);
+                    self.offered[(index & (self.size - 1)) as usize].length
+                }
+            };
+            if d.length == 0 || d.length > cap {
+                return Err(Error::invalid(format!(
+                    "descriptor {k}: length {} is not within 1..={cap} (the buffer's capacity)",
+                    d.length
+                )));
+            }
+            if d.flags & !DESC_NEXT != 0 {
+                return Err(Error::invalid(format!(
+                    "descriptor {k}: unknown flags {:#x}",
+                    d.flags
+                )));
+            }
+        }
+        if descs[n - 1].flags & DESC_NEXT != 0 {
+            return Err(Error::invalid(
+                "the last descriptor has NEXT set: send whole packets (clear NEXT on each packet's \
+                 last buffer)",
+            ));
+        }
+        let (mut packets, mut bytes) = (0u64, 0u64);
+        for (k, d) in descs.iter().enumerate() {
+            let index = self.next.wrapping_add(k as u16);
+            match self.role {
+                Role::Client => {
+                    let mut b = self.client_buffer(index);
+                    b.flags = d.flags;
+                    b.length = d.length;
+                    // Full descriptor each time: no NEXT flag survives from an earlier lap.
+                    self.ring.write_desc(index, b);
+                }
+                Role::Server => self.ring.write_len_flags(index, d.length, d.flags),
+            }
+            packets += (d.flags & DESC_NEXT == 0) as u64;
+            bytes += d.length as u64;
+        }
+        self.next = self.next.wrapping_add(n as u16);
+        self.reserved -= n as u16;
+        match self.role {
+            Role::Client => self.ring.publish_head(self.next),
+            Role::Server => self.ring.publish_tail(self.next),
+        }
+        if self.ring.flags() & RING_FLAG_MASK_INT == 0 {
+            signal(self.conn.eventfd(self.dir, self.qid));
+            QueueCounters::add(&c.interrupts, 1);
+        }
+        QueueCounters::add(&c.packets, packets);
+        QueueCounters::add(&c.bytes, bytes);
+        Ok(n)
+    }
+
+    fn tx_free(&self) -> u16 {
+        match self.role {
+            Role::Client => {
+                let used = self.next.wrapping_sub(self.ring.tail(Ordering::Acquire));
+                self.size.saturating_sub(used)
+            }
+            Role::Server => self
+                .ring
+                .head(Ordering::Acquire)
+                .wrapping_sub(self.next)
+                .min(self.size),
+        }
+    }
+
+    fn check(&self, d: &Desc, at: usize, len: usize) -> Result<*mut u8> {
+        let Some(&(base, size)) = self.regions.get(d.region as usize) else {
+            return Err(Error::invalid(format!("region {} does not exist", d.region)));
+        };
+        let end = at as u64 + len as u64;
+        if end > d.length as u64 || !in_bounds(d.offset, d.length, size) {
+            return Err(Error::invalid(format!(
+                "access of {len} bytes at {at} is outside the buffer ({} bytes)",
+                d.length
+            )));
+        }
+        Ok(base)
+    }
+}
+
+/// What both queue kinds share: the port, the queue id, the attachment and counters.
+struct QueueCore {
+    port: Arc<PortShared>,
+    dir: Dir,
+    qid: u16,
+    att: Option<Attached>,
+    counters: Arc<QueueCounters>,
+    /// Rust users re-attach by themselves; bindings that map views attach explicitly.
+    auto_attach: bool,
+}
+
+impl QueueCore {
+    fn new(port: Arc<PortShared>, dir: Dir, qid: u16, auto_attach: bool) -> Result<QueueCore> {
+        let counters = port.claim(dir, qid)?;
+        Ok(QueueCore {
+            port,
+            dir,
+            qid,
+            att: None,
+            counters,
+            auto_attach,
+        })
+    }
+
+    fn attach(&mut self) -> Result<u32> {
+        if let Some(a) = &self.att {
+            if a.conn.is_alive() {
+                return Ok(a.conn.generation);
+            }
+        }
+        self.detach();
+        let conn = self.port.current().ok_or_else(Error::not_connected)?;
+        let n = conn.rings(self.dir).len();
+        if self.qid as usize >= n {
+            return Err(Error::new(
+                Code::QueueRange,
+                format!(
+                    "queue {} does not exist on this connection: the peer accepted {n} {} queue(s); \
+                     configure both sides with the same queue counts",
+                    self.qid,
+                    if self.dir == Dir::C2S { "client-to-server" } else { "server-to-client" }
+                ),
+            ));
+        }
+        let g = conn.generation;
+        self.att = Some(Attached::new(conn, self.dir, self.qid as usize));
+        Ok(g)
+    }
+
+    fn detach(&mut self) {
+        if let Some(mut a) = self.att.take() {
+            if a.conn.is_alive() {
+                if self.dir == rx_dir(a.role) {
+                    a.rx_release();
+                }
+                if a.signalling {
+                    a.ring.set_flags(RING_FLAG_MASK_INT);
+                }
+            }
+        }
+    }
+
+    /// The attached connection, if it is still alive.
+    #[inline]
+    fn live(&mut self) -> Result<&mut Attached> {
+        let alive = matches!(&self.att, Some(a) if a.conn.is_alive());
+        if !alive {
+            if !self.auto_attach {
+                return Err(Error::not_connected());
+            }
+            self.attach()?;
+        }
+        Ok(self.att.as_mut().unwrap())
+    }
+
+    fn region(&self, idx: usize) -> Result<(*mut u8, usize)> {
+        let a = self.att.as_ref().ok_or_else(Error::not_connected)?;
+        a.regions.get(idx).copied().ok_or_else(|| {
+            Error::invalid(format!(
+                "region {idx} does not exist (the connection has {})",
+                a.regions.len()
+            ))
+        })
+    }
+
+    fn wait_until(&mut self, timeout: Option<Duration>, ready: impl Fn(&mut Attached) -> bool) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut spins = 0u32;
+        loop {
+            let a = self.live()?;
+            if ready(a) {
+                return Ok(true);
+            }
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(l) if !l.is_zero() => Some(l),
+                    _ => return Ok(false),
+                },
+                None => None,
+            };
+            spins += 1;
+            if spins < 64 {
+                std::thread::yield_now();
+            } else {
+                let nap = Duration::from_micros((spins as u64 - 63).min(1000) * 10);
+                std::thread::sleep(left.map_or(nap, |l| l.min(nap)));
+            }
+        }
+    }
+}
+
+fn rx_dir(role: Role) -> Dir {
+    match role {
+        Role::Client => Dir::S2C,
+        Role::Server => Dir::C2S,
+    }
+}
+
+impl Drop for QueueCore {
+    fn drop(&mut self) {
+        self.detach();
+        self.port.unclaim(self.dir, self.qid);
+    }
+}
+
+/// Receives from one ring. Use from one thread at a time; it may move between threads.
+pub struct RxQueue {
+    core: QueueCore,
+    mode: RxMode,
+}
+
+impl RxQueue {
+    pub(crate) fn open(port: Arc<PortShared>, qid: u16, auto_attach: bool) -> Result<RxQueue> {
+        let dir = rx_dir(port.role());
+        Ok(RxQueue {
+            core: QueueCore::new(port, dir, qid, auto_attach)?,
+            mode: RxMode::Adaptive,
+        })
+    }
+
+    /// Attaches to the port's current connection; returns its generation.
+    pub fn attach(&mut self) -> Result<u32> {
+        self.core.attach()
+    }
+
+    /// Lets go of the connection (regions are unmapped once nobody holds them).
+    pub fn detach(&mut self) {
+        self.core.detach()
+    }
+
+    /// Receives whole packets into `out` (one descriptor per buffer; `DESC_NEXT` marks chains) and
+    /// returns how many descriptors were written. The buffers stay valid and untouched by the peer
+    /// until the next `rx_burst` or `release` on this queue.
+    #[inline]
+    pub fn rx_burst(&mut self, out: &mut [Desc]) -> Result<usize> {
+        let counters = self.core.counters.clone();
+        self.core.live()?.rx_burst(out, &counters)
+    }
+
+    /// Gives back the buffers of the last burst now instead of at the next burst.
+    pub fn release(&mut self) -> Result<()> {
+        self.core.live()?.rx_release();
+        Ok(())
+    }
+
+    /// Copies the bytes of `d` (one buffer) into `dst[..d.length]`.
+    pub fn read(&self, d: &Desc, dst: &mut [u8]) -> Result<usize> {
+        let a = self.core.att.as_ref().ok_or_else(Error::not_connected)?;
+        let len = d.length as usize;
+        let base = a.check(d, 0, len)?;
+        if dst.len() < len {
+            return Err(Error::invalid("destination shorter than the buffer"));
+        }
+        // SAFETY: `check` verified `[offset, offset + length)` lies inside region `d.region`, which
+        // stays mapped while we are attached.
+        unsafe { copy_out(base, d.offset as usize, &mut dst[..len]) };
+        Ok(len)
+    }
+
+    /// Copies a whole (possibly chained) packet — `descs` as returned by `rx_burst` from its first
+    /// buffer to the one without NEXT — appending to `out`.
+    pub fn read_packet(&self, descs: &[Desc], out: &mut Vec<u8>) -> Result<usize> {
+        let mut total = 0;
+        for d in descs {
+            let start = out.len();
+            out.resize(start + d.length as usize, 0);
+            total += self.read(d, &mut out[start..])?;
+            if d.flags & DESC_NEXT == 0 {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Blocks until data is available (true) or the timeout passes (false). In adaptive and
+    /// interrupt mode it sleeps on the ring's eventfd, so an idle queue costs no CPU.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        if self.mode == RxMode::Polling {
+            let c = self.core.counters.clone();
+            return self.core.wait_until(timeout, |a| a.rx_available(&c) > 0);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let c = self.core.counters.clone();
+            let a = self.core.live()?;
+            if a.rx_available(&c) > 0 {
+                return Ok(true);
+            }
+            // Ask the peer to signal, then look again: data published before it saw the flag
+            // would otherwise go unnoticed.
+            if !a.signalling {
+                a.ring.set_flags(0);
+                a.signalling = true;
+            }
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if a.rx_available(&c) > 0 {
+                return Ok(true);
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_millis(100),
+            };
+            if left.is_zero() {
+                return Ok(false);
+            }
+            // Wake at least every 100 ms to notice a disconnect.
+            let ms = left.min(Duration::from_millis(100)).as_millis().max(1) as u16;
+            let fd = a.conn.eventfd(a.dir, a.qid);
+            let mut fds = [PollFd::new(
+                std::os::fd::AsFd::as_fd(fd),
+                PollFlags::POLLIN,
+            )];
+            match poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(_) | Err(nix::Error::EINTR) => {}
+                Err(e) => return Err(Error::os("waiting on the ring eventfd", e)),
+            }
+            if drain(fd) {
+                QueueCounters::add(&c.interrupts, 1);
+            }
+        }
+    }
+
+    /// Prepares for an interrupt from outside (the control thread's poll): asks the peer to signal
+    /// and returns true if data is already there (then no signal may come).
+    pub(crate) fn arm(&mut self) -> Result<(bool, Arc<Connection>, usize)> {
+        let c = self.core.counters.clone();
+        let a = self.core.live()?;
+        if !a.signalling {
+            a.ring.set_flags(0);
+            a.signalling = true;
+        }
+        std::sync::atomic::fence(Ordering::SeqCst);
+        Ok((a.rx_available(&c) > 0, a.conn.clone(), a.qid))
+    }
+
+    pub fn set_mode(&mut self, mode: RxMode) -> Result<()> {
+        self.mode = mode;
+        if let Ok(a) = self.core.live() {
+            let signal = mode == RxMode::Interrupt;
+            a.ring
+                .set_flags(if signal { 0 } else { RING_FLAG_MASK_INT });
+            a.signalling = signal;
+            a.always_signal = signal;
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.core.counters.snapshot()
+    }
+
+    pub fn region(&self, idx: usize) -> Result<(*mut u8, usize)> {
+        self.core.region(idx)
+    }
+
+    pub fn num_regions(&self) -> usize {
+        self.core.att.as_ref().map_or(0, |a| a.regions.len())
+    }
+
+    pub fn qid(&self) -> u16 {
+        self.core.qid
+    }
+}
+
+/// Transmits on one ring. Use from one thread at a time; it may move between threads.
+pub struct TxQueue {
+    core: QueueCore,
+}
+
+impl TxQueue {
+    pub(crate) fn open(port: Arc<PortShared>, qid: u16, auto_attach: bool) -> Result<TxQueue> {
+        let dir = match port.role() {
+            Role::Client => Dir::C2S,
+            Role::Server => Dir::S2C,
+        };
+        Ok(TxQueue {
+            core: QueueCore::new(port, dir, qid, auto_attach)?,
+        })
+    }
+
+    pub fn attach(&mut self) -> Result<u32> {
+        self.core.attach()
+    }
+
+    pub fn detach(&mut self) {
+        self.core.detach()
+    }
+
+    /// Reserves up to `out.len()` free buffers (capacity in `length`) and returns how many. Buffers
+    /// reserved and not sent are handed out again by the next `alloc`.
+    #[inline]
+    pub fn alloc(&mut self, out: &mut [Desc]) -> Result<usize> {
+        let counters = self.core.counters.clone();
+        Ok(self.core.live()?.tx_alloc(out, &counters))
+    }
+
+    /// Sends the first `descs.len()` reserved buffers with the lengths and NEXT flags in `descs`.
+    #[inline]
+    pub fn tx_burst(&mut self, descs: &[Desc]) -> Result<usize> {
+        let counters = self.core.counters.clone();
+        self.core.live()?.tx_burst(descs, &counters)
+    }
+
+    /// Copies `src` into buffer `d` at byte `at`.
+    pub fn write(&self, d: &Desc, at: usize, src: &[u8]) -> Result<()> {
+        let a = self.core.att.as_ref().ok_or_else(Error::not_connected)?;
+        let base = a.check(d, at, src.len())?;
+        // SAFETY: `check` verified `[offset + at, offset + at + len)` lies inside the buffer and
+        // the region, which stays mapped while we are attached.
+        unsafe { copy_in(base, d.offset as usize + at, src) };
+        Ok(())
+    }
+
+    /// Copies one packet into as many buffers as it needs (chained with NEXT) and sends it.
+    /// Returns false, sending nothing, when the ring lacks the space; `wait` for it.
+    pub fn send(&mut self, pkt: &[u8]) -> Result<bool> {
+        if pkt.is_empty() {
+            return Err(Error::invalid("cannot send an empty packet"));
+        }
+        let mut descs = [Desc::default(); 64];
+        let n = self.alloc(&mut descs)?;
+        let mut used = 0;
+        let mut done = 0;
+        while done < pkt.len() {
+            if used == n {
+                if n == descs.len() {
+                    return Err(Error::new(
+                        Code::TooLarge,
+                        format!("a {}-byte packet needs more than 64 buffers", pkt.len()),
+                    ));
+                }
+                return Ok(false);
+            }
+            let take = (descs[used].length as usize).min(pkt.len() - done);
+            self.write(&descs[used], 0, &pkt[done..done + take])?;
+            descs[used].length = take as u32;
+            done += take;
+            descs[used].flags = if done < pkt.len() { DESC_NEXT } else { 0 };
+            used += 1;
+        }
+        self.tx_burst(&descs[..used])?;
+        Ok(true)
+    }
+
+    /// Blocks until at least `n` buffers are free (true) or the timeout passes (false). The peer
+    /// does not signal freed buffers, so this yields, then sleeps in growing steps up to 10 ms.
+    pub fn wait(&mut self, n: u16, timeout: Option<Duration>) -> Result<bool> {
+        self.core.wait_until(timeout, |a| a.tx_free() >= n.min(a.size))
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.core.counters.snapshot()
+    }
+
+    pub fn region(&self, idx: usize) -> Result<(*mut u8, usize)> {
+        self.core.region(idx)
+    }
+
+    pub fn num_regions(&self) -> usize {
+        self.core.att.as_ref().map_or(0, |a| a.regions.len())
+    }
+
+    pub fn qid(&self) -> u16 {
+        self.core.qid
+    }
+}
