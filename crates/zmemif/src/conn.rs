@@ -174,7 +174,11 @@ impl Connection {
                 let ring = conn.ring(dir, i);
                 // We receive on S2C rings and start in polling mode there (no signal per burst);
                 // a waiting reader clears MASK_INT (see queue.rs). C2S flags belong to the server.
-                ring.init(if dir == Dir::S2C { RING_FLAG_MASK_INT } else { 0 });
+                ring.init(if dir == Dir::S2C {
+                    RING_FLAG_MASK_INT
+                } else {
+                    0
+                });
                 let (region, base) = conn.rings(dir)[i].buffers.unwrap();
                 for slot in 0..ring.size() {
                     ring.write_desc(
@@ -246,7 +250,10 @@ pub fn validate_ring(r: &AddRing, regions: &[Region]) -> std::result::Result<(),
     }
     let stride = ring_stride(r.log2_size) as u64;
     if r.offset as u64 + stride > region.len() as u64 {
-        return Err(format!("Ring at offset {} outside region {}", r.offset, r.region));
+        return Err(format!(
+            "Ring at offset {} outside region {}",
+            r.offset, r.region
+        ));
     }
     Ok(())
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::conn::{self, drain, new_eventfd, validate_ring, Connection, Dir, Params, RingInfo, Role};
+use crate::conn::{
+    self, drain, new_eventfd, validate_ring, Connection, Dir, Params, RingInfo, Role,
+};
 use crate::error::{Code, Error, Result};
 use crate::port::{Event, PortShared, Status};
 use crate::region::Region;
@@ -84,7 +86,10 @@ impl Control {
         if s.stop {
             return Err(Error::new(Code::Closed, "the socket is closed"));
         }
-        if s.ports.iter().any(|q| q.cfg.id == p.cfg.id && q.cfg.role == p.cfg.role) {
+        if s.ports
+            .iter()
+            .any(|q| q.cfg.id == p.cfg.id && q.cfg.role == p.cfg.role)
+        {
             return Err(Error::new(
                 Code::IdInUse,
                 format!(
@@ -100,7 +105,11 @@ impl Control {
             }
             s.listener = Some(Arc::new(fd));
         }
-        p.set_status(if p.cfg.role == Role::Client { Status::Connecting } else { Status::Disconnected });
+        p.set_status(if p.cfg.role == Role::Client {
+            Status::Connecting
+        } else {
+            Status::Disconnected
+        });
         s.ports.push(p);
         drop(s);
         self.wake();
@@ -135,7 +144,10 @@ impl Control {
 
     pub fn arm(&self, port: Arc<PortShared>, conn: Arc<Connection>, qid: usize) {
         let mut s = self.lock();
-        if s.armed.iter().any(|a| Arc::ptr_eq(&a.conn, &conn) && a.qid == qid) {
+        if s.armed
+            .iter()
+            .any(|a| Arc::ptr_eq(&a.conn, &conn) && a.qid == qid)
+        {
             return;
         }
         s.armed.push(Armed { port, conn, qid });
@@ -192,7 +204,13 @@ struct Link {
 }
 
 impl Link {
-    fn new(fd: OwnedFd, role: Role, port: Option<Arc<PortShared>>, phase: Phase, deadline: Instant) -> Link {
+    fn new(
+        fd: OwnedFd,
+        role: Role,
+        port: Option<Arc<PortShared>>,
+        phase: Phase,
+        deadline: Instant,
+    ) -> Link {
         Link {
             fd,
             role,
@@ -281,7 +299,10 @@ impl Worker {
                 fds.push(PollFd::new(l.fd.as_fd(), PollFlags::POLLIN));
             }
             for (c, q) in &armed {
-                fds.push(PollFd::new(c.eventfd(rx_dir(c.role), *q).as_fd(), PollFlags::POLLIN));
+                fds.push(PollFd::new(
+                    c.eventfd(rx_dir(c.role), *q).as_fd(),
+                    PollFlags::POLLIN,
+                ));
             }
             let timeout = self.next_deadline(&ports, now);
             let ms = timeout.as_millis().min(1000) as u16;
@@ -294,6 +315,7 @@ impl Worker {
             if n.is_err() {
                 continue; // EINTR
             }
+            let nlinks = self.links.len(); // before accept_all adds more
             let mut i = 0;
             if ready[i] {
                 drain(&self.ctl.wake);
@@ -305,7 +327,6 @@ impl Worker {
                 }
                 i += 1;
             }
-            let nlinks = self.links.len();
             let link_ready: Vec<bool> = ready[i..i + nlinks].to_vec();
             i += nlinks;
             let armed_ready: Vec<bool> = ready[i..].to_vec();
@@ -320,7 +341,10 @@ impl Worker {
                     drain(c.eventfd(rx_dir(c.role), *q));
                     let port = {
                         let mut s = self.ctl.lock();
-                        let pos = s.armed.iter().position(|a| Arc::ptr_eq(&a.conn, c) && a.qid == *q);
+                        let pos = s
+                            .armed
+                            .iter()
+                            .position(|a| Arc::ptr_eq(&a.conn, c) && a.qid == *q);
                         pos.map(|p| s.armed.swap_remove(p).port)
                     };
                     if let Some(p) = port {
@@ -367,7 +391,13 @@ impl Worker {
                 Ok(fd) => {
                     p.set_status(Status::Connecting);
                     let deadline = now + p.cfg.handshake_timeout;
-                    self.links.push(Link::new(fd, Role::Client, Some(p.clone()), Phase::Hello, deadline));
+                    self.links.push(Link::new(
+                        fd,
+                        Role::Client,
+                        Some(p.clone()),
+                        Phase::Hello,
+                        deadline,
+                    ));
                 }
                 Err(e) => {
                     let mut st = p.state();
@@ -402,7 +432,8 @@ impl Worker {
                     });
                     if sock::send(&fd, &hello, None).is_ok() {
                         let deadline = Instant::now() + Duration::from_secs(5);
-                        self.links.push(Link::new(fd, Role::Server, None, Phase::Init, deadline));
+                        self.links
+                            .push(Link::new(fd, Role::Server, None, Phase::Init, deadline));
                     }
                 }
                 Ok(None) | Err(_) => return,
@@ -462,7 +493,10 @@ impl Worker {
             );
         }
         if let Some(live) = &link.live {
-            self.ctl.lock().armed.retain(|a| !Arc::ptr_eq(&a.conn, live));
+            self.ctl
+                .lock()
+                .armed
+                .retain(|a| !Arc::ptr_eq(&a.conn, live));
         }
         if let Some(p) = &link.port {
             if link.phase == Phase::Connected {
@@ -480,7 +514,11 @@ impl Worker {
 
     fn close_port_links(&mut self, p: &Arc<PortShared>, reason: &str) {
         for k in (0..self.links.len()).rev() {
-            if self.links[k].port.as_ref().is_some_and(|q| Arc::ptr_eq(q, p)) {
+            if self.links[k]
+                .port
+                .as_ref()
+                .is_some_and(|q| Arc::ptr_eq(q, p))
+            {
                 self.close(k, fail(reason));
             }
         }

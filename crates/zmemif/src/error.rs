@@ -166,7 +166,10 @@ mod tests {
     fn os_errors_are_classified() {
         assert_eq!(Error::os("x", nix::Error::EACCES).code, Code::Permission);
         assert_eq!(Error::os("x", nix::Error::ENOENT).code, Code::SocketPath);
-        assert_eq!(Error::os("x", nix::Error::EADDRINUSE).code, Code::AddressInUse);
+        assert_eq!(
+            Error::os("x", nix::Error::EADDRINUSE).code,
+            Code::AddressInUse
+        );
         assert_eq!(Error::os("x", nix::Error::EIO).code, Code::Io);
     }
 }

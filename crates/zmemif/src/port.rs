@@ -60,7 +60,10 @@ impl Default for PortConfig {
 
 impl PortConfig {
     pub fn validate(&self) -> Result<()> {
-        if !self.ring_size.is_power_of_two() || self.ring_size < 2 || self.ring_size > 1 << MAX_LOG2_RING {
+        if !self.ring_size.is_power_of_two()
+            || self.ring_size < 2
+            || self.ring_size > 1 << MAX_LOG2_RING
+        {
             return Err(Error::invalid(format!(
                 "ring size {} is not a power of two from 2 to 16384: use e.g. 1024",
                 self.ring_size
@@ -72,7 +75,10 @@ impl PortConfig {
                 self.buffer_size
             )));
         }
-        for (n, what) in [(self.num_c2s, "client-to-server"), (self.num_s2c, "server-to-client")] {
+        for (n, what) in [
+            (self.num_c2s, "client-to-server"),
+            (self.num_s2c, "server-to-client"),
+        ] {
             if n == 0 || n > MAX_RINGS {
                 return Err(Error::invalid(format!(
                     "{n} {what} queues: use 1 to {MAX_RINGS}"
@@ -122,10 +128,16 @@ pub enum Status {
 /// What a port tells its callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    Connected { generation: u32 },
-    Disconnected { generation: u32 },
+    Connected {
+        generation: u32,
+    },
+    Disconnected {
+        generation: u32,
+    },
     /// Data arrived on an rx queue armed with `arm`.
-    RxReady { qid: u16 },
+    RxReady {
+        qid: u16,
+    },
 }
 
 pub type Callback = Arc<dyn Fn(Event) + Send + Sync>;
@@ -208,7 +220,10 @@ impl PortShared {
             Dir::S2C => &self.s2c_counters,
         };
         let Some(c) = counters.get(qid as usize) else {
-            let rx = matches!((self.cfg.role, dir), (Role::Client, Dir::S2C) | (Role::Server, Dir::C2S));
+            let rx = matches!(
+                (self.cfg.role, dir),
+                (Role::Client, Dir::S2C) | (Role::Server, Dir::C2S)
+            );
             return Err(Error::new(
                 Code::QueueRange,
                 format!(
@@ -230,11 +245,18 @@ impl PortShared {
     }
 
     pub(crate) fn unclaim(&self, dir: Dir, qid: u16) {
-        self.claims.lock().unwrap_or_else(|p| p.into_inner()).remove(&(dir, qid));
+        self.claims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(dir, qid));
     }
 
     pub(crate) fn emit(&self, ev: Event) {
-        let cb = self.callback.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let cb = self
+            .callback
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(cb) = cb {
             cb(ev);
         }
@@ -270,7 +292,11 @@ impl PortShared {
             g = conn.generation;
             st.disconnects += 1;
             st.reason = reason.to_string();
-            st.status = Some(if self.closed.load(Ordering::Acquire) { Status::Closed } else { Status::Disconnected });
+            st.status = Some(if self.closed.load(Ordering::Acquire) {
+                Status::Closed
+            } else {
+                Status::Disconnected
+            });
         }
         self.cv.notify_all();
         self.emit(Event::Disconnected { generation: g });
@@ -356,7 +382,11 @@ impl PortShared {
                 },
                 None => Duration::from_secs(1),
             };
-            st = self.cv.wait_timeout(st, wait).unwrap_or_else(|p| p.into_inner()).0;
+            st = self
+                .cv
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 }
@@ -440,7 +470,11 @@ impl Port {
     /// Called from the control thread on connect, disconnect and armed rx data. Keep it short,
     /// and do not drop the port from inside it.
     pub fn set_callback(&self, cb: Option<Callback>) {
-        *self.shared.callback.lock().unwrap_or_else(|p| p.into_inner()) = cb;
+        *self
+            .shared
+            .callback
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = cb;
     }
 
     /// Opens rx queue `qid`. It attaches to the connection by itself (and again after a reconnect).

@@ -450,7 +450,10 @@ impl Attached {
 
     fn check(&self, d: &Desc, at: usize, len: usize) -> Result<*mut u8> {
         let Some(&(base, size)) = self.regions.get(d.region as usize) else {
-            return Err(Error::invalid(format!("region {} does not exist", d.region)));
+            return Err(Error::invalid(format!(
+                "region {} does not exist",
+                d.region
+            )));
         };
         let end = at as u64 + len as u64;
         if end > d.length as u64 || !in_bounds(d.offset, d.length, size) {
@@ -548,7 +551,11 @@ impl QueueCore {
         })
     }
 
-    fn wait_until(&mut self, timeout: Option<Duration>, ready: impl Fn(&mut Attached) -> bool) -> Result<bool> {
+    fn wait_until(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: impl Fn(&mut Attached) -> bool,
+    ) -> Result<bool> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut spins = 0u32;
         loop {
@@ -691,10 +698,7 @@ impl RxQueue {
             // Wake at least every 100 ms to notice a disconnect.
             let ms = left.min(Duration::from_millis(100)).as_millis().max(1) as u16;
             let fd = a.conn.eventfd(a.dir, a.qid);
-            let mut fds = [PollFd::new(
-                std::os::fd::AsFd::as_fd(fd),
-                PollFlags::POLLIN,
-            )];
+            let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(fd), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::from(ms)) {
                 Ok(_) | Err(nix::Error::EINTR) => {}
                 Err(e) => return Err(Error::os("waiting on the ring eventfd", e)),
@@ -830,7 +834,8 @@ impl TxQueue {
     /// Blocks until at least `n` buffers are free (true) or the timeout passes (false). The peer
     /// does not signal freed buffers, so this yields, then sleeps in growing steps up to 10 ms.
     pub fn wait(&mut self, n: u16, timeout: Option<Duration>) -> Result<bool> {
-        self.core.wait_until(timeout, |a| a.tx_free() >= n.min(a.size))
+        self.core
+            .wait_until(timeout, |a| a.tx_free() >= n.min(a.size))
     }
 
     pub fn stats(&self) -> QueueStats {

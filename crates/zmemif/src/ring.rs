@@ -74,8 +74,14 @@ impl Ring {
     /// Client: write a fresh header (cookie, flags, head = tail = 0). Done before the server sees it.
     pub fn init(&self, flags: u16) {
         // SAFETY: as in `cookie`.
-        unsafe { self.hdr.add(RING_COOKIE_OFF).cast::<u32>().write_volatile(COOKIE) };
-        self.atomic16(RING_FLAGS_OFF).store(flags, Ordering::Relaxed);
+        unsafe {
+            self.hdr
+                .add(RING_COOKIE_OFF)
+                .cast::<u32>()
+                .write_volatile(COOKIE)
+        };
+        self.atomic16(RING_FLAGS_OFF)
+            .store(flags, Ordering::Relaxed);
         self.atomic16(RING_HEAD_OFF).store(0, Ordering::Relaxed);
         self.atomic16(RING_TAIL_OFF).store(0, Ordering::Relaxed);
     }
@@ -140,9 +146,15 @@ impl Ring {
         // SAFETY: as in `read_desc`; the slot belongs to us (not yet published to the peer).
         unsafe {
             d.add(DESC_FLAGS_OFF).cast::<u16>().write_volatile(v.flags);
-            d.add(DESC_REGION_OFF).cast::<u16>().write_volatile(v.region);
-            d.add(DESC_LENGTH_OFF).cast::<u32>().write_volatile(v.length);
-            d.add(DESC_OFFSET_OFF).cast::<u32>().write_volatile(v.offset);
+            d.add(DESC_REGION_OFF)
+                .cast::<u16>()
+                .write_volatile(v.region);
+            d.add(DESC_LENGTH_OFF)
+                .cast::<u32>()
+                .write_volatile(v.length);
+            d.add(DESC_OFFSET_OFF)
+                .cast::<u32>()
+                .write_volatile(v.offset);
         }
     }
 

@@ -135,7 +135,8 @@ pub fn listen_on(addr: &SocketAddr, perms: &Perms) -> Result<OwnedFd> {
         SocketAddr::Path(path) => bind_path(&fd, addr, path, perms)?,
     }
     setsockopt(&fd, sockopt::PassCred, &true).map_err(|e| Error::os("SO_PASSCRED", e))?;
-    listen(&fd, Backlog::new(64).unwrap()).map_err(|e| Error::os(&format!("listening on {addr}"), e))?;
+    listen(&fd, Backlog::new(64).unwrap())
+        .map_err(|e| Error::os(&format!("listening on {addr}"), e))?;
     Ok(fd)
 }
 
@@ -144,26 +145,45 @@ fn bind_path(fd: &OwnedFd, addr: &SocketAddr, path: &Path, perms: &Perms) -> Res
         Ok(m) if !m.file_type().is_socket() => {
             return Err(Error::new(
                 Code::SocketPath,
-                format!("{} exists and is not a socket: remove it or choose another path", path.display()),
+                format!(
+                    "{} exists and is not a socket: remove it or choose another path",
+                    path.display()
+                ),
             ))
         }
-        Ok(_) => match connect_to(addr) {
-            Ok(_) | Err(nix::Error::EAGAIN) => {
-                return Err(Error::new(
-                    Code::AddressInUse,
-                    format!("a live memif server already listens on {}: stop it or choose another path", path.display()),
-                ))
+        Ok(_) => {
+            match connect_to(addr) {
+                Ok(_) | Err(nix::Error::EAGAIN) => {
+                    return Err(Error::new(
+                        Code::AddressInUse,
+                        format!(
+                        "a live memif server already listens on {}: stop it or choose another path",
+                        path.display()
+                    ),
+                    ))
+                }
+                Err(nix::Error::ECONNREFUSED) => {} // stale: replaced below
+                Err(e) => {
+                    return Err(Error::os(
+                        &format!("checking the existing socket {}", path.display()),
+                        e,
+                    ))
+                }
             }
-            Err(nix::Error::ECONNREFUSED) => {} // stale: replaced below
-            Err(e) => return Err(Error::os(&format!("checking the existing socket {}", path.display()), e)),
-        },
+        }
         Err(_) => {}
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if !dir.is_dir() {
         return Err(Error::new(
             Code::SocketPath,
-            format!("directory {} does not exist: create it first", dir.display()),
+            format!(
+                "directory {} does not exist: create it first",
+                dir.display()
+            ),
         ));
     }
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -181,14 +201,21 @@ fn bind_path(fd: &OwnedFd, addr: &SocketAddr, path: &Path, perms: &Perms) -> Res
         if tmp.as_os_str().len() > SUN_PATH_MAX {
             // No room for the private directory: bind in place (brief umask permissions).
             let _ = std::fs::remove_file(path);
-            bind(fd.as_raw_fd(), &UnixAddr::new(path).map_err(|e| Error::os("address", e))?)
-                .map_err(|e| Error::os(&format!("binding {}", path.display()), e))?;
+            bind(
+                fd.as_raw_fd(),
+                &UnixAddr::new(path).map_err(|e| Error::os("address", e))?,
+            )
+            .map_err(|e| Error::os(&format!("binding {}", path.display()), e))?;
             return set_perms(path, perms);
         }
-        bind(fd.as_raw_fd(), &UnixAddr::new(&tmp).map_err(|e| Error::os("address", e))?)
-            .map_err(|e| Error::os(&format!("binding in {}", dir.display()), e))?;
+        bind(
+            fd.as_raw_fd(),
+            &UnixAddr::new(&tmp).map_err(|e| Error::os("address", e))?,
+        )
+        .map_err(|e| Error::os(&format!("binding in {}", dir.display()), e))?;
         set_perms(&tmp, perms)?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(&format!("placing the socket at {}", path.display()), e))
+        std::fs::rename(&tmp, path)
+            .map_err(|e| Error::io(&format!("placing the socket at {}", path.display()), e))
     })();
     let _ = std::fs::remove_file(&tmp);
     let _ = std::fs::remove_dir(&private);
@@ -213,14 +240,20 @@ pub fn accept(listener: &OwnedFd) -> Result<Option<OwnedFd>> {
     ) {
         // SAFETY: accept4 returned a new descriptor that nothing else owns.
         Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) })),
-        Err(nix::Error::EAGAIN) | Err(nix::Error::ECONNABORTED) | Err(nix::Error::EINTR) => Ok(None),
+        Err(nix::Error::EAGAIN) | Err(nix::Error::ECONNABORTED) | Err(nix::Error::EINTR) => {
+            Ok(None)
+        }
         Err(e) => Err(Error::os("accept", e)),
     }
 }
 
 /// Sends one message, with `fd` attached if given. Never blocks: a peer that does not read its
 /// messages gets disconnected rather than stalling the control thread.
-pub fn send(sock: &OwnedFd, msg: &Msg, fd: Option<BorrowedFd<'_>>) -> std::result::Result<(), String> {
+pub fn send(
+    sock: &OwnedFd,
+    msg: &Msg,
+    fd: Option<BorrowedFd<'_>>,
+) -> std::result::Result<(), String> {
     let buf = msg.encode();
     let iov = [IoSlice::new(&buf)];
     let raw: [RawFd; 1];
@@ -293,7 +326,11 @@ pub fn recv(sock: &OwnedFd) -> Recv {
     }
     let mut m = [0u8; MSG_SIZE];
     m.copy_from_slice(&buf[..MSG_SIZE]);
-    let first = if fds.is_empty() { None } else { Some(fds.swap_remove(0)) };
+    let first = if fds.is_empty() {
+        None
+    } else {
+        Some(fds.swap_remove(0))
+    };
     Recv::Msg(Ok(m), first)
 }
 
@@ -307,7 +344,10 @@ mod tests {
 
     #[test]
     fn addresses_parse() {
-        assert_eq!(SocketAddr::parse("@x").unwrap(), SocketAddr::Abstract(b"x".to_vec()));
+        assert_eq!(
+            SocketAddr::parse("@x").unwrap(),
+            SocketAddr::Abstract(b"x".to_vec())
+        );
         assert_eq!(
             SocketAddr::parse("abstract:y").unwrap(),
             SocketAddr::Abstract(b"y".to_vec())
@@ -334,17 +374,34 @@ mod tests {
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o660);
         // A second server on a live socket is refused.
-        assert_eq!(listen_on(&addr, &Perms::default()).unwrap_err().code, Code::AddressInUse);
+        assert_eq!(
+            listen_on(&addr, &Perms::default()).unwrap_err().code,
+            Code::AddressInUse
+        );
         drop(l); // the file stays behind, refusing connections: stale
         assert!(p.exists());
-        let _l2 = listen_on(&addr, &Perms { mode: 0o600, ..Perms::default() }).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        let _l2 = listen_on(
+            &addr,
+            &Perms {
+                mode: 0o600,
+                ..Perms::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         // A plain file is not replaced.
         let f = dir.join("plain");
         std::fs::write(&f, b"x").unwrap();
         let e = listen_on(&SocketAddr::Path(f), &Perms::default()).unwrap_err();
         assert!(e.message.contains("not a socket"), "{}", e.message);
-        let e = listen_on(&SocketAddr::Path(dir.join("no/such/dir.sock")), &Perms::default()).unwrap_err();
+        let e = listen_on(
+            &SocketAddr::Path(dir.join("no/such/dir.sock")),
+            &Perms::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.code, Code::SocketPath);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -354,7 +411,10 @@ mod tests {
         let name = format!("zmemif-test-{}", std::process::id());
         let addr = SocketAddr::Abstract(name.into_bytes());
         let l = listen_on(&addr, &Perms::default()).unwrap();
-        assert_eq!(listen_on(&addr, &Perms::default()).unwrap_err().code, Code::AddressInUse);
+        assert_eq!(
+            listen_on(&addr, &Perms::default()).unwrap_err().code,
+            Code::AddressInUse
+        );
         let c = connect_to(&addr).unwrap();
         let s = accept(&l).unwrap().unwrap();
         let efd = crate::conn::new_eventfd().unwrap();

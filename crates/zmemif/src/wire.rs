@@ -406,6 +406,9 @@ mod tests {
         let mut b = [0u8; MSG_SIZE];
         b[0] = 0x42;
         assert_eq!(Msg::decode(&b), Err(DecodeError::UnknownType(0x42)));
-        assert_eq!(Msg::decode(&[0u8; MSG_SIZE]), Err(DecodeError::UnknownType(0)));
+        assert_eq!(
+            Msg::decode(&[0u8; MSG_SIZE]),
+            Err(DecodeError::UnknownType(0))
+        );
     }
 }

@@ -1,0 +1,428 @@
+//! zmemif-peer: a memif peer made of the crate alone, for tests, benchmarks and interop checks.
+//!
+//! It connects or listens, then runs one action on every queue pair it has, and prints one JSON
+//! object per line on stdout: `{"event":"connected",...}`, `{"event":"stats",...}` each interval,
+//! and `{"event":"done",...}` at the end.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use zmemif::{
+    Desc, Mode, Perms, Port, PortConfig, Role, RxQueue, Socket, SocketAddr, TxQueue, DESC_NEXT,
+};
+
+const HELP: &str = "\
+zmemif-peer: a memif peer built on the zmemif crate alone
+
+USAGE: zmemif-peer [OPTIONS]
+
+  --socket PATH|@NAME   control socket: a path, or @name for an abstract name [default: /run/memif.sock]
+  --role client|server  [default: client]
+  --id N                interface id [default: 0]
+  --secret S            shared secret (up to 24 bytes)
+  --mode eth|ip         interface mode [default: eth]
+  --queues N            queues in each direction [default: 1]
+  --c2s N, --s2c N      client-to-server / server-to-client queues, when they differ
+  --ring-size N         slots per ring, a power of two [default: 1024]
+  --buffer-size N       bytes per buffer [default: 2048]
+  --action A            sink: receive on every rx queue; source: transmit on every tx queue;
+                        both: source and sink; echo: send back what arrives on rx queue q through
+                        tx queue q; idle: connect and wait [default: sink]
+  --size N              source: packet bytes (chained when larger than a buffer) [default: 64]
+  --burst N             packets per burst [default: 32]
+  --count N             source: packets to send in all, then stop (0 = until --seconds) [default: 0]
+  --seconds S           stop after S seconds of traffic (0 = run until killed or --count) [default: 0]
+  --check               sink/echo: verify the payload pattern written by `source` (byte k of packet
+                        number s is (s*31+k) mod 256, s in the first 8 bytes)
+  --interval-ms N       print stats every N ms (0 = only at the end) [default: 1000]
+  --connect-timeout S   give up if not connected in S seconds [default: 30]
+  --help                this text
+";
+
+struct Opts {
+    socket: String,
+    role: Role,
+    id: u32,
+    secret: Option<String>,
+    mode: Mode,
+    c2s: u16,
+    s2c: u16,
+    ring_size: u32,
+    buffer_size: u32,
+    action: String,
+    size: usize,
+    burst: usize,
+    count: u64,
+    seconds: f64,
+    check: bool,
+    interval_ms: u64,
+    connect_timeout: f64,
+}
+
+fn parse() -> Result<Opts, String> {
+    let mut o = Opts {
+        socket: "/run/memif.sock".into(),
+        role: Role::Client,
+        id: 0,
+        secret: None,
+        mode: Mode::Ethernet,
+        c2s: 1,
+        s2c: 1,
+        ring_size: 1024,
+        buffer_size: 2048,
+        action: "sink".into(),
+        size: 64,
+        burst: 32,
+        count: 0,
+        seconds: 0.0,
+        check: false,
+        interval_ms: 1000,
+        connect_timeout: 30.0,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--help" || a == "-h" {
+            print!("{HELP}");
+            std::process::exit(0);
+        }
+        if a == "--check" {
+            o.check = true;
+            continue;
+        }
+        let v = args
+            .next()
+            .ok_or(format!("{a} needs a value (see --help)"))?;
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{a}: {v:?} is not a number"))
+        };
+        match a.as_str() {
+            "--socket" => o.socket = v,
+            "--role" => {
+                o.role = match v.as_str() {
+                    "client" => Role::Client,
+                    "server" => Role::Server,
+                    _ => return Err(format!("--role {v}: use client or server")),
+                }
+            }
+            "--id" => o.id = num(&v)? as u32,
+            "--secret" => o.secret = Some(v),
+            "--mode" => {
+                o.mode = match v.as_str() {
+                    "eth" => Mode::Ethernet,
+                    "ip" => Mode::Ip,
+                    _ => return Err(format!("--mode {v}: use eth or ip")),
+                }
+            }
+            "--queues" => {
+                o.c2s = num(&v)? as u16;
+                o.s2c = o.c2s;
+            }
+            "--c2s" => o.c2s = num(&v)? as u16,
+            "--s2c" => o.s2c = num(&v)? as u16,
+            "--ring-size" => o.ring_size = num(&v)? as u32,
+            "--buffer-size" => o.buffer_size = num(&v)? as u32,
+            "--action" => o.action = v,
+            "--size" => o.size = num(&v)? as usize,
+            "--burst" => o.burst = num(&v)?.max(1) as usize,
+            "--count" => o.count = num(&v)?,
+            "--seconds" => o.seconds = v.parse().map_err(|_| format!("--seconds {v}"))?,
+            "--interval-ms" => o.interval_ms = num(&v)?,
+            "--connect-timeout" => {
+                o.connect_timeout = v.parse().map_err(|_| format!("--connect-timeout {v}"))?
+            }
+            _ => return Err(format!("unknown option {a} (see --help)")),
+        }
+    }
+    if !["sink", "source", "both", "echo", "idle"].contains(&o.action.as_str()) {
+        return Err(format!(
+            "--action {}: use sink, source, both, echo or idle",
+            o.action
+        ));
+    }
+    if o.size == 0 || o.size > 65535 {
+        return Err(format!("--size {}: use 1 to 65535", o.size));
+    }
+    Ok(o)
+}
+
+fn pattern(seq: u64, k: usize) -> u8 {
+    (seq.wrapping_mul(31).wrapping_add(k as u64)) as u8
+}
+
+/// Packet bytes for `source`: the sequence number, then the pattern.
+fn fill(buf: &mut [u8], seq: u64) {
+    for (k, b) in buf.iter_mut().enumerate() {
+        *b = pattern(seq, k);
+    }
+    let n = buf.len().min(8);
+    buf[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
+}
+
+fn verify(pkt: &[u8]) -> bool {
+    if pkt.len() < 8 {
+        return true;
+    }
+    let seq = u64::from_le_bytes(pkt[..8].try_into().unwrap());
+    pkt.iter()
+        .enumerate()
+        .skip(8)
+        .all(|(k, &b)| b == pattern(seq, k))
+}
+
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    rx: u64,
+    rx_bytes: u64,
+    tx: u64,
+    tx_bytes: u64,
+    bad_payload: u64,
+    tx_full: u64,
+}
+
+fn emit(line: String) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn main() {
+    let o = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("zmemif-peer: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&o) {
+        eprintln!("zmemif-peer: {e}");
+        emit(format!(
+            "{{\"event\":\"error\",\"code\":\"{}\",\"message\":{:?}}}",
+            e.code.name(),
+            e.message
+        ));
+        std::process::exit(1);
+    }
+}
+
+fn run(o: &Opts) -> zmemif::Result<()> {
+    let socket = Socket::new(SocketAddr::parse(&o.socket)?, Perms::default())?;
+    let port = Port::new(
+        &socket,
+        PortConfig {
+            id: o.id,
+            role: o.role,
+            mode: o.mode,
+            secret: o.secret.as_ref().map(|s| s.as_bytes().to_vec()),
+            name: "zmemif-peer".into(),
+            num_c2s: o.c2s,
+            num_s2c: o.s2c,
+            ring_size: o.ring_size,
+            buffer_size: o.buffer_size,
+            ..PortConfig::default()
+        },
+    )?;
+    port.wait_connected(Some(Duration::from_secs_f64(o.connect_timeout)))?;
+    let info = port.info();
+    emit(format!(
+        "{{\"event\":\"connected\",\"peer\":{:?},\"c2s\":{},\"s2c\":{},\"log2_ring\":{},\"regions\":{}}}",
+        info.peer_name, info.num_c2s, info.num_s2c, info.log2_ring_size, info.num_regions
+    ));
+    let (nrx, ntx) = match o.role {
+        Role::Client => (info.num_s2c, info.num_c2s),
+        Role::Server => (info.num_c2s, info.num_s2c),
+    };
+    let mut rxs: Vec<RxQueue> = (0..nrx)
+        .map(|q| port.rx_queue(q))
+        .collect::<zmemif::Result<_>>()?;
+    let mut txs: Vec<TxQueue> = (0..ntx)
+        .map(|q| port.tx_queue(q))
+        .collect::<zmemif::Result<_>>()?;
+    let do_rx = matches!(o.action.as_str(), "sink" | "both" | "echo");
+    let do_tx = matches!(o.action.as_str(), "source" | "both");
+    let mut per_rx = vec![0u64; nrx as usize];
+
+    let start = Instant::now();
+    let deadline = (o.seconds > 0.0).then(|| start + Duration::from_secs_f64(o.seconds));
+    let mut t = Totals::default();
+    let mut last = (start, t);
+    let mut seq = 0u64;
+    let mut descs = vec![Desc::default(); o.burst.max(64) * 64];
+    let mut txd = vec![Desc::default(); o.burst * 64];
+    let mut scratch = vec![0u8; 65536];
+    let mut pkt = Vec::with_capacity(65536);
+    let mut end_reason = "deadline";
+    let mut tx_done = false;
+    let mut cap_hint = o.buffer_size as usize;
+    'run: loop {
+        if do_rx {
+            for q in 0..rxs.len() {
+                let got = match rxs[q].rx_burst(&mut descs[..o.burst * 64]) {
+                    Ok(k) => k,
+                    Err(e) if e.code == zmemif::Code::NotConnected => {
+                        end_reason = "disconnected";
+                        break 'run;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if got == 0 {
+                    continue;
+                }
+                let mut i = 0;
+                while i < got {
+                    let first = i;
+                    let mut len = 0usize;
+                    while descs[i].flags & DESC_NEXT != 0 {
+                        len += descs[i].length as usize;
+                        i += 1;
+                    }
+                    len += descs[i].length as usize;
+                    i += 1;
+                    t.rx += 1;
+                    per_rx[q] += 1;
+                    t.rx_bytes += len as u64;
+                    if o.check || o.action == "echo" {
+                        pkt.clear();
+                        rxs[q].read_packet(&descs[first..i], &mut pkt)?;
+                        if o.check && !verify(&pkt) {
+                            t.bad_payload += 1;
+                        }
+                        if o.action == "echo" && q < txs.len() {
+                            // Back-pressure: wait for room rather than drop.
+                            while !txs[q].send(&pkt)? {
+                                t.tx_full += 1;
+                                txs[q].wait(1, Some(Duration::from_millis(100)))?;
+                            }
+                            t.tx += 1;
+                            t.tx_bytes += len as u64;
+                        }
+                    }
+                }
+            }
+        }
+        if do_tx {
+            for q in 0..txs.len() {
+                if o.count > 0 && seq >= o.count {
+                    if !tx_done {
+                        tx_done = true;
+                        // Everything sent: let the peer take it all before going on (or stopping).
+                        for q in txs.iter_mut() {
+                            let _ = q.wait(o.ring_size as u16, Some(Duration::from_secs(5)));
+                        }
+                    }
+                    if !do_rx {
+                        end_reason = "count";
+                        break 'run;
+                    }
+                    break;
+                }
+                let want = o.burst.min(if o.count > 0 {
+                    (o.count - seq) as usize
+                } else {
+                    usize::MAX
+                });
+                let need = (want * o.size.div_ceil(cap_hint.max(1))).min(txd.len());
+                let got = match txs[q].alloc(&mut txd[..need]) {
+                    Ok(k) => k,
+                    Err(e) if e.code == zmemif::Code::NotConnected => {
+                        end_reason = "disconnected";
+                        break 'run;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if got > 0 {
+                    cap_hint = txd[0].length as usize;
+                }
+                // Build packets from the reserved buffers, as many as fit whole (a buffer's
+                // capacity is ours as client, the client's offer as server).
+                let (mut used, mut pkts) = (0usize, 0usize);
+                while pkts < want {
+                    let mut left = o.size;
+                    let mut end = used;
+                    while left > 0 && end < got {
+                        left -= left.min(txd[end].length as usize);
+                        end += 1;
+                    }
+                    if left > 0 {
+                        break;
+                    }
+                    let body = &mut scratch[..o.size];
+                    if o.check {
+                        fill(body, seq);
+                    } else {
+                        let k = o.size.min(8);
+                        body[..k].copy_from_slice(&seq.to_le_bytes()[..k]);
+                    }
+                    let mut at = 0;
+                    for (i, d) in txd[used..end].iter_mut().enumerate() {
+                        let take = (o.size - at).min(d.length as usize);
+                        if o.check {
+                            txs[q].write(d, 0, &body[at..at + take])?;
+                        } else if i == 0 {
+                            txs[q].write(d, 0, &body[..take.min(8)])?;
+                        }
+                        d.length = take as u32;
+                        d.flags = if at + take < o.size { DESC_NEXT } else { 0 };
+                        at += take;
+                    }
+                    used = end;
+                    pkts += 1;
+                    seq += 1;
+                }
+                if pkts == 0 {
+                    t.tx_full += 1;
+                    continue;
+                }
+                txs[q].tx_burst(&txd[..used])?;
+                t.tx += pkts as u64;
+                t.tx_bytes += (pkts * o.size) as u64;
+            }
+        }
+        if !do_rx && !do_tx {
+            if port.status() != zmemif::Status::Connected {
+                end_reason = "disconnected";
+                break 'run;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let now = Instant::now();
+        if let Some(d) = deadline {
+            if now >= d {
+                break;
+            }
+        }
+        if o.interval_ms > 0 && now.duration_since(last.0) >= Duration::from_millis(o.interval_ms) {
+            let dt = now.duration_since(last.0).as_secs_f64();
+            emit(format!(
+                "{{\"event\":\"stats\",\"rx\":{},\"tx\":{},\"rx_mpps\":{:.4},\"tx_mpps\":{:.4},\"bad_payload\":{}}}",
+                t.rx,
+                t.tx,
+                (t.rx - last.1.rx) as f64 / dt / 1e6,
+                (t.tx - last.1.tx) as f64 / dt / 1e6,
+                t.bad_payload
+            ));
+            last = (now, t);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let mut bad_descs = 0;
+    for q in &rxs {
+        bad_descs += q.stats().bad_descs;
+    }
+    for q in &txs {
+        bad_descs += q.stats().bad_descs;
+    }
+    emit(format!(
+        "{{\"event\":\"done\",\"reason\":\"{end_reason}\",\"seconds\":{secs:.3},\"rx\":{},\"rx_bytes\":{},\"tx\":{},\"tx_bytes\":{},\"rx_mpps\":{:.4},\"tx_mpps\":{:.4},\"bad_payload\":{},\"bad_descs\":{bad_descs},\"tx_full\":{},\"per_rx\":{:?}}}",
+        t.rx,
+        t.rx_bytes,
+        t.tx,
+        t.tx_bytes,
+        t.rx as f64 / secs / 1e6,
+        t.tx as f64 / secs / 1e6,
+        t.bad_payload,
+        t.tx_full,
+        per_rx
+    ));
+    Ok(())
+}

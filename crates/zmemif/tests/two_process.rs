@@ -1,0 +1,223 @@
+//! Server and client in separate processes: this test process on one side, `zmemif-peer` on the other.
+
+#[path = "support/peer.rs"]
+mod peer;
+
+use std::time::Duration;
+
+use peer::{num, pattern, pattern_ok, recv_packets, send_blocking, tmp_sock, Peer};
+use zmemif::{Code, Perms, Port, PortConfig, Role, Socket, SocketAddr, Status};
+
+const T: Duration = Duration::from_secs(10);
+
+fn socket(path: &str) -> Socket {
+    Socket::new(SocketAddr::parse(path).unwrap(), Perms::default()).unwrap()
+}
+
+fn port(s: &Socket, role: Role, f: impl FnOnce(&mut PortConfig)) -> Port {
+    let mut cfg = PortConfig {
+        role,
+        name: "zmemif-test".into(),
+        reconnect: Duration::from_millis(100),
+        ..PortConfig::default()
+    };
+    f(&mut cfg);
+    Port::new(s, cfg).unwrap()
+}
+
+#[test]
+fn handshake_both_roles_with_names() {
+    // We serve, the peer connects.
+    let path = tmp_sock("hs");
+    let s = socket(&path);
+    let p = port(&s, Role::Server, |c| c.id = 3);
+    let mut peer = Peer::spawn(&["--socket", &path, "--role", "client", "--id", "3", "--action", "idle"]);
+    let line = peer.wait_event("connected", T);
+    assert!(line.contains("\"peer\":\"zmemif-test\""), "{line}");
+    p.wait_connected(Some(T)).unwrap();
+    let info = p.info();
+    assert_eq!(info.peer_name, "zmemif-peer");
+    assert_eq!((info.num_c2s, info.num_s2c, info.log2_ring_size), (1, 1, 10));
+    drop(p);
+    let done = peer.wait_event("done", T);
+    assert!(done.contains("disconnected"), "{done}");
+
+    // The peer serves on an abstract name, we connect.
+    let name = format!("@zmemif-it-hs-{}", std::process::id());
+    let mut peer = Peer::spawn(&["--socket", &name, "--role", "server", "--id", "5", "--action", "idle"]);
+    let s = socket(&name);
+    let p = port(&s, Role::Client, |c| c.id = 5);
+    p.wait_connected(Some(T)).unwrap();
+    peer.wait_event("connected", T);
+    assert_eq!(p.status(), Status::Connected);
+}
+
+#[test]
+fn four_c2s_two_s2c_every_queue_carries_traffic() {
+    let path = tmp_sock("mq");
+    let s = socket(&path);
+    let p = port(&s, Role::Server, |c| {
+        c.num_c2s = 4;
+        c.num_s2c = 2;
+    });
+    let mut peer = Peer::spawn(&[
+        "--socket", &path, "--role", "client", "--c2s", "4", "--s2c", "2", "--action", "both",
+        "--count", "4000", "--check", "--seconds", "4",
+    ]);
+    p.wait_connected(Some(T)).unwrap();
+    let info = p.info();
+    assert_eq!((info.num_c2s, info.num_s2c), (4, 2));
+    let mut rx: Vec<_> = (0..4).map(|q| p.rx_queue(q).unwrap()).collect();
+    let mut tx: Vec<_> = (0..2).map(|q| p.tx_queue(q).unwrap()).collect();
+    for (q, t) in tx.iter_mut().enumerate() {
+        for i in 0..500u64 {
+            send_blocking(t, &pattern(q as u64 * 1000 + i, 64 + i as usize));
+        }
+    }
+    // The peer spreads 4000 packets over its 4 tx queues, burst by burst.
+    let mut per_queue = [0usize; 4];
+    let deadline = std::time::Instant::now() + T;
+    while per_queue.iter().sum::<usize>() < 4000 && std::time::Instant::now() < deadline {
+        for (q, r) in rx.iter_mut().enumerate() {
+            let got = recv_packets(r, 1, Duration::from_millis(5));
+            assert!(got.iter().all(|p| pattern_ok(p)), "payload on c2s queue {q}");
+            per_queue[q] += got.len();
+        }
+    }
+    let total: usize = per_queue.iter().sum();
+    assert!(per_queue.iter().all(|&n| n >= 900), "every c2s queue carries traffic: {per_queue:?}");
+    assert_eq!(total, 4000);
+    let done = peer.wait_event("done", T);
+    assert!(done.contains("\"per_rx\":[500, 500]"), "{done}");
+    assert_eq!(num(&done, "bad_payload"), 0);
+    assert_eq!(num(&done, "bad_descs"), 0);
+    for (q, r) in rx.iter().enumerate() {
+        assert_eq!(r.stats().packets as usize, per_queue[q]);
+        assert_eq!(r.stats().bad_descs, 0);
+    }
+}
+
+#[test]
+fn chained_9000_and_65535_byte_packets_intact_both_ways() {
+    // The peer serves and echoes; we are the client (our 2048-byte buffers set the chain length).
+    let path = tmp_sock("chain");
+    let mut peer = Peer::spawn(&["--socket", &path, "--role", "server", "--action", "echo", "--check", "--seconds", "5"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let s = socket(&path);
+    let p = port(&s, Role::Client, |c| c.buffer_size = 2048);
+    p.wait_connected(Some(T)).unwrap();
+    let mut tx = p.tx_queue(0).unwrap();
+    let mut rx = p.rx_queue(0).unwrap();
+    let sizes = [9000usize, 65535, 2048, 2049, 1, 9000, 65535];
+    for (i, &n) in sizes.iter().enumerate() {
+        send_blocking(&mut tx, &pattern(i as u64, n));
+    }
+    let back = recv_packets(&mut rx, sizes.len(), T);
+    assert_eq!(back.len(), sizes.len());
+    for (i, &n) in sizes.iter().enumerate() {
+        assert_eq!(back[i], pattern(i as u64, n), "packet {i} of {n} bytes");
+    }
+    drop(p);
+    let done = peer.wait_event("done", T);
+    assert_eq!(num(&done, "bad_payload"), 0);
+    assert_eq!(num(&done, "rx"), sizes.len() as u64);
+    assert_eq!(num(&done, "rx_bytes"), sizes.iter().sum::<usize>() as u64);
+}
+
+#[test]
+fn secret_mismatch_and_unknown_id_are_refused_with_reasons() {
+    let path = tmp_sock("secret");
+    let s = socket(&path);
+    let p = port(&s, Role::Server, |c| {
+        c.id = 7;
+        c.secret = Some(b"s3cret".to_vec());
+    });
+    let cases: [(&[&str], &str); 4] = [
+        (&["--id", "7", "--secret", "wrong"], "Incorrect secret"),
+        (&["--id", "7"], "Secret required"),
+        (&["--id", "8", "--secret", "s3cret"], "ID not found"),
+        (&["--id", "7", "--secret", "s3cret", "--mode", "ip"], "Mode mismatch"),
+    ];
+    for (args, reason) in cases {
+        let mut a = vec!["--socket", path.as_str(), "--role", "client", "--action", "idle", "--connect-timeout", "5"];
+        a.extend_from_slice(args);
+        let mut peer = Peer::spawn(&a);
+        let line = peer.wait_event("connected", T);
+        assert!(line.contains("PEER_REJECTED") && line.contains(reason), "{reason}: {line}");
+        assert_eq!(peer.wait_exit(T), 1);
+    }
+    assert_eq!(p.info().rejects, 3); // the unknown id belongs to no port
+    // The right secret still gets in.
+    let mut peer = Peer::spawn(&["--socket", &path, "--role", "client", "--id", "7", "--secret", "s3cret", "--action", "idle"]);
+    peer.wait_event("connected", T);
+    p.wait_connected(Some(T)).unwrap();
+}
+
+#[test]
+fn client_reconnects_after_its_server_restarts() {
+    let path = tmp_sock("restart");
+    let mut a = Peer::spawn(&["--socket", &path, "--role", "server", "--action", "idle"]);
+    let s = socket(&path);
+    let p = port(&s, Role::Client, |_| {});
+    p.wait_connected(Some(T)).unwrap();
+    a.wait_event("connected", T);
+    assert_eq!(p.info().generation, 1);
+    let mut tx = p.tx_queue(0).unwrap();
+    a.sigkill();
+    // The client notices, and keeps trying while nobody listens.
+    let deadline = std::time::Instant::now() + T;
+    while p.status() == Status::Connected {
+        assert!(std::time::Instant::now() < deadline, "disconnect not noticed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(tx.send(b"lost").unwrap_err().code, Code::NotConnected);
+    std::thread::sleep(Duration::from_millis(300));
+    // A new server on the same (stale) path.
+    let mut b = Peer::spawn(&["--socket", &path, "--role", "server", "--action", "sink", "--check", "--seconds", "2"]);
+    p.wait_connected(Some(T)).unwrap();
+    assert_eq!(p.info().generation, 2);
+    b.wait_event("connected", T);
+    for i in 0..100 {
+        send_blocking(&mut tx, &pattern(i, 100));
+    }
+    let done = b.wait_event("done", T);
+    assert_eq!(num(&done, "rx"), 100);
+    assert_eq!(num(&done, "bad_payload"), 0);
+}
+
+#[test]
+fn server_survives_a_client_killed_mid_burst() {
+    let path = tmp_sock("kill");
+    let s = socket(&path);
+    let p = port(&s, Role::Server, |_| {});
+    let mut rx = p.rx_queue(0).unwrap();
+    let mut a = Peer::spawn(&["--socket", &path, "--role", "client", "--action", "source", "--check"]);
+    p.wait_connected(Some(T)).unwrap();
+    let got = recv_packets(&mut rx, 20_000, T);
+    assert!(got.len() >= 20_000);
+    a.sigkill();
+    // Drain what was published before the kill, then the queue reports the disconnect.
+    let mut descs = vec![zmemif::Desc::default(); 64];
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        match rx.rx_burst(&mut descs) {
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.code, Code::NotConnected);
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline);
+    }
+    assert_eq!(p.status(), Status::Disconnected);
+    assert!(!p.info().reason.is_empty());
+    assert_eq!(rx.stats().bad_descs, 0);
+    // A new client is served as before.
+    let mut b = Peer::spawn(&["--socket", &path, "--role", "client", "--action", "source", "--check", "--count", "1000"]);
+    p.wait_connected(Some(T)).unwrap();
+    let got = recv_packets(&mut rx, 1000, T);
+    assert_eq!(got.len(), 1000);
+    assert!(got.iter().all(|p| pattern_ok(p)));
+    assert_eq!(p.info().generation, 2);
+    b.wait_event("done", T);
+}
