@@ -1,1 +1,746 @@
+//! The C ABI, made for `bun:ffi` (and any C caller): opaque handles, `i32` results (≥ 0 a count,
+//! < 0 a stable `Code`), numbers only on the hot path, descriptors in a caller-provided array, and
+//! no panic crossing the boundary. `include/zmemif.h` is generated from this file by cbindgen.
+//!
+//! Every export checks its pointers for null; beyond that, a caller must pass handles it got from
+//! the matching `_new`/`_open` and not yet freed, and arrays as long as the count it gives.
 
+#![allow(non_camel_case_types)]
+
+use std::cell::RefCell;
+use std::ffi::c_char;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Code, Error, Result};
+use crate::port::{Event, Port, PortConfig, Socket};
+use crate::queue::{Desc, QueueStats, RxMode, RxQueue, TxQueue};
+use crate::sock::{Perms, SocketAddr};
+use crate::{Mode, Role};
+
+/// One buffer of a packet (16 bytes): flags (bit 0 = NEXT), region, length, offset.
+pub type zmemif_desc = Desc;
+/// Queue counters (64 bytes).
+pub type zmemif_queue_stats = QueueStats;
+
+/// Port configuration (80 bytes). Zero fields take their defaults.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct zmemif_port_config {
+    /// Interface id.
+    pub id: u32,
+    /// 0 client, 1 server.
+    pub role: u8,
+    /// 0 Ethernet, 1 IP, 2 punt/inject.
+    pub mode: u8,
+    /// log2 of the ring size, 1..=14 (0: 10).
+    pub log2_ring_size: u8,
+    /// Bytes of `secret` used, 0..=24 (0: no secret).
+    pub secret_len: u8,
+    /// Client-to-server queues, 1..=255 (0: 1).
+    pub num_c2s: u16,
+    /// Server-to-client queues, 1..=255 (0: 1).
+    pub num_s2c: u16,
+    /// Bytes per buffer, 1..=65535 (0: 2048).
+    pub buffer_size: u32,
+    /// Client: ms between connection attempts (0: 1000).
+    pub reconnect_ms: u32,
+    pub secret: [u8; 24],
+    /// Interface name, NUL-padded (empty: "zmemif").
+    pub name: [u8; 32],
+    /// Reserved, 0.
+    pub flags: u32,
+}
+
+/// A port's state and counters (64 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct zmemif_port_info {
+    /// 0 disconnected, 1 connecting, 2 connected, 3 closed.
+    pub state: u32,
+    /// Increments on each successful connect.
+    pub generation: u32,
+    pub num_c2s: u16,
+    pub num_s2c: u16,
+    pub log2_ring_size: u8,
+    pub role: u8,
+    pub num_regions: u16,
+    pub buffer_size: u32,
+    pub reserved0: u32,
+    pub connects: u64,
+    pub disconnects: u64,
+    /// Handshakes refused, by us or by the peer.
+    pub rejects: u64,
+    pub reserved1: [u64; 2],
+}
+
+// The layouts bindings write and read by offset.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<zmemif_desc>() == 16);
+    assert!(size_of::<zmemif_queue_stats>() == 64);
+    assert!(size_of::<zmemif_port_config>() == 80);
+    assert!(offset_of!(zmemif_port_config, num_c2s) == 8);
+    assert!(offset_of!(zmemif_port_config, buffer_size) == 12);
+    assert!(offset_of!(zmemif_port_config, reconnect_ms) == 16);
+    assert!(offset_of!(zmemif_port_config, secret) == 20);
+    assert!(offset_of!(zmemif_port_config, name) == 44);
+    assert!(offset_of!(zmemif_port_config, flags) == 76);
+    assert!(size_of::<zmemif_port_info>() == 64);
+    assert!(offset_of!(zmemif_port_info, buffer_size) == 16);
+    assert!(offset_of!(zmemif_port_info, connects) == 24);
+    assert!(offset_of!(zmemif_port_info, rejects) == 40);
+};
+
+/// Called from the socket's control thread: `event` is 1 connected (arg = generation),
+/// 2 disconnected (arg = generation that ended), 3 rx ready (arg = rx queue id).
+pub type zmemif_event_cb = Option<extern "C" fn(ctx: u64, event: u32, arg: u32)>;
+
+pub struct zmemif_socket(Socket);
+pub struct zmemif_port(Port);
+pub enum zmemif_queue {
+    Rx(RxQueue),
+    Tx(TxQueue),
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn set_error(e: &Error) -> i32 {
+    LAST_ERROR.with(|l| *l.borrow_mut() = e.message.clone());
+    e.code as i32
+}
+
+/// Runs `f`, turning an error into its code (message kept for `zmemif_last_error`) and a panic
+/// into `Internal`.
+fn guard(f: impl FnOnce() -> Result<i32>) -> i32 {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => set_error(&e),
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            set_error(&Error::new(
+                Code::Internal,
+                format!("zmemif panicked: {what} (please report)"),
+            ))
+        }
+    }
+}
+
+fn null(what: &str) -> Error {
+    Error::invalid(format!("{what} is null"))
+}
+
+/// # Safety
+/// `p` is null or a live handle of type `T` made by this library.
+unsafe fn handle<'a, T>(p: *mut T, what: &str) -> Result<&'a mut T> {
+    // SAFETY: the caller's contract; null is checked.
+    unsafe { p.as_mut() }.ok_or_else(|| null(what))
+}
+
+/// # Safety
+/// `p` is null (with `len` 0 allowed) or points to `len` readable bytes.
+unsafe fn bytes<'a>(p: *const u8, len: u32) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(null("buffer"));
+    }
+    // SAFETY: the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts(p, len as usize) })
+}
+
+fn copy_out(s: &str, buf: *mut u8, len: u32) -> i32 {
+    let b = s.as_bytes();
+    if !buf.is_null() && len > 0 {
+        let n = b.len().min(len as usize - 1);
+        // SAFETY: the caller gave `len` writable bytes at `buf`; we write at most `len`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(b.as_ptr(), buf, n);
+            *buf.add(n) = 0;
+        }
+    }
+    b.len() as i32
+}
+
+/// A fixed description of an error code; a static, NUL-terminated string.
+#[no_mangle]
+pub extern "C" fn zmemif_strerror(code: i32) -> *const c_char {
+    let s: &'static std::ffi::CStr = match Code::from_i32(code) {
+        Some(Code::InvalidArgument) => c"invalid argument",
+        Some(Code::SocketPath) => c"bad socket path",
+        Some(Code::Permission) => c"permission denied on the control socket",
+        Some(Code::AddressInUse) => c"a live memif server already listens on this socket",
+        Some(Code::IdInUse) => c"an interface with this id and role already exists on this socket",
+        Some(Code::NotConnected) => c"not connected",
+        Some(Code::Timeout) => c"timed out",
+        Some(Code::QueueRange) => c"queue id out of range",
+        Some(Code::Busy) => c"queue already open through another handle",
+        Some(Code::Closed) => c"port or socket closed",
+        Some(Code::PeerRejected) => c"the peer refused the connection",
+        Some(Code::TooLarge) => c"packet too large",
+        Some(Code::Io) => c"operating system error",
+        Some(Code::Internal) => c"internal error (a bug in zmemif)",
+        None if code >= 0 => c"success",
+        None => c"unknown error code",
+    };
+    s.as_ptr()
+}
+
+/// Copies this thread's message for its last failed call into `buf` (NUL-terminated, truncated
+/// to `len`); returns the message's full length.
+#[no_mangle]
+pub extern "C" fn zmemif_last_error(buf: *mut u8, len: u32) -> i32 {
+    LAST_ERROR.with(|l| copy_out(&l.borrow(), buf, len))
+}
+
+/// A control socket at `path` (`path_len` bytes, no NUL needed): a filesystem path, or an abstract
+/// name when `abstract_` is non-zero. `uid`/`gid` 0xFFFFFFFF leave the owner; `mode` 0 means 0660.
+///
+/// # Safety
+/// `path` points to `path_len` bytes; `out` to a writable pointer.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_socket_new(
+    path: *const u8,
+    path_len: u32,
+    abstract_: u32,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    out: *mut *mut zmemif_socket,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let p = unsafe { bytes(path, path_len) }?;
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        let addr = if abstract_ != 0 {
+            SocketAddr::Abstract(p.to_vec())
+        } else {
+            let s = std::str::from_utf8(p)
+                .map_err(|_| Error::new(Code::SocketPath, "the socket path is not UTF-8"))?;
+            SocketAddr::Path(s.into())
+        };
+        let perms = Perms {
+            uid: (uid != u32::MAX).then_some(uid),
+            gid: (gid != u32::MAX).then_some(gid),
+            mode: if mode == 0 {
+                Perms::default().mode
+            } else {
+                mode
+            },
+        };
+        let s = Socket::new(addr, perms)?;
+        // SAFETY: `out` is non-null and writable (caller's contract).
+        unsafe { *out = Box::into_raw(Box::new(zmemif_socket(s))) };
+        Ok(0)
+    })
+}
+
+/// # Safety
+/// `s` is null or a socket from `zmemif_socket_new`, not used again.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_socket_free(s: *mut zmemif_socket) {
+    if !s.is_null() {
+        // SAFETY: made by Box::into_raw in zmemif_socket_new; the caller gives it up.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(s) })));
+    }
+}
+
+fn config_from(c: &zmemif_port_config) -> Result<PortConfig> {
+    let role = match c.role {
+        0 => Role::Client,
+        1 => Role::Server,
+        r => {
+            return Err(Error::invalid(format!(
+                "role {r}: use 0 (client) or 1 (server)"
+            )))
+        }
+    };
+    let mode = Mode::from_u8(c.mode).ok_or_else(|| {
+        Error::invalid(format!(
+            "mode {}: use 0 (ethernet), 1 (ip) or 2 (punt/inject)",
+            c.mode
+        ))
+    })?;
+    if c.log2_ring_size > 14 {
+        return Err(Error::invalid(format!(
+            "log2 ring size {}: use 1..=14 (2 to 16384 slots)",
+            c.log2_ring_size
+        )));
+    }
+    if c.secret_len as usize > c.secret.len() {
+        return Err(Error::invalid("secret longer than 24 bytes"));
+    }
+    let d = PortConfig::default();
+    let name_end = c.name.iter().position(|&b| b == 0).unwrap_or(c.name.len());
+    let name = std::str::from_utf8(&c.name[..name_end])
+        .map_err(|_| Error::invalid("the interface name is not UTF-8"))?;
+    Ok(PortConfig {
+        id: c.id,
+        role,
+        mode,
+        secret: (c.secret_len > 0).then(|| c.secret[..c.secret_len as usize].to_vec()),
+        name: if name.is_empty() {
+            d.name.clone()
+        } else {
+            name.to_string()
+        },
+        num_c2s: if c.num_c2s == 0 { 1 } else { c.num_c2s },
+        num_s2c: if c.num_s2c == 0 { 1 } else { c.num_s2c },
+        ring_size: if c.log2_ring_size == 0 {
+            d.ring_size
+        } else {
+            1 << c.log2_ring_size
+        },
+        buffer_size: if c.buffer_size == 0 {
+            d.buffer_size
+        } else {
+            c.buffer_size
+        },
+        reconnect: if c.reconnect_ms == 0 {
+            d.reconnect
+        } else {
+            Duration::from_millis(c.reconnect_ms as u64)
+        },
+        ..d
+    })
+}
+
+/// A port (memif interface) on socket `s`. A client starts connecting at once and keeps trying.
+///
+/// # Safety
+/// `s` is a live socket handle, `cfg` points to a `zmemif_port_config`, `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_port_new(
+    s: *mut zmemif_socket,
+    cfg: *const zmemif_port_config,
+    out: *mut *mut zmemif_port,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let s = unsafe { handle(s, "socket") }?;
+        // SAFETY: the caller's contract; null checked.
+        let c = unsafe { cfg.as_ref() }.ok_or_else(|| null("config"))?;
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        let p = Port::new(&s.0, config_from(c)?)?;
+        // SAFETY: `out` is non-null and writable.
+        unsafe { *out = Box::into_raw(Box::new(zmemif_port(p))) };
+        Ok(0)
+    })
+}
+
+/// Disconnects (telling the peer) and frees the port. Its queues stay valid but NOT_CONNECTED.
+///
+/// # Safety
+/// `p` is null or a port from `zmemif_port_new`, not used again.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_port_free(p: *mut zmemif_port) {
+    if !p.is_null() {
+        // SAFETY: made by Box::into_raw in zmemif_port_new; the caller gives it up.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(p) })));
+    }
+}
+
+/// Sets (or with `cb` null, clears) the event callback. It runs on the control thread.
+///
+/// # Safety
+/// `p` is a live port handle; `cb` stays callable until cleared or the port is freed.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_port_set_callback(
+    p: *mut zmemif_port,
+    cb: zmemif_event_cb,
+    ctx: u64,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let p = unsafe { handle(p, "port") }?;
+        p.0.set_callback(cb.map(|f| {
+            Arc::new(move |ev: Event| {
+                let (e, a) = match ev {
+                    Event::Connected { generation } => (1, generation),
+                    Event::Disconnected { generation } => (2, generation),
+                    Event::RxReady { qid } => (3, qid as u32),
+                };
+                f(ctx, e, a)
+            }) as crate::port::Callback
+        }));
+        Ok(0)
+    })
+}
+
+/// Waits up to `timeout_ms` (-1: forever) for the connection. 0, or TIMEOUT / PEER_REJECTED (the
+/// reason is in `zmemif_last_error` and `zmemif_port_reason`) / CLOSED.
+///
+/// # Safety
+/// `p` is a live port handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_port_wait_connected(p: *mut zmemif_port, timeout_ms: i32) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let p = unsafe { handle(p, "port") }?;
+        p.0.wait_connected((timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64)))?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+/// `p` is a live port handle; `out` points to a writable `zmemif_port_info`.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_port_info_get(
+    p: *mut zmemif_port,
+    out: *mut zmemif_port_info,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let p = unsafe { handle(p, "port") }?;
+        // SAFETY: the caller's contract; null checked.
+        let out = unsafe { out.as_mut() }.ok_or_else(|| null("out"))?;
+        let i = p.0.info();
+        *out = zmemif_port_info {
+            state: i.status,
+            generation: i.generation,
+            num_c2s: i.num_c2s,
+            num_s2c: i.num_s2c,
+            log2_ring_size: i.log2_ring_size,
+            role: p.0.config().role as u8,
+            num_regions: i.num_regions,
+            buffer_size: i.buffer_size,
+            connects: i.connects,
+            disconnects: i.disconnects,
+            rejects: i.rejects,
+            ..zmemif_port_info::default()
+        };
+        Ok(0)
+    })
+}
+
+/// The peer's interface name, copied to `buf`; returns its length.
+///
+/// # Safety
+/// `p` is a live port handle; `buf` has `len` writable bytes (or is null).
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_port_peer_name(p: *mut zmemif_port, buf: *mut u8, len: u32) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let p = unsafe { handle(p, "port") }?;
+        Ok(copy_out(&p.0.info().peer_name, buf, len))
+    })
+}
+
+/// Why the last connection ended or the last handshake failed; returns its length.
+///
+/// # Safety
+/// As `zmemif_port_peer_name`.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_port_reason(p: *mut zmemif_port, buf: *mut u8, len: u32) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let p = unsafe { handle(p, "port") }?;
+        Ok(copy_out(&p.0.info().reason, buf, len))
+    })
+}
+
+/// Opens queue `qid` of direction `dir` (0 rx, 1 tx). It does not attach by itself: call
+/// `zmemif_queue_attach` once connected, and again after NOT_CONNECTED.
+///
+/// # Safety
+/// `p` is a live port handle; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_queue_open(
+    p: *mut zmemif_port,
+    dir: u32,
+    qid: u32,
+    out: *mut *mut zmemif_queue,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let p = unsafe { handle(p, "port") }?;
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        let qid = u16::try_from(qid)
+            .map_err(|_| Error::new(Code::QueueRange, format!("queue id {qid} is out of range")))?;
+        let q = match dir {
+            0 => zmemif_queue::Rx(p.0.rx_queue_manual(qid)?),
+            1 => zmemif_queue::Tx(p.0.tx_queue_manual(qid)?),
+            d => {
+                return Err(Error::invalid(format!(
+                    "direction {d}: use 0 (rx) or 1 (tx)"
+                )))
+            }
+        };
+        // SAFETY: `out` is non-null and writable.
+        unsafe { *out = Box::into_raw(Box::new(q)) };
+        Ok(0)
+    })
+}
+
+/// # Safety
+/// `q` is null or a queue from `zmemif_queue_open`, not used again. Views of its regions must be
+/// revoked first: freeing detaches, and the memory may be unmapped.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_queue_free(q: *mut zmemif_queue) {
+    if !q.is_null() {
+        // SAFETY: made by Box::into_raw in zmemif_queue_open; the caller gives it up.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(q) })));
+    }
+}
+
+/// Attaches to the port's current connection; returns its generation, or NOT_CONNECTED. While
+/// attached, the connection's regions stay mapped, even after the peer is gone.
+///
+/// # Safety
+/// `q` is a live queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_queue_attach(q: *mut zmemif_queue) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let g = match unsafe { handle(q, "queue") }? {
+            zmemif_queue::Rx(r) => r.attach()?,
+            zmemif_queue::Tx(t) => t.attach()?,
+        };
+        Ok((g & 0x7fff_ffff) as i32)
+    })
+}
+
+/// Lets go of the connection: call after every view of its regions was revoked.
+///
+/// # Safety
+/// `q` is a live queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_queue_detach(q: *mut zmemif_queue) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        match unsafe { handle(q, "queue") }? {
+            zmemif_queue::Rx(r) => r.detach(),
+            zmemif_queue::Tx(t) => t.detach(),
+        }
+        Ok(0)
+    })
+}
+
+/// Number of regions of the attached connection (0 when detached).
+///
+/// # Safety
+/// `q` is a live queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_queue_num_regions(q: *mut zmemif_queue) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        Ok(match unsafe { handle(q, "queue") }? {
+            zmemif_queue::Rx(r) => r.num_regions(),
+            zmemif_queue::Tx(t) => t.num_regions(),
+        } as i32)
+    })
+}
+
+/// Base address and size of region `idx` of the attached connection, for one view per region.
+///
+/// # Safety
+/// `q` is a live queue handle; `base` and `size` are writable.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_queue_region(
+    q: *mut zmemif_queue,
+    idx: u32,
+    base: *mut u64,
+    size: *mut u64,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (b, s) = match unsafe { handle(q, "queue") }? {
+            zmemif_queue::Rx(r) => r.region(idx as usize)?,
+            zmemif_queue::Tx(t) => t.region(idx as usize)?,
+        };
+        if base.is_null() || size.is_null() {
+            return Err(null("base/size"));
+        }
+        // SAFETY: both non-null and writable (caller's contract).
+        unsafe {
+            *base = b as u64;
+            *size = s as u64;
+        }
+        Ok(0)
+    })
+}
+
+/// # Safety
+/// `q` is a live queue handle; `out` points to a writable `zmemif_queue_stats`.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_queue_stats_get(
+    q: *mut zmemif_queue,
+    out: *mut zmemif_queue_stats,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let s = match unsafe { handle(q, "queue") }? {
+            zmemif_queue::Rx(r) => r.stats(),
+            zmemif_queue::Tx(t) => t.stats(),
+        };
+        // SAFETY: the caller's contract; null checked.
+        *unsafe { out.as_mut() }.ok_or_else(|| null("out"))? = s;
+        Ok(0)
+    })
+}
+
+/// rx queues: 0 adaptive (poll while busy, ask for a signal only while waiting; default),
+/// 1 polling (never signalled), 2 interrupt (signalled on every peer burst).
+///
+/// # Safety
+/// `q` is a live queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_queue_set_mode(q: *mut zmemif_queue, mode: u32) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let zmemif_queue::Rx(r) = unsafe { handle(q, "queue") }? else {
+            return Err(Error::invalid("the mode applies to rx queues"));
+        };
+        r.set_mode(match mode {
+            0 => RxMode::Adaptive,
+            1 => RxMode::Polling,
+            2 => RxMode::Interrupt,
+            m => {
+                return Err(Error::invalid(format!(
+                    "mode {m}: use 0 adaptive, 1 polling, 2 interrupt"
+                )))
+            }
+        });
+        Ok(0)
+    })
+}
+
+/// Blocks until rx data / tx space, or `timeout_ms` (-1: forever). 1 ready, 0 timed out.
+///
+/// # Safety
+/// `q` is a live queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_queue_wait(q: *mut zmemif_queue, timeout_ms: i32) -> i32 {
+    guard(|| {
+        let t = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
+        // SAFETY: the caller's contract.
+        let ready = match unsafe { handle(q, "queue") }? {
+            zmemif_queue::Rx(r) => r.wait(t)?,
+            zmemif_queue::Tx(tx) => tx.wait(1, t)?,
+        };
+        Ok(ready as i32)
+    })
+}
+
+/// rx: asks the control thread to call the port callback (event 3, arg = qid) once data arrives.
+/// Returns 1 (and arms nothing) when data is already there, 0 when armed.
+///
+/// # Safety
+/// `q` is a live queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_queue_arm(q: *mut zmemif_queue) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let zmemif_queue::Rx(r) = unsafe { handle(q, "queue") }? else {
+            return Err(Error::invalid("only rx queues can be armed"));
+        };
+        Ok(r.arm()? as i32)
+    })
+}
+
+/// Receives whole packets: writes up to `max` descriptors to `out` and returns how many. Releases
+/// the previous burst first. NOT_CONNECTED: the connection ended (revoke views, then detach).
+///
+/// # Safety
+/// `q` is a live rx queue handle; `out` has room for `max` descriptors.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_rx_burst(
+    q: *mut zmemif_queue,
+    out: *mut zmemif_desc,
+    max: u32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let zmemif_queue::Rx(r) = unsafe { handle(q, "queue") }? else {
+            return Err(Error::invalid("rx_burst on a tx queue"));
+        };
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        // SAFETY: `out` has room for `max` descriptors (caller's contract).
+        let out = unsafe { std::slice::from_raw_parts_mut(out, max as usize) };
+        Ok(r.rx_burst(out)? as i32)
+    })
+}
+
+/// Gives back the buffers of the last burst now.
+///
+/// # Safety
+/// `q` is a live rx queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_rx_release(q: *mut zmemif_queue) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let zmemif_queue::Rx(r) = unsafe { handle(q, "queue") }? else {
+            return Err(Error::invalid("rx_release on a tx queue"));
+        };
+        r.release()?;
+        Ok(0)
+    })
+}
+
+/// Reserves up to `n` free buffers, writing them (capacity in `length`) to `out`; returns how many.
+///
+/// # Safety
+/// `q` is a live tx queue handle; `out` has room for `n` descriptors.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_tx_alloc(
+    q: *mut zmemif_queue,
+    out: *mut zmemif_desc,
+    n: u32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let zmemif_queue::Tx(t) = unsafe { handle(q, "queue") }? else {
+            return Err(Error::invalid("tx_alloc on an rx queue"));
+        };
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        // SAFETY: `out` has room for `n` descriptors (caller's contract).
+        let out = unsafe { std::slice::from_raw_parts_mut(out, n as usize) };
+        Ok(t.alloc(out)? as i32)
+    })
+}
+
+/// Sends the first `n` reserved buffers with the lengths and NEXT flags in `descs[0..n]`.
+///
+/// # Safety
+/// `q` is a live tx queue handle; `descs` holds `n` descriptors.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_tx_burst(
+    q: *mut zmemif_queue,
+    descs: *const zmemif_desc,
+    n: u32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let zmemif_queue::Tx(t) = unsafe { handle(q, "queue") }? else {
+            return Err(Error::invalid("tx_burst on an rx queue"));
+        };
+        if descs.is_null() && n > 0 {
+            return Err(null("descs"));
+        }
+        let d = if n == 0 {
+            &[][..]
+        } else {
+            // SAFETY: `descs` holds `n` descriptors (caller's contract).
+            unsafe { std::slice::from_raw_parts(descs, n as usize) }
+        };
+        Ok(t.tx_burst(d)? as i32)
+    })
+}

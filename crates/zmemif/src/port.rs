@@ -182,6 +182,8 @@ pub struct PortShared {
     s2c_counters: Vec<Arc<QueueCounters>>,
     callback: Mutex<Option<Callback>>,
     pub(crate) closed: AtomicBool,
+    /// The socket's control thread, for armed rx queues.
+    pub(crate) ctl: std::sync::OnceLock<std::sync::Weak<Control>>,
 }
 
 impl PortShared {
@@ -196,6 +198,7 @@ impl PortShared {
             claims: Mutex::new(HashSet::new()),
             callback: Mutex::new(None),
             closed: AtomicBool::new(false),
+            ctl: std::sync::OnceLock::new(),
         }
     }
 
@@ -441,6 +444,7 @@ impl Port {
         cfg.validate()?;
         let shared = Arc::new(PortShared::new(cfg));
         socket.ctl().add_port(shared.clone())?;
+        let _ = shared.ctl.set(Arc::downgrade(&socket.inner.ctl));
         Ok(Port {
             shared,
             socket: socket.clone(),
@@ -486,15 +490,14 @@ impl Port {
         TxQueue::open(self.shared.clone(), qid, true)
     }
 
-    /// Asks the control thread to report `Event::RxReady` once data arrives on `q`. Returns true,
-    /// registering nothing, if data is already there.
-    pub fn arm(&self, q: &mut RxQueue) -> Result<bool> {
-        let (ready, conn, qid) = q.arm()?;
-        if ready {
-            return Ok(true);
-        }
-        self.socket.ctl().arm(self.shared.clone(), conn, qid);
-        Ok(false)
+    /// Opens a queue that attaches only when told (`attach`/`detach`): for bindings that hold
+    /// views of the regions and must revoke them before a connection's memory goes away.
+    pub fn rx_queue_manual(&self, qid: u16) -> Result<RxQueue> {
+        RxQueue::open(self.shared.clone(), qid, false)
+    }
+
+    pub fn tx_queue_manual(&self, qid: u16) -> Result<TxQueue> {
+        TxQueue::open(self.shared.clone(), qid, false)
     }
 
     /// Disconnects (telling the peer) and stops reconnecting. Queues get NOT_CONNECTED.

@@ -175,6 +175,14 @@ impl Attached {
 
     // ---- rx ----
 
+    fn apply_mode(&mut self, mode: RxMode) {
+        let signal = mode == RxMode::Interrupt;
+        self.ring
+            .set_flags(if signal { 0 } else { RING_FLAG_MASK_INT });
+        self.signalling = signal;
+        self.always_signal = signal;
+    }
+
     /// Gives back the slots of the previous burst: the server moves tail, the client re-offers the
     /// buffers (refill) and moves head.
     #[inline]
@@ -237,6 +245,7 @@ impl Attached {
                     // already fills the ring and so can never end (a broken or hostile peer).
                     if start_i == 0 && avail == self.size {
                         bad += avail as u64;
+                        n = start_n;
                         break 'packets;
                     }
                     i = start_i;
@@ -475,6 +484,8 @@ struct QueueCore {
     counters: Arc<QueueCounters>,
     /// Rust users re-attach by themselves; bindings that map views attach explicitly.
     auto_attach: bool,
+    /// rx only: applied to every connection attached.
+    rx_mode: RxMode,
 }
 
 impl QueueCore {
@@ -487,6 +498,7 @@ impl QueueCore {
             att: None,
             counters,
             auto_attach,
+            rx_mode: RxMode::Adaptive,
         })
     }
 
@@ -511,7 +523,11 @@ impl QueueCore {
             ));
         }
         let g = conn.generation;
-        self.att = Some(Attached::new(conn, self.dir, self.qid as usize));
+        let mut a = Attached::new(conn, self.dir, self.qid as usize);
+        if self.dir == rx_dir(a.role) {
+            a.apply_mode(self.rx_mode);
+        }
+        self.att = Some(a);
         Ok(g)
     }
 
@@ -598,7 +614,6 @@ impl Drop for QueueCore {
 /// Receives from one ring. Use from one thread at a time; it may move between threads.
 pub struct RxQueue {
     core: QueueCore,
-    mode: RxMode,
 }
 
 impl RxQueue {
@@ -606,7 +621,6 @@ impl RxQueue {
         let dir = rx_dir(port.role());
         Ok(RxQueue {
             core: QueueCore::new(port, dir, qid, auto_attach)?,
-            mode: RxMode::Adaptive,
         })
     }
 
@@ -667,7 +681,7 @@ impl RxQueue {
     /// Blocks until data is available (true) or the timeout passes (false). In adaptive and
     /// interrupt mode it sleeps on the ring's eventfd, so an idle queue costs no CPU.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<bool> {
-        if self.mode == RxMode::Polling {
+        if self.core.rx_mode == RxMode::Polling {
             let c = self.core.counters.clone();
             return self.core.wait_until(timeout, |a| a.rx_available(&c) > 0);
         }
@@ -709,29 +723,35 @@ impl RxQueue {
         }
     }
 
-    /// Prepares for an interrupt from outside (the control thread's poll): asks the peer to signal
-    /// and returns true if data is already there (then no signal may come).
-    pub(crate) fn arm(&mut self) -> Result<(bool, Arc<Connection>, usize)> {
+    /// Asks the socket's control thread to report `Event::RxReady` (through the port's callback)
+    /// once data arrives. Returns true, registering nothing, if data is already there.
+    pub fn arm(&mut self) -> Result<bool> {
         let c = self.core.counters.clone();
+        let port = self.core.port.clone();
         let a = self.core.live()?;
         if !a.signalling {
             a.ring.set_flags(0);
             a.signalling = true;
         }
+        // The peer reads the flag after publishing: look at its index only after our store.
         std::sync::atomic::fence(Ordering::SeqCst);
-        Ok((a.rx_available(&c) > 0, a.conn.clone(), a.qid))
+        if a.rx_available(&c) > 0 {
+            return Ok(true);
+        }
+        let ctl = port.ctl.get().and_then(|w| w.upgrade());
+        let ctl = ctl.ok_or_else(|| Error::new(Code::Closed, "the socket is closed"))?;
+        ctl.arm(port.clone(), a.conn.clone(), a.qid);
+        Ok(false)
     }
 
-    pub fn set_mode(&mut self, mode: RxMode) -> Result<()> {
-        self.mode = mode;
-        if let Ok(a) = self.core.live() {
-            let signal = mode == RxMode::Interrupt;
-            a.ring
-                .set_flags(if signal { 0 } else { RING_FLAG_MASK_INT });
-            a.signalling = signal;
-            a.always_signal = signal;
+    /// How the peer is asked to signal this queue (see `RxMode`); kept across reconnects.
+    pub fn set_mode(&mut self, mode: RxMode) {
+        self.core.rx_mode = mode;
+        if let Some(a) = self.core.att.as_mut() {
+            if a.conn.is_alive() {
+                a.apply_mode(mode);
+            }
         }
-        Ok(())
     }
 
     pub fn stats(&self) -> QueueStats {
@@ -852,5 +872,267 @@ impl TxQueue {
 
     pub fn qid(&self) -> u16 {
         self.core.qid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The data path against a hostile peer: both ends of one connection in this process, the
+    //! "peer" writing raw descriptors and indexes straight into the ring.
+    use super::*;
+    use crate::conn::{Params, RingInfo};
+    use crate::region::Region;
+
+    struct Pair {
+        client: Arc<Connection>,
+        server: Arc<Connection>,
+    }
+
+    fn pair(log2: u8, buffer_size: u32) -> Pair {
+        let p = Params {
+            num_c2s: 1,
+            num_s2c: 1,
+            log2,
+            buffer_size,
+        };
+        let c = Connection::create_client(p, 1, "t").unwrap();
+        let regions = c
+            .regions
+            .iter()
+            .map(|r| Region::from_peer(r.fd().try_clone().unwrap(), r.len() as u64).unwrap())
+            .collect();
+        let dup = |v: &[RingInfo]| -> Vec<RingInfo> {
+            v.iter()
+                .map(|r| RingInfo {
+                    region: r.region,
+                    offset: r.offset,
+                    log2: r.log2,
+                    eventfd: r.eventfd.try_clone().unwrap(),
+                    buffers: None,
+                })
+                .collect()
+        };
+        let s = Connection::from_peer(regions, dup(&c.c2s), dup(&c.s2c), 1, "c".into()).unwrap();
+        let ring = c.ring(Dir::S2C, 0);
+        ring.publish_head(ring.size()); // the client's refill on CONNECTED
+        Pair {
+            client: Arc::new(c),
+            server: Arc::new(s),
+        }
+    }
+
+    fn desc(region: u16, offset: u32, length: u32, flags: u16) -> RawDesc {
+        RawDesc {
+            flags,
+            region,
+            length,
+            offset,
+        }
+    }
+
+    /// The hostile client writes `descs` into the C2S ring at its head and publishes.
+    fn client_push(p: &Pair, descs: &[RawDesc]) {
+        let ring = p.client.ring(Dir::C2S, 0);
+        let mut head = ring.head(Ordering::Relaxed);
+        for d in descs {
+            ring.write_desc(head, *d);
+            head = head.wrapping_add(1);
+        }
+        ring.publish_head(head);
+    }
+
+    fn server_rx(p: &Pair) -> Attached {
+        Attached::new(p.server.clone(), Dir::C2S, 0)
+    }
+
+    #[test]
+    fn bad_descriptors_are_counted_and_skipped() {
+        let p = pair(4, 256);
+        let size = p.client.regions[0].len() as u32;
+        let good = desc(0, 4096, 60, 0);
+        client_push(
+            &p,
+            &[
+                desc(5, 0, 60, 0),            // no such region
+                desc(0, size - 10, 60, 0),    // runs past the region
+                desc(0, u32::MAX - 4, 60, 0), // offset + length overflows u32
+                desc(0, 4096, 0, 0),          // empty
+                good,
+                desc(0, 4096, 60, DESC_NEXT), // chain whose second buffer is bad:
+                desc(9, 0, 60, 0),            //   the whole packet goes
+                good,
+            ],
+        );
+        let c = QueueCounters::default();
+        let mut a = server_rx(&p);
+        let mut out = [Desc::default(); 16];
+        let n = a.rx_burst(&mut out, &c).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!((out[0].offset, out[0].length), (4096, 60));
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 6);
+        assert_eq!(c.packets.load(Ordering::Relaxed), 2);
+        // Every slot, bad ones included, is given back to the client.
+        a.rx_burst(&mut out, &c).unwrap();
+        assert_eq!(p.client.ring(Dir::C2S, 0).tail(Ordering::Acquire), 8);
+    }
+
+    #[test]
+    fn a_peer_index_beyond_the_ring_is_clamped() {
+        let p = pair(2, 256); // 4 slots
+        let ring = p.client.ring(Dir::C2S, 0);
+        for s in 0..4 {
+            ring.write_desc(s, desc(0, 400, 10, 0));
+        }
+        ring.publish_head(5000); // claims 5000 packets in a 4-slot ring
+        let c = QueueCounters::default();
+        let mut a = server_rx(&p);
+        let mut out = [Desc::default(); 64];
+        assert_eq!(a.rx_burst(&mut out, &c).unwrap(), 4);
+        assert!(c.bad_descs.load(Ordering::Relaxed) >= 1);
+
+        // Client side: a server whose tail runs past the buffers we offered.
+        let mut rx = Attached::new(p.client.clone(), Dir::S2C, 0);
+        let s2c = p.server.ring(Dir::S2C, 0);
+        for s in 0..4 {
+            s2c.write_len_flags(s, 10, 0);
+        }
+        s2c.publish_tail(40000);
+        let c = QueueCounters::default();
+        assert_eq!(rx.rx_burst(&mut out, &c).unwrap(), 4);
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn chains_wait_for_their_end_and_endless_ones_are_dropped() {
+        let p = pair(2, 256);
+        let c = QueueCounters::default();
+        let mut a = server_rx(&p);
+        let mut out = [Desc::default(); 8];
+        client_push(
+            &p,
+            &[desc(0, 400, 100, DESC_NEXT), desc(0, 600, 100, DESC_NEXT)],
+        );
+        assert_eq!(
+            a.rx_burst(&mut out, &c).unwrap(),
+            0,
+            "half a packet is not delivered"
+        );
+        client_push(&p, &[desc(0, 800, 50, 0)]);
+        assert_eq!(a.rx_burst(&mut out, &c).unwrap(), 3);
+        assert_eq!(c.bytes.load(Ordering::Relaxed), 250);
+        assert_eq!(out[2].flags, 0);
+        a.rx_burst(&mut out, &c).unwrap();
+        // A chain as long as the ring that never ends: dropped, so the ring does not stall.
+        let endless = [desc(0, 400, 10, DESC_NEXT); 4];
+        client_push(&p, &endless);
+        assert_eq!(a.rx_burst(&mut out, &c).unwrap(), 0);
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 4);
+        client_push(&p, &[desc(0, 400, 10, 0)]);
+        assert_eq!(a.rx_burst(&mut out, &c).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_packet_larger_than_the_output_array_is_an_error_not_a_stall() {
+        let p = pair(3, 256);
+        let c = QueueCounters::default();
+        let mut a = server_rx(&p);
+        client_push(
+            &p,
+            &[
+                desc(0, 4096, 10, DESC_NEXT),
+                desc(0, 4096, 10, DESC_NEXT),
+                desc(0, 4096, 10, 0),
+            ],
+        );
+        let mut out = [Desc::default(); 2];
+        let e = a.rx_burst(&mut out, &c).unwrap_err();
+        assert_eq!(e.code, Code::TooLarge);
+        let mut out = [Desc::default(); 3];
+        assert_eq!(a.rx_burst(&mut out, &c).unwrap(), 3);
+    }
+
+    #[test]
+    fn server_skips_a_bad_buffer_offered_by_the_client() {
+        let p = pair(2, 256);
+        let s2c = p.client.ring(Dir::S2C, 0);
+        s2c.write_desc(0, desc(7, 0, 256, 0)); // slot 0 offers a buffer in no region
+        let c = QueueCounters::default();
+        let mut tx = Attached::new(p.server.clone(), Dir::S2C, 0);
+        let mut out = [Desc::default(); 8];
+        let n = tx.tx_alloc(&mut out, &c);
+        assert_eq!(n, 3, "the three good buffers");
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            s2c.tail(Ordering::Acquire),
+            1,
+            "the bad slot went back, empty"
+        );
+        assert_eq!(s2c.read_desc(0).length, 0);
+        out[0].length = 5;
+        assert_eq!(tx.tx_burst(&out[..1], &c).unwrap(), 1);
+        assert_eq!(s2c.tail(Ordering::Acquire), 2);
+    }
+
+    #[test]
+    fn tx_burst_refuses_what_does_not_fit_and_sends_nothing() {
+        let p = pair(2, 256);
+        let c = QueueCounters::default();
+        let mut tx = Attached::new(p.client.clone(), Dir::C2S, 0);
+        let mut out = [Desc::default(); 2];
+        assert_eq!(tx.tx_alloc(&mut out, &c), 2);
+        let mut bad = out;
+        bad[1].length = 257;
+        assert_eq!(
+            tx.tx_burst(&bad, &c).unwrap_err().code,
+            Code::InvalidArgument
+        );
+        let mut bad = out;
+        bad[1].flags = DESC_NEXT;
+        assert!(tx.tx_burst(&bad, &c).unwrap_err().message.contains("NEXT"));
+        let three = [out[0], out[1], out[1]];
+        assert!(tx
+            .tx_burst(&three, &c)
+            .unwrap_err()
+            .message
+            .contains("allocated"));
+        assert_eq!(
+            p.client.ring(Dir::C2S, 0).head(Ordering::Acquire),
+            0,
+            "nothing sent"
+        );
+        assert_eq!(tx.tx_burst(&out, &c).unwrap(), 2);
+        assert_eq!(p.client.ring(Dir::C2S, 0).head(Ordering::Acquire), 2);
+    }
+
+    #[test]
+    fn indexes_wrap_around_u16_both_ways() {
+        let p = pair(2, 64); // 4 slots, so 70,000 packets wrap the u16 counters
+        let c = QueueCounters::default();
+        let mut ctx = Attached::new(p.client.clone(), Dir::C2S, 0);
+        let mut srx = Attached::new(p.server.clone(), Dir::C2S, 0);
+        let mut stx = Attached::new(p.server.clone(), Dir::S2C, 0);
+        let mut crx = Attached::new(p.client.clone(), Dir::S2C, 0);
+        let mut d = [Desc::default(); 3];
+        let mut got = [Desc::default(); 8];
+        let (mut sent, mut recvd, mut back) = (0u64, 0u64, 0u64);
+        while sent < 70_000 {
+            let n = ctx.tx_alloc(&mut d, &c);
+            for x in d.iter_mut().take(n) {
+                x.length = 1 + (sent % 64) as u32;
+                sent += 1;
+            }
+            ctx.tx_burst(&d[..n], &c).unwrap();
+            let k = srx.rx_burst(&mut got, &c).unwrap();
+            recvd += k as u64;
+            let m = stx.tx_alloc(&mut d[..k.min(3)], &c);
+            for x in d.iter_mut().take(m) {
+                x.length = 7;
+            }
+            stx.tx_burst(&d[..m], &c).unwrap();
+            back += crx.rx_burst(&mut got, &c).unwrap() as u64;
+        }
+        assert_eq!(recvd + 4 >= sent, true);
+        assert!(back > 60_000);
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 0);
     }
 }

@@ -170,6 +170,8 @@ fn client_without_server_is_an_error() {
     assert!(err.contains("start the server first"), "{err}");
 }
 
+/// Only checked for a port that never connected: after a memif session 22.11 testpmd sometimes
+/// segfaults (exit 139) on SIGTERM, so tests must not assert on the exit status then.
 #[test]
 fn kill_is_graceful_and_idempotent() {
     let _g = exclusive();

@@ -31,20 +31,27 @@ fn handshake_both_roles_with_names() {
     let path = tmp_sock("hs");
     let s = socket(&path);
     let p = port(&s, Role::Server, |c| c.id = 3);
-    let mut peer = Peer::spawn(&["--socket", &path, "--role", "client", "--id", "3", "--action", "idle"]);
+    let mut peer = Peer::spawn(&[
+        "--socket", &path, "--role", "client", "--id", "3", "--action", "idle",
+    ]);
     let line = peer.wait_event("connected", T);
     assert!(line.contains("\"peer\":\"zmemif-test\""), "{line}");
     p.wait_connected(Some(T)).unwrap();
     let info = p.info();
     assert_eq!(info.peer_name, "zmemif-peer");
-    assert_eq!((info.num_c2s, info.num_s2c, info.log2_ring_size), (1, 1, 10));
+    assert_eq!(
+        (info.num_c2s, info.num_s2c, info.log2_ring_size),
+        (1, 1, 10)
+    );
     drop(p);
     let done = peer.wait_event("done", T);
     assert!(done.contains("disconnected"), "{done}");
 
     // The peer serves on an abstract name, we connect.
     let name = format!("@zmemif-it-hs-{}", std::process::id());
-    let mut peer = Peer::spawn(&["--socket", &name, "--role", "server", "--id", "5", "--action", "idle"]);
+    let mut peer = Peer::spawn(&[
+        "--socket", &name, "--role", "server", "--id", "5", "--action", "idle",
+    ]);
     let s = socket(&name);
     let p = port(&s, Role::Client, |c| c.id = 5);
     p.wait_connected(Some(T)).unwrap();
@@ -61,8 +68,21 @@ fn four_c2s_two_s2c_every_queue_carries_traffic() {
         c.num_s2c = 2;
     });
     let mut peer = Peer::spawn(&[
-        "--socket", &path, "--role", "client", "--c2s", "4", "--s2c", "2", "--action", "both",
-        "--count", "4000", "--check", "--seconds", "4",
+        "--socket",
+        &path,
+        "--role",
+        "client",
+        "--c2s",
+        "4",
+        "--s2c",
+        "2",
+        "--action",
+        "both",
+        "--count",
+        "4000",
+        "--check",
+        "--seconds",
+        "4",
     ]);
     p.wait_connected(Some(T)).unwrap();
     let info = p.info();
@@ -80,12 +100,18 @@ fn four_c2s_two_s2c_every_queue_carries_traffic() {
     while per_queue.iter().sum::<usize>() < 4000 && std::time::Instant::now() < deadline {
         for (q, r) in rx.iter_mut().enumerate() {
             let got = recv_packets(r, 1, Duration::from_millis(5));
-            assert!(got.iter().all(|p| pattern_ok(p)), "payload on c2s queue {q}");
+            assert!(
+                got.iter().all(|p| pattern_ok(p)),
+                "payload on c2s queue {q}"
+            );
             per_queue[q] += got.len();
         }
     }
     let total: usize = per_queue.iter().sum();
-    assert!(per_queue.iter().all(|&n| n >= 900), "every c2s queue carries traffic: {per_queue:?}");
+    assert!(
+        per_queue.iter().all(|&n| n >= 900),
+        "every c2s queue carries traffic: {per_queue:?}"
+    );
     assert_eq!(total, 4000);
     let done = peer.wait_event("done", T);
     assert!(done.contains("\"per_rx\":[500, 500]"), "{done}");
@@ -101,7 +127,17 @@ fn four_c2s_two_s2c_every_queue_carries_traffic() {
 fn chained_9000_and_65535_byte_packets_intact_both_ways() {
     // The peer serves and echoes; we are the client (our 2048-byte buffers set the chain length).
     let path = tmp_sock("chain");
-    let mut peer = Peer::spawn(&["--socket", &path, "--role", "server", "--action", "echo", "--check", "--seconds", "5"]);
+    let mut peer = Peer::spawn(&[
+        "--socket",
+        &path,
+        "--role",
+        "server",
+        "--action",
+        "echo",
+        "--check",
+        "--seconds",
+        "5",
+    ]);
     std::thread::sleep(Duration::from_millis(200));
     let s = socket(&path);
     let p = port(&s, Role::Client, |c| c.buffer_size = 2048);
@@ -136,19 +172,37 @@ fn secret_mismatch_and_unknown_id_are_refused_with_reasons() {
         (&["--id", "7", "--secret", "wrong"], "Incorrect secret"),
         (&["--id", "7"], "Secret required"),
         (&["--id", "8", "--secret", "s3cret"], "ID not found"),
-        (&["--id", "7", "--secret", "s3cret", "--mode", "ip"], "Mode mismatch"),
+        (
+            &["--id", "7", "--secret", "s3cret", "--mode", "ip"],
+            "Mode mismatch",
+        ),
     ];
     for (args, reason) in cases {
-        let mut a = vec!["--socket", path.as_str(), "--role", "client", "--action", "idle", "--connect-timeout", "5"];
+        let mut a = vec![
+            "--socket",
+            path.as_str(),
+            "--role",
+            "client",
+            "--action",
+            "idle",
+            "--connect-timeout",
+            "5",
+        ];
         a.extend_from_slice(args);
         let mut peer = Peer::spawn(&a);
         let line = peer.wait_event("connected", T);
-        assert!(line.contains("PEER_REJECTED") && line.contains(reason), "{reason}: {line}");
+        assert!(
+            line.contains("PEER_REJECTED") && line.contains(reason),
+            "{reason}: {line}"
+        );
         assert_eq!(peer.wait_exit(T), 1);
     }
     assert_eq!(p.info().rejects, 3); // the unknown id belongs to no port
-    // The right secret still gets in.
-    let mut peer = Peer::spawn(&["--socket", &path, "--role", "client", "--id", "7", "--secret", "s3cret", "--action", "idle"]);
+                                     // The right secret still gets in.
+    let mut peer = Peer::spawn(&[
+        "--socket", &path, "--role", "client", "--id", "7", "--secret", "s3cret", "--action",
+        "idle",
+    ]);
     peer.wait_event("connected", T);
     p.wait_connected(Some(T)).unwrap();
 }
@@ -167,13 +221,26 @@ fn client_reconnects_after_its_server_restarts() {
     // The client notices, and keeps trying while nobody listens.
     let deadline = std::time::Instant::now() + T;
     while p.status() == Status::Connected {
-        assert!(std::time::Instant::now() < deadline, "disconnect not noticed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "disconnect not noticed"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(tx.send(b"lost").unwrap_err().code, Code::NotConnected);
     std::thread::sleep(Duration::from_millis(300));
     // A new server on the same (stale) path.
-    let mut b = Peer::spawn(&["--socket", &path, "--role", "server", "--action", "sink", "--check", "--seconds", "2"]);
+    let mut b = Peer::spawn(&[
+        "--socket",
+        &path,
+        "--role",
+        "server",
+        "--action",
+        "sink",
+        "--check",
+        "--seconds",
+        "2",
+    ]);
     p.wait_connected(Some(T)).unwrap();
     assert_eq!(p.info().generation, 2);
     b.wait_event("connected", T);
@@ -191,7 +258,9 @@ fn server_survives_a_client_killed_mid_burst() {
     let s = socket(&path);
     let p = port(&s, Role::Server, |_| {});
     let mut rx = p.rx_queue(0).unwrap();
-    let mut a = Peer::spawn(&["--socket", &path, "--role", "client", "--action", "source", "--check"]);
+    let mut a = Peer::spawn(&[
+        "--socket", &path, "--role", "client", "--action", "source", "--check",
+    ]);
     p.wait_connected(Some(T)).unwrap();
     let got = recv_packets(&mut rx, 20_000, T);
     assert!(got.len() >= 20_000);
@@ -213,7 +282,9 @@ fn server_survives_a_client_killed_mid_burst() {
     assert!(!p.info().reason.is_empty());
     assert_eq!(rx.stats().bad_descs, 0);
     // A new client is served as before.
-    let mut b = Peer::spawn(&["--socket", &path, "--role", "client", "--action", "source", "--check", "--count", "1000"]);
+    let mut b = Peer::spawn(&[
+        "--socket", &path, "--role", "client", "--action", "source", "--check", "--count", "1000",
+    ]);
     p.wait_connected(Some(T)).unwrap();
     let got = recv_packets(&mut rx, 1000, T);
     assert_eq!(got.len(), 1000);

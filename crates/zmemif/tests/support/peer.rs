@@ -52,7 +52,10 @@ impl Peer {
                         return l;
                     }
                 }
-                Err(_) => panic!("peer: no {ev} event within {timeout:?}; saw {:?}", self.seen),
+                Err(_) => panic!(
+                    "peer: no {ev} event within {timeout:?}; saw {:?}",
+                    self.seen
+                ),
             }
         }
     }
@@ -91,7 +94,10 @@ impl Drop for Peer {
 /// A number field of a JSON line (`"key":123`).
 pub fn num(line: &str, key: &str) -> u64 {
     let tag = format!("\"{key}\":");
-    let at = line.find(&tag).unwrap_or_else(|| panic!("{key} missing in {line}")) + tag.len();
+    let at = line
+        .find(&tag)
+        .unwrap_or_else(|| panic!("{key} missing in {line}"))
+        + tag.len();
     line[at..]
         .chars()
         .take_while(|c| c.is_ascii_digit())
@@ -103,7 +109,9 @@ pub fn num(line: &str, key: &str) -> u64 {
 /// The payload `zmemif-peer --check` writes and verifies: the sequence number in the first
 /// 8 bytes, then byte k = (seq*31 + k) mod 256.
 pub fn pattern(seq: u64, len: usize) -> Vec<u8> {
-    let mut v: Vec<u8> = (0..len).map(|k| (seq.wrapping_mul(31).wrapping_add(k as u64)) as u8).collect();
+    let mut v: Vec<u8> = (0..len)
+        .map(|k| (seq.wrapping_mul(31).wrapping_add(k as u64)) as u8)
+        .collect();
     let n = len.min(8);
     v[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
     v
@@ -154,5 +162,7 @@ pub fn recv_packets(rx: &mut RxQueue, n: usize, timeout: Duration) -> Vec<Vec<u8
 pub fn tmp_sock(name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("zmemif-it-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{name}.sock")).to_string_lossy().into_owned()
+    dir.join(format!("{name}.sock"))
+        .to_string_lossy()
+        .into_owned()
 }

@@ -1,0 +1,299 @@
+//! A hostile or broken client speaking raw control messages to our server: every bad message ends
+//! that connection with a DISCONNECT naming the problem, and the other interface on the socket keeps
+//! carrying traffic. Also: 1000 connect/disconnect cycles leak no fds and no memory.
+
+#[path = "support/peer.rs"]
+mod peer;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use peer::{pattern, recv_packets, send_blocking, tmp_sock};
+use zmemif::sock::{self, Recv};
+use zmemif::wire::{AddRing, Init, Msg, VERSION};
+use zmemif::{Perms, Port, PortConfig, Role, Socket, SocketAddr};
+
+const T: Duration = Duration::from_secs(10);
+
+fn recv_msg(fd: &OwnedFd) -> Option<(Msg, Option<OwnedFd>)> {
+    let deadline = Instant::now() + T;
+    loop {
+        match sock::recv(fd) {
+            Recv::Msg(Ok(b), f) => return Some((Msg::decode(&b).unwrap(), f)),
+            Recv::Msg(Err(e), _) => panic!("bad message from server: {e}"),
+            Recv::Closed(_) => return None,
+            Recv::WouldBlock => {
+                assert!(Instant::now() < deadline, "server silent");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+/// Connects, reads HELLO, sends `script` (raw bytes, with an fd or not), and returns the reason of
+/// the DISCONNECT that follows.
+fn refused(addr: &SocketAddr, script: &[(Vec<u8>, bool)]) -> String {
+    let fd = sock::connect_to(addr).expect("connect");
+    let (hello, _) = recv_msg(&fd).expect("HELLO");
+    assert!(matches!(hello, Msg::Hello(_)));
+    let efd = zmemif::conn::new_eventfd().unwrap();
+    for (i, (bytes, with_fd)) in script.iter().enumerate() {
+        send_raw(&fd, bytes, with_fd.then(|| efd.as_fd()));
+        match recv_msg(&fd) {
+            Some((Msg::Ack, _)) if i + 1 < script.len() => continue,
+            Some((Msg::Disconnect { reason, .. }, _)) => {
+                assert!(
+                    recv_msg(&fd).is_none(),
+                    "the server closes after DISCONNECT"
+                );
+                return String::from_utf8(reason).unwrap();
+            }
+            other => panic!("step {i}: expected ACK or DISCONNECT, got {other:?}"),
+        }
+    }
+    panic!("script ended without a DISCONNECT")
+}
+
+fn send_raw(fd: &OwnedFd, bytes: &[u8], with: Option<std::os::fd::BorrowedFd<'_>>) {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let iov = [std::io::IoSlice::new(bytes)];
+    let raw;
+    let cm: Vec<ControlMessage> = match with {
+        Some(f) => {
+            raw = [f.as_raw_fd()];
+            vec![ControlMessage::ScmRights(&raw)]
+        }
+        None => vec![],
+    };
+    sendmsg::<()>(fd.as_raw_fd(), &iov, &cm, MsgFlags::empty(), None).unwrap();
+}
+
+fn init(id: u32, version: u16) -> Vec<u8> {
+    Msg::Init(Init {
+        version,
+        id,
+        mode: 0,
+        secret: vec![],
+        name: b"evil".to_vec(),
+    })
+    .encode()
+    .to_vec()
+}
+
+#[test]
+fn bad_control_messages_end_only_that_connection() {
+    let path = tmp_sock("hostile");
+    let addr = SocketAddr::parse(&path).unwrap();
+    let server = Socket::new(addr.clone(), Perms::default()).unwrap();
+    let good = Port::new(
+        &server,
+        PortConfig {
+            id: 1,
+            role: Role::Server,
+            ..PortConfig::default()
+        },
+    )
+    .unwrap();
+    let _other = Port::new(
+        &server,
+        PortConfig {
+            id: 2,
+            role: Role::Server,
+            ..PortConfig::default()
+        },
+    )
+    .unwrap();
+    // A well-behaved client on id 1, in this process.
+    let client_sock = Socket::new(addr.clone(), Perms::default()).unwrap();
+    let client = Port::new(
+        &client_sock,
+        PortConfig {
+            id: 1,
+            ..PortConfig::default()
+        },
+    )
+    .unwrap();
+    client.wait_connected(Some(T)).unwrap();
+    good.wait_connected(Some(T)).unwrap();
+
+    let mut unknown = [0u8; 128];
+    unknown[0] = 0x42;
+    let region = Msg::AddRegion {
+        index: 0,
+        size: 4096,
+    }
+    .encode()
+    .to_vec();
+    let ring = |index: u16, region: u16, offset: u32, log2: u8| {
+        Msg::AddRing(AddRing {
+            c2s: true,
+            index,
+            region,
+            offset,
+            log2_size: log2,
+            private_hdr_size: 0,
+        })
+        .encode()
+        .to_vec()
+    };
+    let cases: Vec<(Vec<(Vec<u8>, bool)>, &str)> = vec![
+        (vec![(unknown.to_vec(), false)], "Unknown message type 0x42"),
+        (vec![(vec![3u8; 64], false)], "Invalid message size 64"),
+        (
+            vec![(region.clone(), false)],
+            "Unexpected message ADD_REGION",
+        ),
+        (vec![(init(2, 0x0100), false)], "Incompatible memif version"),
+        (vec![(init(99, VERSION), false)], "ID not found"),
+        (vec![(init(1, VERSION), false)], "Already connected"),
+        (
+            vec![(init(2, VERSION), false), (region.clone(), false)],
+            "Missing region fd",
+        ),
+        (
+            vec![
+                (init(2, VERSION), false),
+                (
+                    Msg::AddRegion {
+                        index: 1,
+                        size: 4096,
+                    }
+                    .encode()
+                    .to_vec(),
+                    true,
+                ),
+            ],
+            "Invalid region index",
+        ),
+        // An eventfd is not 4096 bytes of memory.
+        (
+            vec![(init(2, VERSION), false), (region.clone(), true)],
+            "less than 4096",
+        ),
+        (
+            vec![(init(2, VERSION), false), (ring(0, 0, 0, 10), false)],
+            "Missing interrupt fd",
+        ),
+        (
+            vec![(init(2, VERSION), false), (ring(0, 0, 0, 10), true)],
+            "Invalid region index 0 for ring",
+        ),
+        (
+            vec![
+                (init(2, VERSION), false),
+                (Msg::Connect { name: vec![] }.encode().to_vec(), false),
+            ],
+            "at least one ring",
+        ),
+        (
+            vec![(init(2, VERSION), false), (init(2, VERSION), false)],
+            "Unexpected message INIT",
+        ),
+        (
+            vec![(Msg::Ack.encode().to_vec(), false)],
+            "Unexpected message ACK",
+        ),
+    ];
+    for (script, reason) in &cases {
+        let got = refused(&addr, script);
+        assert!(got.contains(reason), "expected {reason:?}, got {got:?}");
+    }
+    // The good connection never noticed.
+    assert_eq!(good.info().disconnects, 0);
+    let mut tx = client.tx_queue(0).unwrap();
+    let mut rx = good.rx_queue(0).unwrap();
+    for i in 0..100 {
+        send_blocking(&mut tx, &pattern(i, 200));
+    }
+    assert_eq!(recv_packets(&mut rx, 100, T).len(), 100);
+}
+
+#[test]
+fn a_client_that_never_finishes_the_handshake_is_timed_out() {
+    let path = tmp_sock("slow");
+    let addr = SocketAddr::parse(&path).unwrap();
+    let server = Socket::new(addr.clone(), Perms::default()).unwrap();
+    let _p = Port::new(
+        &server,
+        PortConfig {
+            id: 0,
+            role: Role::Server,
+            ..PortConfig::default()
+        },
+    )
+    .unwrap();
+    let fd = sock::connect_to(&addr).unwrap();
+    let (hello, _) = recv_msg(&fd).unwrap();
+    assert!(matches!(hello, Msg::Hello(_)));
+    let start = Instant::now();
+    match recv_msg(&fd) {
+        Some((Msg::Disconnect { reason, .. }, _)) => assert_eq!(reason, b"Handshake timed out"),
+        other => panic!("{other:?}"),
+    }
+    assert!(start.elapsed() >= Duration::from_secs(4));
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let l = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    l.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn thousand_connect_disconnect_cycles_leak_nothing() {
+    let path = tmp_sock("cycles");
+    let addr = SocketAddr::parse(&path).unwrap();
+    let server = Socket::new(addr.clone(), Perms::default()).unwrap();
+    let sp = Port::new(
+        &server,
+        PortConfig {
+            id: 0,
+            role: Role::Server,
+            ring_size: 256,
+            ..PortConfig::default()
+        },
+    )
+    .unwrap();
+    let client_sock = Socket::new(addr, Perms::default()).unwrap();
+    let cycle = |i: u64| {
+        let c = Port::new(
+            &client_sock,
+            PortConfig {
+                id: 0,
+                ring_size: 256,
+                ..PortConfig::default()
+            },
+        )
+        .unwrap();
+        c.wait_connected(Some(T)).unwrap();
+        // Some traffic, so the data path's holds on the connection are exercised too.
+        let mut tx = c.tx_queue(0).unwrap();
+        send_blocking(&mut tx, &pattern(i, 64));
+        drop(tx);
+        drop(c);
+        let deadline = Instant::now() + T;
+        while sp.info().disconnects < i + 1 {
+            assert!(
+                Instant::now() < deadline,
+                "server did not see disconnect {i}"
+            );
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    };
+    for i in 0..50 {
+        cycle(i);
+    }
+    let (fds, rss) = (open_fds(), rss_kib());
+    for i in 50..1000 {
+        cycle(i);
+    }
+    let (fds2, rss2) = (open_fds(), rss_kib());
+    assert_eq!(fds, fds2, "open fds grew");
+    assert!(rss2 < rss + 4096, "RSS grew from {rss} KiB to {rss2} KiB");
+    assert_eq!(sp.info().connects, 1000);
+}
