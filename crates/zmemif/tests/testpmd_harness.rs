@@ -164,6 +164,23 @@ fn wrong_secret_fails_link_up_with_the_reason() {
 }
 
 #[test]
+fn server_refuses_a_live_socket_and_replaces_a_stale_one() {
+    let _g = exclusive();
+    let socket = Socket::unique_path("live");
+    let Socket::Path(path) = &socket else {
+        unreachable!()
+    };
+    // A stale file: bound, never listened on by anyone now.
+    drop(std::os::unix::net::UnixListener::bind(path).expect("bind"));
+    assert!(path.exists());
+    let srv = start(server(&socket, FwdMode::Rxonly));
+    let err = Testpmd::start(server(&socket, FwdMode::Rxonly)).expect_err("path in use");
+    assert!(err.contains("live listener"), "{err}");
+    drop(srv);
+    assert!(!path.exists(), "socket file left behind");
+}
+
+#[test]
 fn client_without_server_is_an_error() {
     let err = Testpmd::start(client(&Socket::unique_path("nosrv"), FwdMode::Rxonly))
         .expect_err("no server");
