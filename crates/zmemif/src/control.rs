@@ -16,7 +16,7 @@ use crate::conn::{
     self, drain, new_eventfd, validate_ring, Connection, Dir, Params, RingInfo, Role,
 };
 use crate::error::{Code, Error, Result};
-use crate::port::{Event, PortShared, Status};
+use crate::port::{Callback, Event, PortShared, Status};
 use crate::region::Region;
 use crate::sock::{self, Perms, Recv, SocketAddr};
 use crate::wire::{AddRing, Hello, Init, Msg, MAX_LOG2_RING, MAX_REGIONS, MAX_RINGS, VERSION};
@@ -27,6 +27,8 @@ struct Armed {
     port: Arc<PortShared>,
     conn: Arc<Connection>,
     qid: usize,
+    /// Called instead of the port's callback (a queue owned by another thread's event loop).
+    cb: Option<Callback>,
 }
 
 #[derive(Default)]
@@ -133,7 +135,7 @@ impl Control {
             s.removed.push(p.clone());
         }
         self.wake();
-        if *self.thread_id.lock().unwrap() == Some(std::thread::current().id()) {
+        if self.is_control_thread() {
             return; // from inside a callback: the loop finishes it after the callback returns
         }
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -142,15 +144,32 @@ impl Control {
         }
     }
 
-    pub fn arm(&self, port: Arc<PortShared>, conn: Arc<Connection>, qid: usize) {
+    pub fn is_control_thread(&self) -> bool {
+        *self.thread_id.lock().unwrap() == Some(std::thread::current().id())
+    }
+
+    pub fn arm(
+        &self,
+        port: Arc<PortShared>,
+        conn: Arc<Connection>,
+        qid: usize,
+        cb: Option<Callback>,
+    ) {
         let mut s = self.lock();
-        if s.armed
-            .iter()
-            .any(|a| Arc::ptr_eq(&a.conn, &conn) && a.qid == qid)
+        if let Some(a) = s
+            .armed
+            .iter_mut()
+            .find(|a| Arc::ptr_eq(&a.conn, &conn) && a.qid == qid)
         {
+            a.cb = cb;
             return;
         }
-        s.armed.push(Armed { port, conn, qid });
+        s.armed.push(Armed {
+            port,
+            conn,
+            qid,
+            cb,
+        });
         drop(s);
         self.wake();
     }
@@ -691,8 +710,8 @@ fn on_server_msg(
                     }
                 };
                 if let Some(r) = refuse {
-                    st.rejects += 1;
-                    st.reason = r.to_string();
+                    drop(st);
+                    port.set_rejected(r);
                     return Err(fail(r));
                 }
                 st.handshaking = true;

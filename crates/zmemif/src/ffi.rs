@@ -19,10 +19,34 @@ use crate::queue::{Desc, QueueStats, RxMode, RxQueue, TxQueue};
 use crate::sock::{Perms, SocketAddr};
 use crate::{Mode, Role};
 
-/// One buffer of a packet (16 bytes): flags (bit 0 = NEXT), region, length, offset.
-pub type zmemif_desc = Desc;
-/// Queue counters (64 bytes).
-pub type zmemif_queue_stats = QueueStats;
+// `Desc` is `Desc` and `QueueStats` is `QueueStats` in C (renamed in cbindgen.toml).
+
+// Stable result codes (`error::Code`), events, roles, modes and flags, for C.
+pub const ZMEMIF_E_INVALID_ARGUMENT: i32 = -1;
+pub const ZMEMIF_E_SOCKET_PATH: i32 = -2;
+pub const ZMEMIF_E_PERMISSION: i32 = -3;
+pub const ZMEMIF_E_ADDRESS_IN_USE: i32 = -4;
+pub const ZMEMIF_E_ID_IN_USE: i32 = -5;
+pub const ZMEMIF_E_NOT_CONNECTED: i32 = -6;
+pub const ZMEMIF_E_TIMEOUT: i32 = -7;
+pub const ZMEMIF_E_QUEUE_RANGE: i32 = -8;
+pub const ZMEMIF_E_BUSY: i32 = -9;
+pub const ZMEMIF_E_CLOSED: i32 = -10;
+pub const ZMEMIF_E_PEER_REJECTED: i32 = -11;
+pub const ZMEMIF_E_TOO_LARGE: i32 = -12;
+pub const ZMEMIF_E_IO: i32 = -13;
+pub const ZMEMIF_E_INTERNAL: i32 = -14;
+pub const ZMEMIF_EVENT_CONNECTED: u32 = 1;
+pub const ZMEMIF_EVENT_DISCONNECTED: u32 = 2;
+pub const ZMEMIF_EVENT_RX_READY: u32 = 3;
+pub const ZMEMIF_EVENT_REJECTED: u32 = 4;
+pub const ZMEMIF_ROLE_CLIENT: u8 = 0;
+pub const ZMEMIF_ROLE_SERVER: u8 = 1;
+pub const ZMEMIF_MODE_ETHERNET: u8 = 0;
+pub const ZMEMIF_MODE_IP: u8 = 1;
+pub const ZMEMIF_MODE_PUNT_INJECT: u8 = 2;
+/// Descriptor flag: the packet continues in the next descriptor.
+pub const ZMEMIF_DESC_NEXT: u16 = 1;
 
 /// Port configuration (80 bytes). Zero fields take their defaults.
 #[repr(C)]
@@ -78,8 +102,8 @@ pub struct zmemif_port_info {
 // The layouts bindings write and read by offset.
 const _: () = {
     use std::mem::{offset_of, size_of};
-    assert!(size_of::<zmemif_desc>() == 16);
-    assert!(size_of::<zmemif_queue_stats>() == 64);
+    assert!(size_of::<Desc>() == 16);
+    assert!(size_of::<QueueStats>() == 64);
     assert!(size_of::<zmemif_port_config>() == 80);
     assert!(offset_of!(zmemif_port_config, num_c2s) == 8);
     assert!(offset_of!(zmemif_port_config, buffer_size) == 12);
@@ -94,7 +118,8 @@ const _: () = {
 };
 
 /// Called from the socket's control thread: `event` is 1 connected (arg = generation),
-/// 2 disconnected (arg = generation that ended), 3 rx ready (arg = rx queue id).
+/// 2 disconnected (arg = generation that ended), 3 rx ready (arg = rx queue id), 4 handshake
+/// refused (arg = refusals so far; the reason is in `zmemif_port_reason`).
 pub type zmemif_event_cb = Option<extern "C" fn(ctx: u64, event: u32, arg: u32)>;
 
 pub struct zmemif_socket(Socket);
@@ -368,9 +393,10 @@ pub unsafe extern "C" fn zmemif_port_set_callback(
         p.0.set_callback(cb.map(|f| {
             Arc::new(move |ev: Event| {
                 let (e, a) = match ev {
-                    Event::Connected { generation } => (1, generation),
-                    Event::Disconnected { generation } => (2, generation),
-                    Event::RxReady { qid } => (3, qid as u32),
+                    Event::Connected { generation } => (ZMEMIF_EVENT_CONNECTED, generation),
+                    Event::Disconnected { generation } => (ZMEMIF_EVENT_DISCONNECTED, generation),
+                    Event::RxReady { qid } => (ZMEMIF_EVENT_RX_READY, qid as u32),
+                    Event::Rejected { rejects } => (ZMEMIF_EVENT_REJECTED, rejects),
                 };
                 f(ctx, e, a)
             }) as crate::port::Callback
@@ -575,12 +601,9 @@ pub unsafe extern "C" fn zmemif_queue_region(
 }
 
 /// # Safety
-/// `q` is a live queue handle; `out` points to a writable `zmemif_queue_stats`.
+/// `q` is a live queue handle; `out` points to a writable `QueueStats`.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_stats_get(
-    q: *mut zmemif_queue,
-    out: *mut zmemif_queue_stats,
-) -> i32 {
+pub unsafe extern "C" fn QueueStats_get(q: *mut zmemif_queue, out: *mut QueueStats) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
         let s = match unsafe { handle(q, "queue") }? {
@@ -652,17 +675,57 @@ pub unsafe extern "C" fn zmemif_queue_arm(q: *mut zmemif_queue) -> i32 {
     })
 }
 
+/// As `zmemif_queue_arm`, but reports to `cb(ctx, 3, qid)` instead of the port callback: for a
+/// queue served by another thread's event loop (a Worker). 1 when data is already there, 0 armed.
+///
+/// # Safety
+/// `q` is a live queue handle; `cb` stays callable until it has fired or the port is freed.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_queue_arm_cb(
+    q: *mut zmemif_queue,
+    cb: zmemif_event_cb,
+    ctx: u64,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let zmemif_queue::Rx(r) = unsafe { handle(q, "queue") }? else {
+            return Err(Error::invalid("only rx queues can be armed"));
+        };
+        let f = cb.ok_or_else(|| null("callback"))?;
+        let cb: crate::port::Callback = Arc::new(move |ev: Event| {
+            if let Event::RxReady { qid } = ev {
+                f(ctx, ZMEMIF_EVENT_RX_READY, qid as u32)
+            }
+        });
+        Ok(r.arm_with(Some(cb))? as i32)
+    })
+}
+
+/// tx: blocks until at least `n` buffers are free (a chained packet's worth), or `timeout_ms`
+/// (-1: forever). 1 ready, 0 timed out.
+///
+/// # Safety
+/// `q` is a live tx queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_tx_wait(q: *mut zmemif_queue, n: u32, timeout_ms: i32) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let zmemif_queue::Tx(t) = unsafe { handle(q, "queue") }? else {
+            return Err(Error::invalid("tx_wait on an rx queue"));
+        };
+        let n = u16::try_from(n).unwrap_or(u16::MAX);
+        let t_out = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
+        Ok(t.wait(n, t_out)? as i32)
+    })
+}
+
 /// Receives whole packets: writes up to `max` descriptors to `out` and returns how many. Releases
 /// the previous burst first. NOT_CONNECTED: the connection ended (revoke views, then detach).
 ///
 /// # Safety
 /// `q` is a live rx queue handle; `out` has room for `max` descriptors.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_rx_burst(
-    q: *mut zmemif_queue,
-    out: *mut zmemif_desc,
-    max: u32,
-) -> i32 {
+pub unsafe extern "C" fn zmemif_rx_burst(q: *mut zmemif_queue, out: *mut Desc, max: u32) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
         let zmemif_queue::Rx(r) = unsafe { handle(q, "queue") }? else {
@@ -698,11 +761,7 @@ pub unsafe extern "C" fn zmemif_rx_release(q: *mut zmemif_queue) -> i32 {
 /// # Safety
 /// `q` is a live tx queue handle; `out` has room for `n` descriptors.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_tx_alloc(
-    q: *mut zmemif_queue,
-    out: *mut zmemif_desc,
-    n: u32,
-) -> i32 {
+pub unsafe extern "C" fn zmemif_tx_alloc(q: *mut zmemif_queue, out: *mut Desc, n: u32) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
         let zmemif_queue::Tx(t) = unsafe { handle(q, "queue") }? else {
@@ -722,11 +781,7 @@ pub unsafe extern "C" fn zmemif_tx_alloc(
 /// # Safety
 /// `q` is a live tx queue handle; `descs` holds `n` descriptors.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_tx_burst(
-    q: *mut zmemif_queue,
-    descs: *const zmemif_desc,
-    n: u32,
-) -> i32 {
+pub unsafe extern "C" fn zmemif_tx_burst(q: *mut zmemif_queue, descs: *const Desc, n: u32) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
         let zmemif_queue::Tx(t) = unsafe { handle(q, "queue") }? else {
@@ -743,4 +798,99 @@ pub unsafe extern "C" fn zmemif_tx_burst(
         };
         Ok(t.tx_burst(d)? as i32)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_constants_match_the_codes() {
+        let pairs = [
+            (ZMEMIF_E_INVALID_ARGUMENT, Code::InvalidArgument),
+            (ZMEMIF_E_SOCKET_PATH, Code::SocketPath),
+            (ZMEMIF_E_PERMISSION, Code::Permission),
+            (ZMEMIF_E_ADDRESS_IN_USE, Code::AddressInUse),
+            (ZMEMIF_E_ID_IN_USE, Code::IdInUse),
+            (ZMEMIF_E_NOT_CONNECTED, Code::NotConnected),
+            (ZMEMIF_E_TIMEOUT, Code::Timeout),
+            (ZMEMIF_E_QUEUE_RANGE, Code::QueueRange),
+            (ZMEMIF_E_BUSY, Code::Busy),
+            (ZMEMIF_E_CLOSED, Code::Closed),
+            (ZMEMIF_E_PEER_REJECTED, Code::PeerRejected),
+            (ZMEMIF_E_TOO_LARGE, Code::TooLarge),
+            (ZMEMIF_E_IO, Code::Io),
+            (ZMEMIF_E_INTERNAL, Code::Internal),
+        ];
+        for (c, code) in pairs {
+            assert_eq!(c, code as i32);
+            // SAFETY: zmemif_strerror returns a static NUL-terminated string.
+            let s = unsafe { std::ffi::CStr::from_ptr(zmemif_strerror(c)) };
+            assert_eq!(s.to_str().unwrap(), code.describe());
+        }
+        assert_eq!(ZMEMIF_DESC_NEXT, crate::DESC_NEXT);
+    }
+
+    #[test]
+    fn errors_come_back_with_messages_and_panics_do_not_cross() {
+        let path = b"/nonexistent-dir/x.sock";
+        let mut s = std::ptr::null_mut();
+        // SAFETY: valid pointers and lengths.
+        let rc = unsafe {
+            zmemif_socket_new(
+                path.as_ptr(),
+                path.len() as u32,
+                0,
+                u32::MAX,
+                u32::MAX,
+                0,
+                &mut s,
+            )
+        };
+        assert_eq!(rc, 0, "the socket object itself needs no file");
+        let cfg = zmemif_port_config {
+            id: 0,
+            role: ZMEMIF_ROLE_SERVER,
+            mode: 0,
+            log2_ring_size: 0,
+            secret_len: 0,
+            num_c2s: 0,
+            num_s2c: 0,
+            buffer_size: 0,
+            reconnect_ms: 0,
+            secret: [0; 24],
+            name: [0; 32],
+            flags: 0,
+        };
+        let mut p = std::ptr::null_mut();
+        // SAFETY: `s` is live; pointers valid.
+        let rc = unsafe { zmemif_port_new(s, &cfg, &mut p) };
+        assert_eq!(rc, ZMEMIF_E_SOCKET_PATH);
+        let mut buf = [0u8; 256];
+        let n = zmemif_last_error(buf.as_mut_ptr(), buf.len() as u32);
+        let msg = std::str::from_utf8(&buf[..n as usize]).unwrap();
+        assert!(msg.contains("does not exist"), "{msg}");
+        let bad = zmemif_port_config {
+            log2_ring_size: 15,
+            ..cfg
+        };
+        // SAFETY: as above.
+        let rc = unsafe { zmemif_port_new(s, &bad, &mut p) };
+        assert_eq!(rc, ZMEMIF_E_INVALID_ARGUMENT);
+        // SAFETY: null handles are refused, not followed.
+        unsafe {
+            assert_eq!(
+                zmemif_rx_burst(std::ptr::null_mut(), std::ptr::null_mut(), 0),
+                ZMEMIF_E_INVALID_ARGUMENT
+            );
+            zmemif_port_free(std::ptr::null_mut());
+            zmemif_queue_free(std::ptr::null_mut());
+            zmemif_socket_free(s);
+        }
+        assert_eq!(guard(|| panic!("boom")), ZMEMIF_E_INTERNAL);
+        let n = zmemif_last_error(buf.as_mut_ptr(), buf.len() as u32);
+        assert!(std::str::from_utf8(&buf[..n as usize])
+            .unwrap()
+            .contains("boom"));
+    }
 }

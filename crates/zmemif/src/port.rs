@@ -134,6 +134,10 @@ pub enum Event {
     Disconnected {
         generation: u32,
     },
+    /// A handshake was refused (by us or by the peer); `rejects` counts them. See `PortInfo::reason`.
+    Rejected {
+        rejects: u32,
+    },
     /// Data arrived on an rx queue armed with `arm`.
     RxReady {
         qid: u16,
@@ -181,6 +185,8 @@ pub struct PortShared {
     c2s_counters: Vec<Arc<QueueCounters>>,
     s2c_counters: Vec<Arc<QueueCounters>>,
     callback: Mutex<Option<Callback>>,
+    /// Held while a callback runs, so replacing the callback can wait for it to finish.
+    in_callback: Mutex<()>,
     pub(crate) closed: AtomicBool,
     /// The socket's control thread, for armed rx queues.
     pub(crate) ctl: std::sync::OnceLock<std::sync::Weak<Control>>,
@@ -197,6 +203,7 @@ impl PortShared {
             cv: Condvar::new(),
             claims: Mutex::new(HashSet::new()),
             callback: Mutex::new(None),
+            in_callback: Mutex::new(()),
             closed: AtomicBool::new(false),
             ctl: std::sync::OnceLock::new(),
         }
@@ -261,6 +268,7 @@ impl PortShared {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         if let Some(cb) = cb {
+            let _running = self.in_callback.lock().unwrap_or_else(|p| p.into_inner());
             cb(ev);
         }
     }
@@ -307,9 +315,11 @@ impl PortShared {
 
     /// Control thread: a handshake for this port failed (refused by us or by the peer).
     pub(crate) fn set_rejected(&self, reason: &str) {
+        let rejects;
         {
             let mut st = self.state();
             st.rejects += 1;
+            rejects = st.rejects as u32;
             st.reason = reason.to_string();
             st.handshaking = false;
             if st.status == Some(Status::Connecting) {
@@ -317,6 +327,7 @@ impl PortShared {
             }
         }
         self.cv.notify_all();
+        self.emit(Event::Rejected { rejects });
     }
 
     pub(crate) fn set_status(&self, s: Status) {
@@ -473,12 +484,23 @@ impl Port {
 
     /// Called from the control thread on connect, disconnect and armed rx data. Keep it short,
     /// and do not drop the port from inside it.
+    ///
+    /// When it returns, a callback it replaced is no longer running (unless called from inside that
+    /// callback), so a binding may free what the old callback used.
     pub fn set_callback(&self, cb: Option<Callback>) {
         *self
             .shared
             .callback
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = cb;
+        if !self.socket.ctl().is_control_thread() {
+            drop(
+                self.shared
+                    .in_callback
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+        }
     }
 
     /// Opens rx queue `qid`. It attaches to the connection by itself (and again after a reconnect).
@@ -509,5 +531,6 @@ impl Port {
 impl Drop for Port {
     fn drop(&mut self) {
         self.close();
+        self.set_callback(None);
     }
 }

@@ -9,7 +9,9 @@ mod peer;
 
 use std::time::Duration;
 
-use common::testpmd::{exclusive, FwdMode, Role as TpRole, Socket as TpSocket, Testpmd, TestpmdOpts};
+use common::testpmd::{
+    exclusive, FwdMode, Role as TpRole, Socket as TpSocket, Testpmd, TestpmdOpts,
+};
 use peer::{pattern, recv_packets, send_blocking};
 use zmemif::{Perms, Port, PortConfig, Role, Socket, SocketAddr};
 
@@ -55,7 +57,11 @@ fn exchange(port: &Port, queues: u16, per_queue: u64) {
                 expect.push(p);
             }
             got.extend(recv_packets(&mut rx, expect.len() - start, T));
-            assert_eq!(got.len(), expect.len(), "queue {q}: packets back from testpmd");
+            assert_eq!(
+                got.len(),
+                expect.len(),
+                "queue {q}: packets back from testpmd"
+            );
         }
         // One forwarding core per queue keeps order within the queue.
         for (i, (g, e)) in got.iter().zip(&expect).enumerate() {
@@ -82,7 +88,8 @@ fn our_client_with_testpmd_server(socket: TpSocket, queues: u16) {
     exchange(&p, queues, 3000);
     assert_eq!(p.info().peer_name, "net_memif0");
     drop(p);
-    tp.link_down(T).unwrap_or_else(|e| panic!("testpmd saw no disconnect: {e}"));
+    tp.link_down(T)
+        .unwrap_or_else(|e| panic!("testpmd saw no disconnect: {e}"));
 }
 
 fn our_server_with_testpmd_client(socket: TpSocket, queues: u16) {

@@ -15,6 +15,9 @@ use zmemif::{Perms, Port, PortConfig, Role, Socket, SocketAddr};
 
 const T: Duration = Duration::from_secs(10);
 
+/// Raw messages to send in turn, each with an fd attached or not.
+type Script = Vec<(Vec<u8>, bool)>;
+
 fn recv_msg(fd: &OwnedFd) -> Option<(Msg, Option<OwnedFd>)> {
     let deadline = Instant::now() + T;
     loop {
@@ -32,7 +35,7 @@ fn recv_msg(fd: &OwnedFd) -> Option<(Msg, Option<OwnedFd>)> {
 
 /// Connects, reads HELLO, sends `script` (raw bytes, with an fd or not), and returns the reason of
 /// the DISCONNECT that follows.
-fn refused(addr: &SocketAddr, script: &[(Vec<u8>, bool)]) -> String {
+fn refused(addr: &SocketAddr, script: &Script) -> String {
     let fd = sock::connect_to(addr).expect("connect");
     let (hello, _) = recv_msg(&fd).expect("HELLO");
     assert!(matches!(hello, Msg::Hello(_)));
@@ -137,7 +140,7 @@ fn bad_control_messages_end_only_that_connection() {
         .encode()
         .to_vec()
     };
-    let cases: Vec<(Vec<(Vec<u8>, bool)>, &str)> = vec![
+    let cases: Vec<(Script, &str)> = vec![
         (vec![(unknown.to_vec(), false)], "Unknown message type 0x42"),
         (vec![(vec![3u8; 64], false)], "Invalid message size 64"),
         (
