@@ -243,7 +243,7 @@ int32_t zmemif_queue_region(zmemif_queue *q, uint32_t idx, uint64_t *base, uint6
 
 // # Safety
 // `q` is a live queue handle; `out` points to a writable `QueueStats`.
-int32_t QueueStats_get(zmemif_queue *q, zmemif_queue_stats *out);
+int32_t zmemif_queue_stats_get(zmemif_queue *q, zmemif_queue_stats *out);
 
 // rx queues: 0 adaptive (poll while busy, ask for a signal only while waiting; default),
 // 1 polling (never signalled), 2 interrupt (signalled on every peer burst).

@@ -603,7 +603,7 @@ pub unsafe extern "C" fn zmemif_queue_region(
 /// # Safety
 /// `q` is a live queue handle; `out` points to a writable `QueueStats`.
 #[no_mangle]
-pub unsafe extern "C" fn QueueStats_get(q: *mut zmemif_queue, out: *mut QueueStats) -> i32 {
+pub unsafe extern "C" fn zmemif_queue_stats_get(q: *mut zmemif_queue, out: *mut QueueStats) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
         let s = match unsafe { handle(q, "queue") }? {
