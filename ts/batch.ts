@@ -1,0 +1,228 @@
+/**
+ * Batch: a reusable array of packet descriptors plus the views they point into.
+ *
+ * A descriptor is 16 bytes, laid out as `zmemif_desc` in zmemif.h:
+ *   u32 word 0: flags (low 16 bits, DESC_NEXT = 1) | region (high 16 bits)
+ *   u32 word 1: length   u32 word 2: offset   u32 word 3: reserved
+ * The array lives in one ArrayBuffer allocated with the batch; its address is taken once and
+ * passed to the core as a plain number, so a burst allocates nothing.
+ *
+ * Packet bytes are never copied: descriptor i names (region, offset, length) inside the view
+ * `batch.view(region)`, one Uint8Array per shared-memory region of the connection, made once when
+ * the queue attaches. Lifetime rules:
+ *  - rx: a burst's packets stay valid until the next rxBurst/release on the same queue, which
+ *    hands their buffers back to the peer (the batch's count is then reset to 0);
+ *  - tx: buffers from alloc() are yours until txBurst() sends them;
+ *  - disconnect: every view of the connection is revoked (its ArrayBuffer detached) before the
+ *    core unmaps the memory. Methods of this class then throw MemifError STALE_VIEW; a Uint8Array
+ *    you kept reads as empty (`length` 0, indexes `undefined`) and can never touch freed memory.
+ */
+import { ptr, type Pointer } from "bun:ffi";
+import { MemifError } from "./errors.ts";
+import { DESC_NEXT, DESC_SIZE } from "./ffi.ts";
+
+/**
+ * The views of one attached connection, as seen by one queue: one ArrayBuffer and one Uint8Array
+ * per region. Revoking detaches the buffers, which empties every view derived from them.
+ */
+export class Mapping {
+  readonly generation: number;
+  readonly views: readonly Uint8Array[];
+  readonly #buffers: ArrayBuffer[];
+  #revoked = false;
+
+  constructor(generation: number, buffers: ArrayBuffer[]) {
+    this.generation = generation;
+    this.#buffers = buffers;
+    this.views = buffers.map((b) => new Uint8Array(b));
+  }
+
+  get revoked(): boolean {
+    return this.#revoked;
+  }
+
+  /** Detaches every buffer (and so every view of it). Must run before the memory is unmapped. */
+  revoke(): void {
+    if (this.#revoked) return;
+    this.#revoked = true;
+    for (const b of this.#buffers) {
+      if (!b.detached) b.transfer(0);
+    }
+  }
+}
+
+function stale(what: string): MemifError {
+  return new MemifError(
+    "STALE_VIEW",
+    `${what}: the connection these buffers belonged to has ended and its views were revoked; ` +
+      "burst again once the port reconnects",
+  );
+}
+
+export class Batch {
+  /** how many descriptors the batch holds at most (the burst size) */
+  readonly capacity: number;
+  /** descriptors filled by the last rxBurst/alloc; for txBurst, how many to send */
+  count = 0;
+  /** the raw descriptor words (4 per descriptor), for loops that want no method calls */
+  readonly descs: Uint32Array;
+  readonly #address: Pointer;
+  #mapping: Mapping | null = null;
+
+  constructor(capacity = 32) {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 65536) {
+      throw new MemifError("INVALID_ARGUMENT", `Batch: capacity must be an integer in 1..65536, got ${capacity}`);
+    }
+    this.capacity = capacity;
+    // A dedicated ArrayBuffer: its backing store is malloc'd and does not move; the batch keeps
+    // it alive for as long as the address is used.
+    this.descs = new Uint32Array(new ArrayBuffer(capacity * DESC_SIZE));
+    this.#address = ptr(this.descs);
+  }
+
+  /** @internal the descriptor array's address, for the core */
+  get _address(): Pointer {
+    return this.#address;
+  }
+
+  /** @internal bind to the views of the connection that filled the descriptors */
+  _bind(mapping: Mapping | null, count: number): void {
+    this.#mapping = mapping;
+    this.count = count;
+  }
+
+  /** @internal the connection the descriptors point into */
+  get _mapping(): Mapping | null {
+    return this.#mapping;
+  }
+
+  /** true while the descriptors point into a live connection */
+  get valid(): boolean {
+    return this.#mapping !== null && !this.#mapping.revoked;
+  }
+
+  /**
+   * The Uint8Array of a region: packet i's bytes are
+   * `view(region(i)).subarray(offset(i), offset(i) + length(i))`. One object per region per
+   * connection; fetch it after each burst (cheap) rather than keeping it across reconnects.
+   */
+  view(region: number): Uint8Array {
+    const m = this.#mapping;
+    if (m === null) throw new MemifError("NOT_CONNECTED", "Batch.view: the batch holds no packets yet; burst first");
+    if (m.revoked) throw stale("Batch.view");
+    const v = m.views[region];
+    if (v === undefined) {
+      throw new MemifError("INVALID_ARGUMENT", `Batch.view: region ${region} does not exist (${m.views.length} regions)`);
+    }
+    return v;
+  }
+
+  /** the region index of descriptor i */
+  region(i: number): number {
+    return this.descs[i * 4]! >>> 16;
+  }
+
+  /** the flags of descriptor i (DESC_NEXT = 1: the packet continues in descriptor i + 1) */
+  flags(i: number): number {
+    return this.descs[i * 4]! & 0xffff;
+  }
+
+  /** whether descriptor i is followed by more segments of the same packet */
+  hasNext(i: number): boolean {
+    return (this.descs[i * 4]! & DESC_NEXT) !== 0;
+  }
+
+  /** rx: bytes of data; after alloc: the buffer's capacity; for txBurst: bytes to send */
+  length(i: number): number {
+    return this.descs[i * 4 + 1]!;
+  }
+
+  /** byte offset of descriptor i in its region's view */
+  offset(i: number): number {
+    return this.descs[i * 4 + 2]!;
+  }
+
+  /** tx: set how many bytes of buffer i to send */
+  setLength(i: number, length: number): void {
+    this.descs[i * 4 + 1] = length;
+  }
+
+  /** tx: mark buffer i as continued by buffer i + 1 (a chained packet) */
+  setNext(i: number, next: boolean): void {
+    const w = this.descs[i * 4]!;
+    this.descs[i * 4] = next ? w | DESC_NEXT : w & ~DESC_NEXT;
+  }
+
+  /**
+   * A zero-copy Uint8Array of descriptor i's bytes. Allocates one small object: convenient, but
+   * hot loops should use view()/offset()/length() instead.
+   */
+  data(i: number): Uint8Array {
+    this.#checkIndex(i, "Batch.data");
+    const off = this.descs[i * 4 + 2]!;
+    return this.view(this.descs[i * 4]! >>> 16).subarray(off, off + this.descs[i * 4 + 1]!);
+  }
+
+  /**
+   * tx: copies `bytes` into buffer i at `at` and sets its length to `at + bytes.length`.
+   * Throws TOO_LARGE when it does not fit the buffer's capacity (its length after alloc).
+   */
+  write(i: number, bytes: Uint8Array, at = 0): void {
+    this.#checkIndex(i, "Batch.write");
+    const cap = this.descs[i * 4 + 1]!;
+    if (at + bytes.byteLength > cap) {
+      throw new MemifError(
+        "TOO_LARGE",
+        `Batch.write: ${bytes.byteLength} bytes at ${at} do not fit buffer ${i} (${cap} bytes); ` +
+          "use queue.send() to chain buffers, or a larger bufferSize",
+      );
+    }
+    this.view(this.descs[i * 4]! >>> 16).set(bytes, this.descs[i * 4 + 2]! + at);
+    this.descs[i * 4 + 1] = at + bytes.byteLength;
+  }
+
+  /** The index after the last segment of the packet that starts at descriptor i. */
+  packetEnd(i: number): number {
+    let j = i;
+    while (j < this.count - 1 && (this.descs[j * 4]! & DESC_NEXT) !== 0) j++;
+    return j + 1;
+  }
+
+  /** Total bytes of the packet that starts at descriptor i (all its segments). */
+  packetLength(i: number): number {
+    let n = 0;
+    const end = this.packetEnd(i);
+    for (let j = i; j < end; j++) n += this.descs[j * 4 + 1]!;
+    return n;
+  }
+
+  /**
+   * Copies the packet starting at descriptor i (all segments) into `into` (or a new array) and
+   * returns the filled part. The copy outlives the burst and the connection.
+   */
+  copyPacket(i: number, into?: Uint8Array): Uint8Array {
+    this.#checkIndex(i, "Batch.copyPacket");
+    const total = this.packetLength(i);
+    const dst = into ?? new Uint8Array(total);
+    if (dst.byteLength < total) {
+      throw new MemifError("TOO_LARGE", `Batch.copyPacket: packet of ${total} bytes does not fit ${dst.byteLength}`);
+    }
+    const end = this.packetEnd(i);
+    let at = 0;
+    for (let j = i; j < end; j++) {
+      const off = this.descs[j * 4 + 2]!;
+      const len = this.descs[j * 4 + 1]!;
+      dst.set(this.view(this.descs[j * 4]! >>> 16).subarray(off, off + len), at);
+      at += len;
+    }
+    return dst.subarray(0, total);
+  }
+
+  #checkIndex(i: number, op: string): void {
+    if (!(i >= 0 && i < this.count)) {
+      throw new MemifError("INVALID_ARGUMENT", `${op}: index ${i} out of range (count ${this.count})`);
+    }
+    const m = this.#mapping;
+    if (m !== null && m.revoked) throw stale(op);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * MemifError: every failure zmemif reports, with a stable `code`.
+ *
+ * Codes from the core map 1:1 to the negative `ZMEMIF_E_*` numbers of `zmemif.h`; a few codes
+ * (STALE_VIEW, LIBRARY_*, UNSUPPORTED_PLATFORM) are raised by the TypeScript layer itself.
+ * This module imports nothing from the FFI so it can describe a library that failed to load.
+ */
+
+/** Negative return codes of the C ABI, by stable name. */
+export const CORE_CODES = {
+  INVALID_ARGUMENT: -1,
+  SOCKET_PATH: -2,
+  PERMISSION: -3,
+  ADDRESS_IN_USE: -4,
+  ID_IN_USE: -5,
+  NOT_CONNECTED: -6,
+  TIMEOUT: -7,
+  QUEUE_RANGE: -8,
+  BUSY: -9,
+  CLOSED: -10,
+  PEER_REJECTED: -11,
+  TOO_LARGE: -12,
+  IO: -13,
+  INTERNAL: -14,
+} as const;
+
+export type CoreErrorCode = keyof typeof CORE_CODES;
+
+/** Codes raised by the TypeScript layer (no C number). */
+export type LocalErrorCode =
+  | "STALE_VIEW" // a view or batch of a connection that ended was used
+  | "LIBRARY_NOT_FOUND" // libzmemif.so is not where we looked
+  | "LIBRARY_LOAD_FAILED" // dlopen failed (wrong file, missing symbol)
+  | "UNSUPPORTED_PLATFORM" // not linux-x64
+  | "UNKNOWN"; // a negative number the header does not define
+
+export type MemifErrorCode = CoreErrorCode | LocalErrorCode;
+
+const BY_NUMBER = new Map<number, CoreErrorCode>(
+  Object.entries(CORE_CODES).map(([name, n]) => [n, name as CoreErrorCode]),
+);
+
+/** The stable code for a negative return value of the C ABI. */
+export function codeOf(rc: number): MemifErrorCode {
+  return BY_NUMBER.get(rc) ?? "UNKNOWN";
+}
+
+export interface MemifErrorDetails {
+  /** the negative number the C ABI returned, when the error came from the core */
+  errno?: number;
+  /** the operation that failed, e.g. `zmemif_port_new` or `Queue.txBurst` */
+  op?: string;
+  /** the peer's (or our) reason, for PEER_REJECTED and disconnects */
+  reason?: string;
+  cause?: unknown;
+}
+
+export class MemifError extends Error {
+  override readonly name = "MemifError";
+  readonly code: MemifErrorCode;
+  readonly errno: number | undefined;
+  readonly op: string | undefined;
+  readonly reason: string | undefined;
+
+  constructor(code: MemifErrorCode, message: string, details: MemifErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    this.errno = details.errno;
+    this.op = details.op;
+    this.reason = details.reason;
+  }
+}
+
+/** A short hint per code, appended when the core's own message does not say what to do. */
+const HINTS: Partial<Record<MemifErrorCode, string>> = {
+  SOCKET_PATH: "check that the socket path is non-empty, short enough (< 108 bytes) and its directory exists",
+  PERMISSION: "check the permissions of the socket file and its directory (or run as a user allowed to use them)",
+  ADDRESS_IN_USE: "another server listens on this socket; stop it or choose another path",
+  ID_IN_USE: "an interface with this id and role already exists on this socket; choose another id",
+  NOT_CONNECTED: "wait for the port's 'connected' event (port.connect()) before using the queue",
+  QUEUE_RANGE: "the queue id must be below the configured/negotiated queue count",
+  BUSY: "the queue is already open through another Queue object; close that one first",
+  CLOSED: "the port or socket was closed",
+  STALE_VIEW:
+    "the connection this view belonged to has ended; get a fresh view from the batch after the next burst",
+};
+
+export function hintFor(code: MemifErrorCode): string | undefined {
+  return HINTS[code];
+}

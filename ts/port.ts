@@ -1,0 +1,544 @@
+/**
+ * Port: one memif interface on a MemifSocket (id + role), its connection state and events.
+ *
+ * The core runs the handshake on its control thread and reports CONNECTED / DISCONNECTED /
+ * RX_READY through one C callback. Here a single threadsafe JSCallback per JS thread receives
+ * them all (ctx = the port's key) and delivers them on this thread's event loop; listeners are
+ * then run from a microtask so that a throwing listener never unwinds through the FFI trampoline.
+ */
+import { EventEmitter } from "node:events";
+import { JSCallback, type Pointer } from "bun:ffi";
+import { MemifError } from "./errors.ts";
+import {
+  check,
+  encode,
+  errorFor,
+  EVENT_CALLBACK,
+  EVENT_CONNECTED,
+  EVENT_DISCONNECTED,
+  EVENT_RX_READY,
+  lib,
+  MODE_ETHERNET,
+  MODE_IP,
+  MODE_PUNT_INJECT,
+  PORT_CONFIG_SIZE,
+  PORT_INFO_SIZE,
+  readString,
+  ROLE_CLIENT,
+  ROLE_SERVER,
+  withOutHandle,
+} from "./ffi.ts";
+import { hold, release } from "./loop.ts";
+import type { MemifSocket } from "./socket.ts";
+import { Queue, type Direction, type QueueOptions, type QueueToken } from "./queue.ts";
+
+export type Role = "client" | "server";
+export type Mode = "ethernet" | "ip" | "punt-inject";
+export type PortState = "disconnected" | "connecting" | "connected" | "closed";
+
+export interface PortOptions {
+  /** interface id, matched against the peer's (0..2^32-1); default 0 */
+  id?: number;
+  /** client connects to a server listening on the socket; default 'client' */
+  role?: Role;
+  /** shared secret the client presents (≤ 24 bytes); default none */
+  secret?: string | Uint8Array;
+  /** client-to-server queue count, 1..255; default 1 (the server's count wins in negotiation) */
+  c2sQueues?: number;
+  /** server-to-client queue count, 1..255; default 1 */
+  s2cQueues?: number;
+  /** descriptors per ring: a power of two, 2..16384; default 1024 */
+  ringSize?: number;
+  /** bytes per packet buffer, 1..65535; default 2048 (larger packets are chained) */
+  bufferSize?: number;
+  /** default 'ethernet' */
+  mode?: Mode;
+  /** our interface name as the peer sees it (≤ 32 bytes); default "zmemif" */
+  name?: string;
+  /** client: how often to retry connecting, ms; default 1000 */
+  reconnectMs?: number;
+}
+
+export interface PortInfo {
+  state: PortState;
+  /** increments on each successful connect */
+  generation: number;
+  c2sQueues: number;
+  s2cQueues: number;
+  ringSize: number;
+  role: Role;
+  regions: number;
+  bufferSize: number;
+  connects: number;
+  disconnects: number;
+  /** handshakes refused, by us or by the peer */
+  rejects: number;
+}
+
+export interface ConnectedEvent {
+  peerName: string;
+  generation: number;
+  info: PortInfo;
+}
+
+export interface DisconnectedEvent {
+  peerName: string;
+  /** why the connection ended (the peer's disconnect message, or ours) */
+  reason: string;
+  generation: number;
+}
+
+export interface RejectedEvent {
+  reason: string;
+  rejects: number;
+}
+
+export interface ConnectOptions {
+  /** reject with MemifError TIMEOUT after this many ms; default: wait forever */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+interface PortEvents {
+  connected: [ConnectedEvent];
+  disconnected: [DisconnectedEvent];
+  rejected: [RejectedEvent];
+  close: [];
+}
+
+const STATES: PortState[] = ["disconnected", "connecting", "connected", "closed"];
+
+// ---- the per-thread event dispatcher ----
+
+const ports = new Map<number, Port>();
+let nextKey = 1;
+let dispatcher: JSCallback | null = null;
+
+function onNativeEvent(ctx: number, event: number, arg: number): void {
+  // Calls queued by the core before a port was closed may still arrive: ignore unknown keys.
+  ports.get(ctx)?._onEvent(event, arg);
+}
+
+function dispatcherPtr(): Pointer {
+  // Created once per thread and never closed: a call queued before close() would still run,
+  // and one made after close() returned crashes the process (docs/bun-ffi-notes.md (a)).
+  if (dispatcher === null) {
+    dispatcher = new JSCallback(onNativeEvent, EVENT_CALLBACK);
+    // At exit, stop the core from calling into a VM that is being torn down.
+    process.once("exit", () => {
+      for (const p of ports.values()) p._silence();
+    });
+  }
+  return dispatcher.ptr as Pointer;
+}
+
+// ---- option validation ----
+
+function intIn(name: string, v: number | undefined, lo: number, hi: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < lo || v > hi) {
+    throw new MemifError("INVALID_ARGUMENT", `Port: ${name} must be an integer in ${lo}..${hi}, got ${v}`);
+  }
+  return v;
+}
+
+function log2RingSize(ringSize: number | undefined): number {
+  if (ringSize === undefined) return 0;
+  if (!Number.isInteger(ringSize) || ringSize < 2 || ringSize > 16384 || (ringSize & (ringSize - 1)) !== 0) {
+    let hint = "";
+    if (Number.isInteger(ringSize) && ringSize > 2 && ringSize < 16384) {
+      const lower = 2 ** Math.floor(Math.log2(ringSize));
+      hint = ` (nearest: ${lower} or ${lower * 2})`;
+    }
+    throw new MemifError(
+      "INVALID_ARGUMENT",
+      `Port: ringSize must be a power of two between 2 and 16384, got ${ringSize}${hint}`,
+    );
+  }
+  return Math.log2(ringSize);
+}
+
+function bytesOf(name: string, v: string | Uint8Array | undefined, max: number): Uint8Array {
+  if (v === undefined) return new Uint8Array(0);
+  const b = typeof v === "string" ? encode(v) : v;
+  if (b.byteLength > max) {
+    throw new MemifError("INVALID_ARGUMENT", `Port: ${name} must be at most ${max} bytes, got ${b.byteLength}`);
+  }
+  return b;
+}
+
+function modeNumber(mode: Mode | undefined): number {
+  switch (mode ?? "ethernet") {
+    case "ethernet":
+      return MODE_ETHERNET;
+    case "ip":
+      return MODE_IP;
+    case "punt-inject":
+      return MODE_PUNT_INJECT;
+    default:
+      throw new MemifError("INVALID_ARGUMENT", `Port: mode must be 'ethernet', 'ip' or 'punt-inject', got ${mode}`);
+  }
+}
+
+/** Encodes options as `zmemif_port_config` (80 bytes, little-endian). */
+function encodeConfig(o: PortOptions): Uint8Array {
+  const role = o.role ?? "client";
+  if (role !== "client" && role !== "server") {
+    throw new MemifError("INVALID_ARGUMENT", `Port: role must be 'client' or 'server', got ${role}`);
+  }
+  const secret = bytesOf("secret", o.secret, 24);
+  const name = bytesOf("name", o.name, 32);
+  const buf = new Uint8Array(PORT_CONFIG_SIZE);
+  const dv = new DataView(buf.buffer);
+  dv.setUint32(0, intIn("id", o.id, 0, 0xffffffff, 0), true);
+  dv.setUint8(4, role === "server" ? ROLE_SERVER : ROLE_CLIENT);
+  dv.setUint8(5, modeNumber(o.mode));
+  dv.setUint8(6, log2RingSize(o.ringSize));
+  dv.setUint8(7, secret.byteLength);
+  dv.setUint16(8, intIn("c2sQueues", o.c2sQueues, 1, 255, 0), true);
+  dv.setUint16(10, intIn("s2cQueues", o.s2cQueues, 1, 255, 0), true);
+  dv.setUint32(12, intIn("bufferSize", o.bufferSize, 1, 65535, 0), true);
+  dv.setUint32(16, intIn("reconnectMs", o.reconnectMs, 1, 0xffffffff, 0), true);
+  buf.set(secret, 20);
+  buf.set(name, 44);
+  dv.setUint32(76, 0, true);
+  return buf;
+}
+
+/** @internal used by MemifSocket.port() */
+export function openPort(socket: MemifSocket, options: PortOptions): Port {
+  return new Port(socket, options);
+}
+
+interface Waiter {
+  resolve: (e: ConnectedEvent) => void;
+  reject: (e: MemifError) => void;
+}
+
+export class Port extends EventEmitter<PortEvents> {
+  readonly socket: MemifSocket;
+  readonly id: number;
+  readonly role: Role;
+  readonly #key: number;
+  #handle: Pointer | 0;
+  #refed = false;
+  #peerName = "";
+  #generation = 0;
+  /** handshake refusals already reported (through connect() or the 'rejected' event) */
+  #rejectsSeen = 0;
+  readonly #queues = new Set<Queue>();
+  readonly #rxWaiters = new Map<number, Set<() => void>>();
+  #connectWaiters: Waiter[] = [];
+  #pollTimer: ReturnType<typeof setInterval> | null = null;
+  readonly #infoBuf = new Uint8Array(PORT_INFO_SIZE);
+  readonly #infoView = new DataView(this.#infoBuf.buffer);
+
+  constructor(socket: MemifSocket, options: PortOptions = {}) {
+    super();
+    const cfg = encodeConfig(options);
+    const native = lib();
+    const [rc, handle] = withOutHandle((out) => native.zmemif_port_new(socket._handle() as Pointer, cfg, out));
+    check(rc, `zmemif_port_new(id ${options.id ?? 0}, ${options.role ?? "client"}, socket ${socket.path})`);
+    this.socket = socket;
+    this.id = options.id ?? 0;
+    this.role = options.role ?? "client";
+    this.#handle = handle as Pointer;
+    this.#key = nextKey++;
+    ports.set(this.#key, this);
+    const cb = native.zmemif_port_set_callback(this.#handle, dispatcherPtr(), this.#key);
+    if (cb < 0) {
+      const err = errorFor(cb, "zmemif_port_set_callback");
+      this.#free();
+      throw err;
+    }
+    socket._track(this, true);
+    this.ref();
+  }
+
+  /** @internal the native handle; throws CLOSED after close() */
+  _handle(): Pointer {
+    if (this.#handle === 0) throw new MemifError("CLOSED", `Port ${this.id} (${this.role}) is closed`);
+    return this.#handle;
+  }
+
+  get closed(): boolean {
+    return this.#handle === 0;
+  }
+
+  get connected(): boolean {
+    return this.#handle !== 0 && this.info().state === "connected";
+  }
+
+  /** the peer's interface name while connected (or of the last connection) */
+  get peerName(): string {
+    return this.#peerName;
+  }
+
+  /** Keep the process alive while this port is open (the default, like a listening server). */
+  ref(): this {
+    if (!this.#refed && this.#handle !== 0) {
+      this.#refed = true;
+      hold();
+    }
+    return this;
+  }
+
+  /** Let the process exit even though this port is open. */
+  unref(): this {
+    if (this.#refed) {
+      this.#refed = false;
+      release();
+    }
+    return this;
+  }
+
+  info(): PortInfo {
+    const native = lib();
+    check(native.zmemif_port_info_get(this._handle(), this.#infoBuf), "zmemif_port_info_get");
+    const d = this.#infoView;
+    return {
+      state: STATES[d.getUint32(0, true)] ?? "disconnected",
+      generation: d.getUint32(4, true),
+      c2sQueues: d.getUint16(8, true),
+      s2cQueues: d.getUint16(10, true),
+      ringSize: 2 ** d.getUint8(12),
+      role: d.getUint8(13) === ROLE_SERVER ? "server" : "client",
+      regions: d.getUint16(14, true),
+      bufferSize: d.getUint32(16, true),
+      connects: Number(d.getBigUint64(24, true)),
+      disconnects: Number(d.getBigUint64(32, true)),
+      rejects: Number(d.getBigUint64(40, true)),
+    };
+  }
+
+  /** The last disconnect (or rejection) reason the core recorded. */
+  reason(): string {
+    const h = this._handle();
+    return readString((b, l) => lib().zmemif_port_reason(h, b, l));
+  }
+
+  #readPeerName(): string {
+    const h = this._handle();
+    return readString((b, l) => lib().zmemif_port_peer_name(h, b, l));
+  }
+
+  /**
+   * Resolves when the port is connected (at once if it already is). A client rejects with
+   * MemifError PEER_REJECTED (carrying the peer's reason) if a handshake is refused meanwhile;
+   * a server keeps waiting for a client that gets it right (listen to 'rejected' to see them).
+   */
+  connect(options: ConnectOptions = {}): Promise<ConnectedEvent> {
+    const info = this.info();
+    if (info.state === "connected") return Promise.resolve(this.#noteConnected(info));
+    return new Promise<ConnectedEvent>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | null = null;
+      const cleanup = () => {
+        if (timer !== null) clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onAbort);
+        this.#connectWaiters = this.#connectWaiters.filter((w) => w !== waiter);
+        if (this.#connectWaiters.length === 0) this.#stopPolling();
+      };
+      const waiter: Waiter = {
+        resolve: (e) => {
+          cleanup();
+          resolve(e);
+        },
+        reject: (e) => {
+          cleanup();
+          reject(e);
+        },
+      };
+      const onAbort = () =>
+        waiter.reject(new MemifError("CLOSED", `Port ${this.id}: connect() aborted`, { cause: options.signal?.reason }));
+      if (options.signal?.aborted) return onAbort();
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      if (options.timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          waiter.reject(
+            new MemifError(
+              "TIMEOUT",
+              `Port ${this.id} (${this.role}) on ${this.socket.path}: not connected after ${options.timeoutMs} ms; ` +
+                (this.role === "client"
+                  ? "is a server listening on that socket with the same interface id?"
+                  : "no client connected; check the client's socket path and interface id"),
+            ),
+          );
+        }, options.timeoutMs);
+      }
+      this.#connectWaiters.push(waiter);
+      this.#startPolling();
+      this.#pollConnect(); // a refusal nobody was told of yet is reported now
+    });
+  }
+
+  // Rejections have no event of their own in the C ABI: while connect() waits, check the
+  // port's counters every 20 ms (this also covers a CONNECTED event that raced the waiter).
+  #startPolling(): void {
+    if (this.#pollTimer !== null) return;
+    this.#pollTimer = setInterval(() => this.#pollConnect(), 20);
+  }
+
+  #stopPolling(): void {
+    if (this.#pollTimer !== null) clearInterval(this.#pollTimer);
+    this.#pollTimer = null;
+  }
+
+  #pollConnect(): void {
+    if (this.#handle === 0) return;
+    const info = this.info();
+    if (info.state === "connected") {
+      this.#noteConnected(info);
+      return;
+    }
+    if (info.rejects <= this.#rejectsSeen) return;
+    this.#rejectsSeen = info.rejects;
+    const reason = this.reason();
+    this.emit("rejected", { reason, rejects: info.rejects });
+    if (this.role !== "client") return;
+    for (const w of [...this.#connectWaiters]) {
+      w.reject(
+        new MemifError(
+          "PEER_REJECTED",
+          `Port ${this.id} (client) on ${this.socket.path}: the handshake was refused` +
+            (reason !== "" ? `: ${reason}` : "") +
+            "; check the interface id, secret and mode on both sides",
+          { errno: -11, op: "connect", reason },
+        ),
+      );
+    }
+  }
+
+  #connectedEvent(info: PortInfo): ConnectedEvent {
+    this.#peerName = this.#readPeerName();
+    return { peerName: this.#peerName, generation: info.generation, info };
+  }
+
+  /**
+   * A connection is up (seen through the event, connect() or polling, whichever came first):
+   * wake the queues, settle connect() waiters and emit 'connected' once per generation.
+   */
+  #noteConnected(info: PortInfo): ConnectedEvent {
+    const e = this.#connectedEvent(info);
+    if (info.generation > this.#generation) {
+      this.#generation = info.generation;
+      for (const q of this.#queues) q._onConnected();
+      queueMicrotask(() => this.emit("connected", e));
+    }
+    for (const w of [...this.#connectWaiters]) w.resolve(e);
+    return e;
+  }
+
+  /** @internal called by the dispatcher on this thread's loop */
+  _onEvent(event: number, arg: number): void {
+    if (this.#handle === 0) return;
+    switch (event) {
+      case EVENT_CONNECTED: {
+        if (arg <= this.#generation) return; // seen already (through connect() or polling)
+        const info = this.info();
+        if (info.state === "connected") this.#noteConnected(info); // else it ended meanwhile
+        return;
+      }
+      case EVENT_DISCONNECTED: {
+        // Revoke first: the core may unmap as soon as every queue has detached.
+        for (const q of this.#queues) q._onDisconnected(arg);
+        const e: DisconnectedEvent = { peerName: this.#peerName, reason: this.reason(), generation: arg };
+        queueMicrotask(() => this.emit("disconnected", e));
+        return;
+      }
+      case EVENT_RX_READY: {
+        const set = this.#rxWaiters.get(arg);
+        if (set === undefined) return;
+        this.#rxWaiters.delete(arg);
+        for (const wake of set) wake();
+        return;
+      }
+      default:
+        return; // events added to the ABI later are ignored here
+    }
+  }
+
+  /** @internal process exit: no more callbacks for this port */
+  _silence(): void {
+    if (this.#handle !== 0) lib().zmemif_port_set_callback(this.#handle, null, 0);
+  }
+
+  /** @internal a queue waiting for RX_READY on `qid` */
+  _waitRx(qid: number, wake: () => void): void {
+    let set = this.#rxWaiters.get(qid);
+    if (set === undefined) this.#rxWaiters.set(qid, (set = new Set()));
+    set.add(wake);
+  }
+
+  /** @internal */
+  _cancelRx(qid: number, wake: () => void): void {
+    this.#rxWaiters.get(qid)?.delete(wake);
+  }
+
+  /** @internal a queue waiting for the next CONNECTED */
+  _waitConnected(): Promise<ConnectedEvent> {
+    return this.connect();
+  }
+
+  /** Opens receive queue `qid` (as client: an S2C ring; as server: a C2S ring). */
+  rxQueue(qid = 0, options: QueueOptions = {}): Queue {
+    return this.#openQueue("rx", qid, options);
+  }
+
+  /** Opens transmit queue `qid` (as client: a C2S ring; as server: an S2C ring). */
+  txQueue(qid = 0, options: QueueOptions = {}): Queue {
+    return this.#openQueue("tx", qid, options);
+  }
+
+  /**
+   * Opens queue `qid` for another thread: post the token to a Worker and call `Queue.adopt(token)`
+   * there (one queue per Worker, so N queue pairs use N cores). The Worker owns and closes it.
+   */
+  shareQueue(dir: Direction, qid = 0): QueueToken {
+    return Queue._share(this, dir, qid);
+  }
+
+  #openQueue(dir: Direction, qid: number, options: QueueOptions): Queue {
+    const q = Queue._open(this, dir, qid, options);
+    this.#queues.add(q);
+    return q;
+  }
+
+  /** @internal */
+  _forget(q: Queue): void {
+    this.#queues.delete(q);
+  }
+
+  /**
+   * Disconnects and frees the port: closes its queues in this thread (revoking their views),
+   * rejects pending connect() calls with CLOSED, and lets the process exit if nothing else holds it.
+   */
+  close(): void {
+    if (this.#handle === 0) return;
+    const native = lib();
+    // The core guarantees no callback is running or will run once this returns; only then
+    // may the key be dropped (queued deliveries for it are ignored by the dispatcher).
+    native.zmemif_port_set_callback(this.#handle, null, 0);
+    for (const q of [...this.#queues]) q.close();
+    this.#free();
+    this.#stopPolling();
+    const err = new MemifError("CLOSED", `Port ${this.id} (${this.role}) was closed`);
+    for (const w of [...this.#connectWaiters]) w.reject(err);
+    for (const set of this.#rxWaiters.values()) for (const wake of set) wake();
+    this.#rxWaiters.clear();
+    queueMicrotask(() => this.emit("close"));
+  }
+
+  #free(): void {
+    const h = this.#handle;
+    if (h === 0) return;
+    this.#handle = 0;
+    ports.delete(this.#key);
+    this.socket._track(this, false);
+    this.unref();
+    lib().zmemif_port_free(h);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
