@@ -544,9 +544,10 @@ impl QueueCore {
         }
     }
 
-    /// The attached connection, if it is still alive.
+    /// The attached connection, if it is still alive, and the counters (borrowed apart, so the
+    /// hot path touches no reference count).
     #[inline]
-    fn live(&mut self) -> Result<&mut Attached> {
+    fn live(&mut self) -> Result<(&mut Attached, &QueueCounters)> {
         let alive = matches!(&self.att, Some(a) if a.conn.is_alive());
         if !alive {
             if !self.auto_attach {
@@ -554,7 +555,7 @@ impl QueueCore {
             }
             self.attach()?;
         }
-        Ok(self.att.as_mut().unwrap())
+        Ok((self.att.as_mut().unwrap(), &self.counters))
     }
 
     fn region(&self, idx: usize) -> Result<(*mut u8, usize)> {
@@ -570,13 +571,13 @@ impl QueueCore {
     fn wait_until(
         &mut self,
         timeout: Option<Duration>,
-        ready: impl Fn(&mut Attached) -> bool,
+        ready: impl Fn(&mut Attached, &QueueCounters) -> bool,
     ) -> Result<bool> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut spins = 0u32;
         loop {
-            let a = self.live()?;
-            if ready(a) {
+            let (a, c) = self.live()?;
+            if ready(a, c) {
                 return Ok(true);
             }
             let left = match deadline {
@@ -639,13 +640,13 @@ impl RxQueue {
     /// until the next `rx_burst` or `release` on this queue.
     #[inline]
     pub fn rx_burst(&mut self, out: &mut [Desc]) -> Result<usize> {
-        let counters = self.core.counters.clone();
-        self.core.live()?.rx_burst(out, &counters)
+        let (a, c) = self.core.live()?;
+        a.rx_burst(out, c)
     }
 
     /// Gives back the buffers of the last burst now instead of at the next burst.
     pub fn release(&mut self) -> Result<()> {
-        self.core.live()?.rx_release();
+        self.core.live()?.0.rx_release();
         Ok(())
     }
 
@@ -682,14 +683,12 @@ impl RxQueue {
     /// interrupt mode it sleeps on the ring's eventfd, so an idle queue costs no CPU.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<bool> {
         if self.core.rx_mode == RxMode::Polling {
-            let c = self.core.counters.clone();
-            return self.core.wait_until(timeout, |a| a.rx_available(&c) > 0);
+            return self.core.wait_until(timeout, |a, c| a.rx_available(c) > 0);
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            let c = self.core.counters.clone();
-            let a = self.core.live()?;
-            if a.rx_available(&c) > 0 {
+            let (a, c) = self.core.live()?;
+            if a.rx_available(c) > 0 {
                 return Ok(true);
             }
             // Ask the peer to signal, then look again: data published before it saw the flag
@@ -699,7 +698,7 @@ impl RxQueue {
                 a.signalling = true;
             }
             std::sync::atomic::fence(Ordering::SeqCst);
-            if a.rx_available(&c) > 0 {
+            if a.rx_available(c) > 0 {
                 return Ok(true);
             }
             let left = match deadline {
@@ -732,16 +731,15 @@ impl RxQueue {
     /// As `arm`, reporting to `cb` instead of the port's callback (for a queue served by another
     /// thread's event loop).
     pub fn arm_with(&mut self, cb: Option<crate::port::Callback>) -> Result<bool> {
-        let c = self.core.counters.clone();
         let port = self.core.port.clone();
-        let a = self.core.live()?;
+        let (a, c) = self.core.live()?;
         if !a.signalling {
             a.ring.set_flags(0);
             a.signalling = true;
         }
         // The peer reads the flag after publishing: look at its index only after our store.
         std::sync::atomic::fence(Ordering::SeqCst);
-        if a.rx_available(&c) > 0 {
+        if a.rx_available(c) > 0 {
             return Ok(true);
         }
         let ctl = port.ctl.get().and_then(|w| w.upgrade());
@@ -805,15 +803,15 @@ impl TxQueue {
     /// reserved and not sent are handed out again by the next `alloc`.
     #[inline]
     pub fn alloc(&mut self, out: &mut [Desc]) -> Result<usize> {
-        let counters = self.core.counters.clone();
-        Ok(self.core.live()?.tx_alloc(out, &counters))
+        let (a, c) = self.core.live()?;
+        Ok(a.tx_alloc(out, c))
     }
 
     /// Sends the first `descs.len()` reserved buffers with the lengths and NEXT flags in `descs`.
     #[inline]
     pub fn tx_burst(&mut self, descs: &[Desc]) -> Result<usize> {
-        let counters = self.core.counters.clone();
-        self.core.live()?.tx_burst(descs, &counters)
+        let (a, c) = self.core.live()?;
+        a.tx_burst(descs, c)
     }
 
     /// Copies `src` into buffer `d` at byte `at`.
@@ -861,7 +859,7 @@ impl TxQueue {
     /// does not signal freed buffers, so this yields, then sleeps in growing steps up to 10 ms.
     pub fn wait(&mut self, n: u16, timeout: Option<Duration>) -> Result<bool> {
         self.core
-            .wait_until(timeout, |a| a.tx_free() >= n.min(a.size))
+            .wait_until(timeout, |a, _| a.tx_free() >= n.min(a.size))
     }
 
     pub fn stats(&self) -> QueueStats {
