@@ -25,6 +25,24 @@ pub enum Dir {
     S2C,
 }
 
+impl Dir {
+    /// The rings a side of this role receives on.
+    pub fn rx_of(role: Role) -> Dir {
+        match role {
+            Role::Client => Dir::S2C,
+            Role::Server => Dir::C2S,
+        }
+    }
+
+    /// The rings a side of this role transmits on.
+    pub fn tx_of(role: Role) -> Dir {
+        match role {
+            Role::Client => Dir::C2S,
+            Role::Server => Dir::S2C,
+        }
+    }
+}
+
 /// Where one ring lives and how it signals.
 pub struct RingInfo {
     pub region: u16,

@@ -319,7 +319,7 @@ impl Worker {
             }
             for (c, q) in &armed {
                 fds.push(PollFd::new(
-                    c.eventfd(rx_dir(c.role), *q).as_fd(),
+                    c.eventfd(Dir::rx_of(c.role), *q).as_fd(),
                     PollFlags::POLLIN,
                 ));
             }
@@ -357,7 +357,7 @@ impl Worker {
             }
             for (k, (c, q)) in armed.iter().enumerate() {
                 if armed_ready[k] {
-                    drain(c.eventfd(rx_dir(c.role), *q));
+                    drain(c.eventfd(Dir::rx_of(c.role), *q));
                     let port = {
                         let mut s = self.ctl.lock();
                         let pos = s
@@ -560,13 +560,6 @@ impl Worker {
                 }
             }
         }
-    }
-}
-
-fn rx_dir(role: Role) -> Dir {
-    match role {
-        Role::Client => Dir::S2C,
-        Role::Server => Dir::C2S,
     }
 }
 

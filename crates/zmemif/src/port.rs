@@ -230,17 +230,15 @@ impl PortShared {
             Dir::S2C => &self.s2c_counters,
         };
         let Some(c) = counters.get(qid as usize) else {
-            let rx = matches!(
-                (self.cfg.role, dir),
-                (Role::Client, Dir::S2C) | (Role::Server, Dir::C2S)
-            );
+            let rx = dir == Dir::rx_of(self.cfg.role);
             return Err(Error::new(
                 Code::QueueRange,
                 format!(
-                    "{} queue {qid} does not exist: the port has {} (ids 0..{})",
+                    "{} queue {qid} does not exist: the port has {} (ids 0 to {}); configure more \
+                     queues or use a smaller id",
                     if rx { "rx" } else { "tx" },
                     counters.len(),
-                    counters.len()
+                    counters.len() - 1
                 ),
             ));
         };

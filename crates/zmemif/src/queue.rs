@@ -475,8 +475,9 @@ impl Attached {
     }
 }
 
-/// What both queue kinds share: the port, the queue id, the attachment and counters.
-struct QueueCore {
+/// What both queue kinds share (reached through `Deref` from `RxQueue` and `TxQueue`): the port,
+/// the queue id, the attachment to a connection and the counters.
+pub struct QueueCore {
     port: Arc<PortShared>,
     dir: Dir,
     qid: u16,
@@ -502,7 +503,8 @@ impl QueueCore {
         })
     }
 
-    fn attach(&mut self) -> Result<u32> {
+    /// Attaches to the port's current connection; returns its generation.
+    pub fn attach(&mut self) -> Result<u32> {
         if let Some(a) = &self.att {
             if a.conn.is_alive() {
                 return Ok(a.conn.generation);
@@ -524,17 +526,18 @@ impl QueueCore {
         }
         let g = conn.generation;
         let mut a = Attached::new(conn, self.dir, self.qid as usize);
-        if self.dir == rx_dir(a.role) {
+        if self.dir == Dir::rx_of(a.role) {
             a.apply_mode(self.rx_mode);
         }
         self.att = Some(a);
         Ok(g)
     }
 
-    fn detach(&mut self) {
+    /// Lets go of the connection (its regions are unmapped once nobody holds them).
+    pub fn detach(&mut self) {
         if let Some(mut a) = self.att.take() {
             if a.conn.is_alive() {
-                if self.dir == rx_dir(a.role) {
+                if self.dir == Dir::rx_of(a.role) {
                     a.rx_release();
                 }
                 if a.signalling {
@@ -558,7 +561,9 @@ impl QueueCore {
         Ok((self.att.as_mut().unwrap(), &self.counters))
     }
 
-    fn region(&self, idx: usize) -> Result<(*mut u8, usize)> {
+    /// Base address and length of region `idx` of the attached connection (for one view per
+    /// region in a binding). Valid while attached.
+    pub fn region(&self, idx: usize) -> Result<(*mut u8, usize)> {
         let a = self.att.as_ref().ok_or_else(Error::not_connected)?;
         a.regions.get(idx).copied().ok_or_else(|| {
             Error::invalid(format!(
@@ -566,6 +571,18 @@ impl QueueCore {
                 a.regions.len()
             ))
         })
+    }
+
+    pub fn num_regions(&self) -> usize {
+        self.att.as_ref().map_or(0, |a| a.regions.len())
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.counters.snapshot()
+    }
+
+    pub fn qid(&self) -> u16 {
+        self.qid
     }
 
     fn wait_until(
@@ -598,13 +615,6 @@ impl QueueCore {
     }
 }
 
-fn rx_dir(role: Role) -> Dir {
-    match role {
-        Role::Client => Dir::S2C,
-        Role::Server => Dir::C2S,
-    }
-}
-
 impl Drop for QueueCore {
     fn drop(&mut self) {
         self.detach();
@@ -619,20 +629,10 @@ pub struct RxQueue {
 
 impl RxQueue {
     pub(crate) fn open(port: Arc<PortShared>, qid: u16, auto_attach: bool) -> Result<RxQueue> {
-        let dir = rx_dir(port.role());
+        let dir = Dir::rx_of(port.role());
         Ok(RxQueue {
             core: QueueCore::new(port, dir, qid, auto_attach)?,
         })
-    }
-
-    /// Attaches to the port's current connection; returns its generation.
-    pub fn attach(&mut self) -> Result<u32> {
-        self.core.attach()
-    }
-
-    /// Lets go of the connection (regions are unmapped once nobody holds them).
-    pub fn detach(&mut self) {
-        self.core.detach()
     }
 
     /// Receives whole packets into `out` (one descriptor per buffer; `DESC_NEXT` marks chains) and
@@ -757,22 +757,6 @@ impl RxQueue {
             }
         }
     }
-
-    pub fn stats(&self) -> QueueStats {
-        self.core.counters.snapshot()
-    }
-
-    pub fn region(&self, idx: usize) -> Result<(*mut u8, usize)> {
-        self.core.region(idx)
-    }
-
-    pub fn num_regions(&self) -> usize {
-        self.core.att.as_ref().map_or(0, |a| a.regions.len())
-    }
-
-    pub fn qid(&self) -> u16 {
-        self.core.qid
-    }
 }
 
 /// Transmits on one ring. Use from one thread at a time; it may move between threads.
@@ -782,21 +766,10 @@ pub struct TxQueue {
 
 impl TxQueue {
     pub(crate) fn open(port: Arc<PortShared>, qid: u16, auto_attach: bool) -> Result<TxQueue> {
-        let dir = match port.role() {
-            Role::Client => Dir::C2S,
-            Role::Server => Dir::S2C,
-        };
+        let dir = Dir::tx_of(port.role());
         Ok(TxQueue {
             core: QueueCore::new(port, dir, qid, auto_attach)?,
         })
-    }
-
-    pub fn attach(&mut self) -> Result<u32> {
-        self.core.attach()
-    }
-
-    pub fn detach(&mut self) {
-        self.core.detach()
     }
 
     /// Reserves up to `out.len()` free buffers (capacity in `length`) and returns how many. Buffers
@@ -860,22 +833,6 @@ impl TxQueue {
     pub fn wait(&mut self, n: u16, timeout: Option<Duration>) -> Result<bool> {
         self.core
             .wait_until(timeout, |a, _| a.tx_free() >= n.min(a.size))
-    }
-
-    pub fn stats(&self) -> QueueStats {
-        self.core.counters.snapshot()
-    }
-
-    pub fn region(&self, idx: usize) -> Result<(*mut u8, usize)> {
-        self.core.region(idx)
-    }
-
-    pub fn num_regions(&self) -> usize {
-        self.core.att.as_ref().map_or(0, |a| a.regions.len())
-    }
-
-    pub fn qid(&self) -> u16 {
-        self.core.qid
     }
 }
 
@@ -1140,3 +1097,21 @@ mod tests {
         assert_eq!(c.bad_descs.load(Ordering::Relaxed), 0);
     }
 }
+
+macro_rules! deref_to_core {
+    ($t:ty) => {
+        impl std::ops::Deref for $t {
+            type Target = QueueCore;
+            fn deref(&self) -> &QueueCore {
+                &self.core
+            }
+        }
+        impl std::ops::DerefMut for $t {
+            fn deref_mut(&mut self) -> &mut QueueCore {
+                &mut self.core
+            }
+        }
+    };
+}
+deref_to_core!(RxQueue);
+deref_to_core!(TxQueue);
