@@ -49,6 +49,8 @@ pub(crate) struct Control {
     wake: OwnedFd,
     thread: Mutex<Option<JoinHandle<()>>>,
     thread_id: Mutex<Option<ThreadId>>,
+    /// Held while a queue's own arm callback runs, so `disarm` can wait for it.
+    armed_cb_running: Mutex<()>,
 }
 
 impl Control {
@@ -60,6 +62,7 @@ impl Control {
             wake: new_eventfd()?,
             thread: Mutex::new(None),
             thread_id: Mutex::new(None),
+            armed_cb_running: Mutex::new(()),
         });
         let c = ctl.clone();
         let h = std::thread::Builder::new()
@@ -172,6 +175,21 @@ impl Control {
         });
         drop(s);
         self.wake();
+    }
+
+    /// Forgets an armed queue; when it returns, that queue's callback is not running and will not
+    /// be called (unless called from inside the callback itself).
+    pub fn disarm(&self, conn: &Arc<Connection>, qid: usize) {
+        self.lock()
+            .armed
+            .retain(|a| !(Arc::ptr_eq(&a.conn, conn) && a.qid == qid));
+        if !self.is_control_thread() {
+            drop(
+                self.armed_cb_running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+        }
     }
 
     pub fn stop(&self) {
@@ -358,16 +376,26 @@ impl Worker {
             for (k, (c, q)) in armed.iter().enumerate() {
                 if armed_ready[k] {
                     drain(c.eventfd(Dir::rx_of(c.role), *q));
-                    let port = {
+                    let fired = {
                         let mut s = self.ctl.lock();
                         let pos = s
                             .armed
                             .iter()
                             .position(|a| Arc::ptr_eq(&a.conn, c) && a.qid == *q);
-                        pos.map(|p| s.armed.swap_remove(p).port)
+                        pos.map(|p| s.armed.swap_remove(p))
                     };
-                    if let Some(p) = port {
-                        p.emit(Event::RxReady { qid: *q as u16 });
+                    let ev = Event::RxReady { qid: *q as u16 };
+                    match fired {
+                        Some(Armed { cb: Some(cb), .. }) => {
+                            let _running = self
+                                .ctl
+                                .armed_cb_running
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner());
+                            cb(ev)
+                        }
+                        Some(a) => a.port.emit(ev),
+                        None => {}
                     }
                 }
             }

@@ -536,6 +536,12 @@ impl QueueCore {
     /// Lets go of the connection (its regions are unmapped once nobody holds them).
     pub fn detach(&mut self) {
         if let Some(mut a) = self.att.take() {
+            if self.dir == Dir::rx_of(a.role) {
+                // No armed callback may outlive the queue (a Worker's callback may be gone).
+                if let Some(ctl) = self.port.ctl.get().and_then(|w| w.upgrade()) {
+                    ctl.disarm(&a.conn, a.qid);
+                }
+            }
             if a.conn.is_alive() {
                 if self.dir == Dir::rx_of(a.role) {
                     a.rx_release();
