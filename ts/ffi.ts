@@ -44,11 +44,15 @@ const SYMBOLS = {
   zmemif_queue_region: { args: [P, u32, P, P], returns: i32 },
   zmemif_queue_num_regions: { args: [P], returns: i32 },
   zmemif_queue_stats_get: { args: [P, P], returns: i32 },
-  // zmemif.h still declares zmemif_queue_set_polling(q, polling); the core exports set_mode:
-  // 0 adaptive (default), 1 polling, 2 interrupt.
+  // 0 adaptive (default), 1 polling, 2 interrupt
   zmemif_queue_set_mode: { args: [P, u32], returns: i32 },
   zmemif_queue_wait: { args: [P, i32], returns: i32 },
+  // rx: RX_READY through the port callback (thread that owns the port) ...
   zmemif_queue_arm: { args: [P], returns: i32 },
+  // ... or through a callback of the caller's thread (a Worker): cb as JSCallback.ptr, ctx a key
+  zmemif_queue_arm_cb: { args: [P, P, u64], returns: i32 },
+  // tx: are n buffers free? (called with timeout 0 from a backoff loop, never blocking the loop)
+  zmemif_tx_wait: { args: [P, u32, i32], returns: i32 },
 
   // hot path: numbers only, never traced
   zmemif_rx_burst: { args: [P, P, u32], returns: i32 },
@@ -75,6 +79,7 @@ export const DESC_SIZE = 16;
 export const EVENT_CONNECTED = 1;
 export const EVENT_DISCONNECTED = 2;
 export const EVENT_RX_READY = 3;
+export const EVENT_REJECTED = 4;
 export const DIR_RX = 0;
 export const DIR_TX = 1;
 export const RX_MODE_ADAPTIVE = 0;

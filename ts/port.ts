@@ -2,9 +2,10 @@
  * Port: one memif interface on a MemifSocket (id + role), its connection state and events.
  *
  * The core runs the handshake on its control thread and reports CONNECTED / DISCONNECTED /
- * RX_READY through one C callback. Here a single threadsafe JSCallback per JS thread receives
- * them all (ctx = the port's key) and delivers them on this thread's event loop; listeners are
- * then run from a microtask so that a throwing listener never unwinds through the FFI trampoline.
+ * RX_READY / REJECTED through one C callback. Here a single threadsafe JSCallback per JS thread
+ * receives them all (ctx = the port's key) and delivers them on this thread's event loop;
+ * listeners are then run from a microtask so that a throwing listener never unwinds through the
+ * FFI trampoline. Nothing here polls: connect() settles on the CONNECTED or REJECTED event.
  */
 import { EventEmitter } from "node:events";
 import { JSCallback, type Pointer } from "bun:ffi";
@@ -16,6 +17,7 @@ import {
   EVENT_CALLBACK,
   EVENT_CONNECTED,
   EVENT_DISCONNECTED,
+  EVENT_REJECTED,
   EVENT_RX_READY,
   lib,
   MODE_ETHERNET,
@@ -115,21 +117,38 @@ let nextKey = 1;
 let dispatcher: JSCallback | null = null;
 
 function onNativeEvent(ctx: number, event: number, arg: number): void {
-  // Calls queued by the core before a port was closed may still arrive: ignore unknown keys.
+  // A delivery queued by the core just before a port was closed still runs after close(): it
+  // finds no key and is ignored.
   ports.get(ctx)?._onEvent(event, arg);
 }
 
+/**
+ * This thread's event callback, made when its first port opens and closed when its last port
+ * closes. Closing is safe because zmemif_port_set_callback(NULL) and zmemif_port_free return only
+ * once no call of the callback is running, and none starts afterwards (a call made after close()
+ * would crash the process, docs/bun-ffi-notes.md (a)); deliveries already queued on the loop
+ * still run and are ignored by key.
+ */
 function dispatcherPtr(): Pointer {
-  // Created once per thread and never closed: a call queued before close() would still run,
-  // and one made after close() returned crashes the process (docs/bun-ffi-notes.md (a)).
   if (dispatcher === null) {
     dispatcher = new JSCallback(onNativeEvent, EVENT_CALLBACK);
-    // At exit, stop the core from calling into a VM that is being torn down.
-    process.once("exit", () => {
-      for (const p of ports.values()) p._silence();
-    });
+    if (!exitHooked) {
+      exitHooked = true;
+      // At exit, stop the core from calling into a VM that is being torn down.
+      process.once("exit", () => {
+        for (const p of ports.values()) p._silence();
+      });
+    }
   }
   return dispatcher.ptr as Pointer;
+}
+let exitHooked = false;
+
+function dropDispatcherIfUnused(): void {
+  if (ports.size === 0 && dispatcher !== null) {
+    dispatcher.close();
+    dispatcher = null;
+  }
 }
 
 // ---- option validation ----
@@ -229,7 +248,6 @@ export class Port extends EventEmitter<PortEvents> {
   readonly #queues = new Set<Queue>();
   readonly #rxWaiters = new Map<number, Set<() => void>>();
   #connectWaiters: Waiter[] = [];
-  #pollTimer: ReturnType<typeof setInterval> | null = null;
   readonly #infoBuf = new Uint8Array(PORT_INFO_SIZE);
   readonly #infoView = new DataView(this.#infoBuf.buffer);
 
@@ -249,6 +267,7 @@ export class Port extends EventEmitter<PortEvents> {
     if (cb < 0) {
       const err = errorFor(cb, "zmemif_port_set_callback");
       this.#free();
+      dropDispatcherIfUnused();
       throw err;
     }
     socket._track(this, true);
@@ -326,6 +345,7 @@ export class Port extends EventEmitter<PortEvents> {
    * Resolves when the port is connected (at once if it already is). A client rejects with
    * MemifError PEER_REJECTED (carrying the peer's reason) if a handshake is refused meanwhile;
    * a server keeps waiting for a client that gets it right (listen to 'rejected' to see them).
+   * Settled by the core's CONNECTED / REJECTED events: nothing polls while it waits.
    */
   connect(options: ConnectOptions = {}): Promise<ConnectedEvent> {
     const info = this.info();
@@ -336,7 +356,6 @@ export class Port extends EventEmitter<PortEvents> {
         if (timer !== null) clearTimeout(timer);
         options.signal?.removeEventListener("abort", onAbort);
         this.#connectWaiters = this.#connectWaiters.filter((w) => w !== waiter);
-        if (this.#connectWaiters.length === 0) this.#stopPolling();
       };
       const waiter: Waiter = {
         resolve: (e) => {
@@ -366,34 +385,18 @@ export class Port extends EventEmitter<PortEvents> {
         }, options.timeoutMs);
       }
       this.#connectWaiters.push(waiter);
-      this.#startPolling();
-      this.#pollConnect(); // a refusal nobody was told of yet is reported now
+      // A refusal whose REJECTED event is still queued on the loop is reported now (the event
+      // then finds it seen and is ignored).
+      if (info.rejects > this.#rejectsSeen) this.#noteRejected(info.rejects);
     });
   }
 
-  // Rejections have no event of their own in the C ABI: while connect() waits, check the
-  // port's counters every 20 ms (this also covers a CONNECTED event that raced the waiter).
-  #startPolling(): void {
-    if (this.#pollTimer !== null) return;
-    this.#pollTimer = setInterval(() => this.#pollConnect(), 20);
-  }
-
-  #stopPolling(): void {
-    if (this.#pollTimer !== null) clearInterval(this.#pollTimer);
-    this.#pollTimer = null;
-  }
-
-  #pollConnect(): void {
-    if (this.#handle === 0) return;
-    const info = this.info();
-    if (info.state === "connected") {
-      this.#noteConnected(info);
-      return;
-    }
-    if (info.rejects <= this.#rejectsSeen) return;
-    this.#rejectsSeen = info.rejects;
+  /** A handshake was refused (`rejects` refusals so far): emit 'rejected', fail a client's connect(). */
+  #noteRejected(rejects: number): void {
+    if (rejects <= this.#rejectsSeen) return;
+    this.#rejectsSeen = rejects;
     const reason = this.reason();
-    this.emit("rejected", { reason, rejects: info.rejects });
+    queueMicrotask(() => this.emit("rejected", { reason, rejects }));
     if (this.role !== "client") return;
     for (const w of [...this.#connectWaiters]) {
       w.reject(
@@ -414,7 +417,7 @@ export class Port extends EventEmitter<PortEvents> {
   }
 
   /**
-   * A connection is up (seen through the event, connect() or polling, whichever came first):
+   * A connection is up (seen through the event or connect(), whichever came first):
    * wake the queues, settle connect() waiters and emit 'connected' once per generation.
    */
   #noteConnected(info: PortInfo): ConnectedEvent {
@@ -433,7 +436,7 @@ export class Port extends EventEmitter<PortEvents> {
     if (this.#handle === 0) return;
     switch (event) {
       case EVENT_CONNECTED: {
-        if (arg <= this.#generation) return; // seen already (through connect() or polling)
+        if (arg <= this.#generation) return; // seen already (through connect())
         const info = this.info();
         if (info.state === "connected") this.#noteConnected(info); // else it ended meanwhile
         return;
@@ -445,6 +448,9 @@ export class Port extends EventEmitter<PortEvents> {
         queueMicrotask(() => this.emit("disconnected", e));
         return;
       }
+      case EVENT_REJECTED:
+        this.#noteRejected(arg);
+        return;
       case EVENT_RX_READY: {
         const set = this.#rxWaiters.get(arg);
         if (set === undefined) return;
@@ -515,12 +521,13 @@ export class Port extends EventEmitter<PortEvents> {
   close(): void {
     if (this.#handle === 0) return;
     const native = lib();
-    // The core guarantees no callback is running or will run once this returns; only then
-    // may the key be dropped (queued deliveries for it are ignored by the dispatcher).
+    // Once this returns no callback for this port is running or will start (the core waits for
+    // one in flight); only then may the key be dropped and the dispatcher closed. Deliveries
+    // already queued on the loop find no key and are ignored.
     native.zmemif_port_set_callback(this.#handle, null, 0);
     for (const q of [...this.#queues]) q.close();
     this.#free();
-    this.#stopPolling();
+    dropDispatcherIfUnused();
     const err = new MemifError("CLOSED", `Port ${this.id} (${this.role}) was closed`);
     for (const w of [...this.#connectWaiters]) w.reject(err);
     for (const set of this.#rxWaiters.values()) for (const wake of set) wake();

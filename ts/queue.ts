@@ -6,14 +6,18 @@
  * made when it attaches to a connection and revoked when that connection ends, always before
  * zmemif_queue_detach lets the core unmap the memory (see batch.ts for the lifetime rules).
  *
- * Waiting:
+ * Waiting (the JS thread never blocks in the core):
  *  - rx, adaptive (default) or interrupt mode: zmemif_queue_arm, then the port's RX_READY event
  *    wakes us on this thread's loop (≈0 % CPU while idle);
+ *  - rx in a Worker (a queue from Queue.adopt; port events go to the port's thread):
+ *    zmemif_queue_arm_cb with this thread's own threadsafe JSCallback, so the Worker's loop is
+ *    woken directly; a 100 ms re-check notices a disconnect, which no event reports there;
  *  - rx, polling mode: the next turn of the event loop (highest rate, one core busy);
- *  - tx space (backpressure): zmemif_queue_wait(q, 0) polled with a short backoff;
- *  - a queue adopted in a Worker (no port events there): zmemif_queue_wait in 20 ms slices.
+ *  - tx space (backpressure): zmemif_tx_wait(q, n, 0) for the n buffers a packet needs, asked
+ *    again after a growing pause (two loop turns, then 1, 2, 4, 8 ms): the peer does not signal
+ *    freed buffers.
  */
-import { toArrayBuffer, type Pointer } from "bun:ffi";
+import { JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
 import { Batch, Mapping } from "./batch.ts";
 import { MemifError } from "./errors.ts";
 import {
@@ -24,6 +28,8 @@ import {
   DESC_SIZE,
   E_NOT_CONNECTED,
   errorFor,
+  EVENT_CALLBACK,
+  EVENT_RX_READY,
   lib,
   QUEUE_STATS_SIZE,
   RX_MODE_ADAPTIVE,
@@ -88,6 +94,8 @@ export interface QueueToken {
   readonly qid: number;
   readonly handle: number;
   readonly bufferSize: number;
+  /** descriptors per ring (0: learned when adopted queue attaches) */
+  readonly ringSize: number;
   /** 0 until adopted; shared so a second adopt() in any thread fails instead of double-freeing */
   readonly claim: Int32Array;
 }
@@ -105,8 +113,30 @@ function bindHotPath(native: Native): void {
   txBurstFn = native.zmemif_tx_burst;
 }
 
-const RX_WAIT_SLICE_MS = 20;
+/** A Worker's armed rx queue looks again this often: a disconnect sends it no event. */
+const WORKER_RECHECK_MS = 100;
+/** A Worker's queue that is not connected tries to attach this often. */
+const WORKER_ATTACH_MS = 50;
 const TX_BACKOFF_MAX_MS = 8;
+
+// ---- the per-thread rx wake-up callback for queues adopted by this thread (Workers) ----
+
+const armed = new Map<number, Queue>();
+let nextArmKey = 1;
+let armCallback: JSCallback | null = null;
+
+function onArmEvent(ctx: number, event: number, _arg: number): void {
+  if (event === EVENT_RX_READY) armed.get(ctx)?._onRxReady();
+}
+
+/**
+ * Made on first use and never closed: the core may call it until it has fired or the port is
+ * freed, and the port belongs to another thread (zmemif_queue_arm_cb). A late call finds no key.
+ */
+function armCallbackPtr(): Pointer {
+  armCallback ??= new JSCallback(onArmEvent, EVENT_CALLBACK);
+  return armCallback.ptr as Pointer;
+}
 
 export class Queue implements AsyncIterable<Uint8Array> {
   readonly dir: Direction;
@@ -117,23 +147,37 @@ export class Queue implements AsyncIterable<Uint8Array> {
   #lastRx: Batch | null = null;
   #rxMode: RxMode;
   #bufferSize: number;
+  #ringSize: number;
   #sendBatch: Batch | null = null;
   #wake: (() => void) | null = null;
+  /** key of this queue for the thread's arm callback (adopted queues only; 0 otherwise) */
+  readonly #armKey: number;
   readonly #statsBuf = new BigUint64Array(QUEUE_STATS_SIZE / 8);
 
-  private constructor(port: Port | null, dir: Direction, qid: number, handle: Pointer, rxMode: RxMode, bufferSize: number) {
+  private constructor(
+    port: Port | null,
+    dir: Direction,
+    qid: number,
+    handle: Pointer,
+    rxMode: RxMode,
+    bufferSize: number,
+    ringSize: number,
+  ) {
     this.#port = port;
     this.dir = dir;
     this.qid = qid;
     this.#h = handle;
     this.#rxMode = rxMode;
     this.#bufferSize = bufferSize;
+    this.#ringSize = ringSize;
+    this.#armKey = port === null && dir === "rx" ? nextArmKey++ : 0;
+    if (this.#armKey !== 0) armed.set(this.#armKey, this);
   }
 
   /** @internal Port.rxQueue / Port.txQueue */
   static _open(port: Port, dir: Direction, qid: number, options: QueueOptions): Queue {
     const mode = rxModeOf(options.rxMode);
-    return new Queue(port, dir, qid, Queue.#openHandle(port, dir, qid), mode, 0);
+    return new Queue(port, dir, qid, Queue.#openHandle(port, dir, qid), mode, 0, 0);
   }
 
   static #openHandle(port: Port, dir: Direction, qid: number): Pointer {
@@ -155,18 +199,29 @@ export class Queue implements AsyncIterable<Uint8Array> {
   static _share(port: Port, dir: Direction, qid: number): QueueToken {
     const handle = Queue.#openHandle(port, dir, qid);
     let bufferSize = 0;
+    let ringSize = 0;
     try {
-      bufferSize = port.info().bufferSize;
+      const info = port.info();
+      if (info.state === "connected") ({ bufferSize, ringSize } = info);
     } catch {
-      // learned from the first alloc instead
+      // learned when the adopted queue attaches
     }
-    return { kind: "zmemif.queue", dir, qid, handle, bufferSize, claim: new Int32Array(new SharedArrayBuffer(4)) };
+    return {
+      kind: "zmemif.queue",
+      dir,
+      qid,
+      handle,
+      bufferSize,
+      ringSize,
+      claim: new Int32Array(new SharedArrayBuffer(4)),
+    };
   }
 
   /**
    * Takes ownership of a queue shared by `port.shareQueue()` (typically in a Worker). The Worker
-   * must close() it. Port events do not reach a Worker: the queue re-attaches on its own after a
-   * reconnect, and rx waits block the Worker in 20 ms slices of zmemif_queue_wait.
+   * must close() it (before the Worker exits). Port events do not reach a Worker: rx waits are
+   * woken by the Worker's own callback (zmemif_queue_arm_cb), and the queue re-attaches on its
+   * own after a reconnect.
    */
   static adopt(token: QueueToken, options: QueueOptions = {}): Queue {
     if (token?.kind !== "zmemif.queue" || !(token.claim instanceof Int32Array)) {
@@ -176,7 +231,15 @@ export class Queue implements AsyncIterable<Uint8Array> {
       throw new MemifError("BUSY", `Queue.adopt: ${token.dir} queue ${token.qid} was already adopted`);
     }
     bindHotPath(lib());
-    return new Queue(null, token.dir, token.qid, token.handle as Pointer, rxModeOf(options.rxMode), token.bufferSize);
+    return new Queue(
+      null,
+      token.dir,
+      token.qid,
+      token.handle as Pointer,
+      rxModeOf(options.rxMode),
+      token.bufferSize,
+      token.ringSize ?? 0,
+    );
   }
 
   get closed(): boolean {
@@ -209,7 +272,7 @@ export class Queue implements AsyncIterable<Uint8Array> {
       if (this.dir === "rx" && this.#rxMode !== "adaptive") {
         check(native.zmemif_queue_set_mode(h, RX_MODES[this.#rxMode]), "zmemif_queue_set_mode");
       }
-      if (this.#port !== null) this.#bufferSize = this.#port.info().bufferSize;
+      if (this.#port !== null) ({ bufferSize: this.#bufferSize, ringSize: this.#ringSize } = this.#port.info());
     } catch (e) {
       for (const b of buffers) b.transfer(0);
       buffers = [];
@@ -241,6 +304,11 @@ export class Queue implements AsyncIterable<Uint8Array> {
   _onDisconnected(generation: number): void {
     const m = this.#mapping;
     if (m !== null && m.generation <= generation) this.#revokeAndDetach();
+    this.#wakeWaiter();
+  }
+
+  /** @internal this thread's arm callback: data arrived on an adopted rx queue */
+  _onRxReady(): void {
     this.#wakeWaiter();
   }
 
@@ -350,24 +418,29 @@ export class Queue implements AsyncIterable<Uint8Array> {
   // ---- waiting ----
 
   /**
-   * Resolves when the ring has room to transmit (backpressure). Rejects with NOT_CONNECTED if the
-   * connection is down, TIMEOUT after `timeoutMs`.
+   * Resolves when at least `n` transmit buffers are free (backpressure; a chained packet needs
+   * several). Rejects with NOT_CONNECTED if the connection is down, TIMEOUT after `timeoutMs`
+   * (-1: wait as long as it takes). Never blocks the event loop.
    */
-  async writable(timeoutMs = -1): Promise<void> {
+  async writable(timeoutMs = -1, n = 1): Promise<void> {
+    if (this.dir !== "tx") throw new MemifError("INVALID_ARGUMENT", `writable() needs a tx queue; ${this.#name()} is rx`);
     const native = lib();
     const start = performance.now();
     let delay = 0;
     for (;;) {
       if (this.#mapping === null && this.#attach() === null) throw this.#notConnected("writable", 0);
-      const rc = native.zmemif_queue_wait(this.#h as Pointer, 0);
+      const rc = native.zmemif_tx_wait(this.#h as Pointer, n, 0);
       if (rc === 1) return;
       if (rc === E_NOT_CONNECTED) {
         this.#revokeAndDetach();
         throw this.#notConnected("writable", 0);
       }
-      if (rc < 0) throw errorFor(rc, `zmemif_queue_wait(${this.#name()})`);
+      if (rc < 0) throw errorFor(rc, `zmemif_tx_wait(${this.#name()}, ${n})`);
       if (timeoutMs >= 0 && performance.now() - start >= timeoutMs) {
-        throw new MemifError("TIMEOUT", `${this.#name()}: no transmit space after ${timeoutMs} ms; is the peer reading?`);
+        throw new MemifError(
+          "TIMEOUT",
+          `${this.#name()}: ${n} transmit buffer(s) not free after ${timeoutMs} ms; is the peer reading?`,
+        );
       }
       // backoff: two loop turns, then 1, 2, 4, 8, 8, ... ms
       if (delay < 2) {
@@ -395,14 +468,7 @@ export class Queue implements AsyncIterable<Uint8Array> {
     if (this.#rxMode === "polling") return yieldLoop();
     const native = lib();
     const port = this.#port;
-    if (port === null) {
-      // No port events in this thread: block in short slices, letting the loop run in between.
-      const rc = native.zmemif_queue_wait(h, RX_WAIT_SLICE_MS);
-      if (rc === E_NOT_CONNECTED) this.#revokeAndDetach();
-      else if (rc < 0) throw errorFor(rc, `zmemif_queue_wait(${this.#name()})`);
-      if (rc !== 1) await yieldLoop();
-      return;
-    }
+    if (port === null) return this.#readableAdopted(h);
     await new Promise<void>((resolve, reject) => {
       const wake = () => {
         port._cancelRx(this.qid, wake);
@@ -425,10 +491,34 @@ export class Queue implements AsyncIterable<Uint8Array> {
     });
   }
 
+  /**
+   * readable() for a queue adopted in a Worker: the core wakes this thread's own callback
+   * (zmemif_queue_arm_cb). A disconnect drops the arm without a call, so look again after
+   * WORKER_RECHECK_MS at most (≈10 loop wake-ups a second while idle).
+   */
+  #readableAdopted(h: Pointer): Promise<void> {
+    const rc = lib().zmemif_queue_arm_cb(h, armCallbackPtr(), this.#armKey);
+    if (rc === 1) return Promise.resolve(); // data is there already
+    if (rc === E_NOT_CONNECTED) {
+      this.#revokeAndDetach();
+      return Promise.resolve();
+    }
+    if (rc < 0) return Promise.reject(errorFor(rc, `zmemif_queue_arm_cb(${this.#name()})`));
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => wake(), WORKER_RECHECK_MS);
+      const wake = () => {
+        clearTimeout(timer);
+        if (this.#wake === wake) this.#wake = null;
+        resolve();
+      };
+      this.#wake = wake;
+    });
+  }
+
   async #waitConnected(): Promise<void> {
     const port = this.#port;
     if (port === null) {
-      await sleep(10);
+      await sleep(WORKER_ATTACH_MS);
       return;
     }
     try {
@@ -463,15 +553,13 @@ export class Queue implements AsyncIterable<Uint8Array> {
         }
       }
       const need = Math.max(1, Math.ceil(total / this.#bufferSize));
-      if (need > batch.capacity) {
-        if (need > 65536) throw this.#tooLarge(total, need);
-        batch = this.#sendBatch = new Batch(2 ** Math.ceil(Math.log2(need)));
-      }
+      if (need > 65536 || (this.#ringSize > 0 && need > this.#ringSize)) throw this.#tooLarge(total, need);
+      if (need > batch.capacity) batch = this.#sendBatch = new Batch(2 ** Math.ceil(Math.log2(need)));
       // Reserving again replaces an earlier, partial reservation.
       const got = this.alloc(batch, need);
       if (got < need) {
         if (this.#mapping === null) throw this.#notConnected("send", 0);
-        await this.writable(timeoutMs);
+        await this.writable(timeoutMs, need); // one wait for the whole packet's buffers
         continue;
       }
       const d = batch.descs;
@@ -503,7 +591,9 @@ export class Queue implements AsyncIterable<Uint8Array> {
   #tooLarge(total: number, need: number): MemifError {
     return new MemifError(
       "TOO_LARGE",
-      `send on ${this.#name()}: ${total} bytes need ${need} buffers of ${this.#bufferSize}; use a larger bufferSize`,
+      `send on ${this.#name()}: ${total} bytes need ${need} buffers of ${this.#bufferSize} bytes` +
+        (this.#ringSize > 0 ? ` but the ring has ${this.#ringSize}` : "") +
+        "; use a larger bufferSize or ringSize",
     );
   }
 
@@ -565,11 +655,36 @@ export class Queue implements AsyncIterable<Uint8Array> {
   close(): void {
     const h = this.#h;
     if (h === 0) return;
+    if (this.#armKey !== 0) {
+      this.#disarm(h);
+      armed.delete(this.#armKey);
+    }
     this.#revokeAndDetach();
     this.#h = 0;
     this.#port?._forget(this);
     lib().zmemif_queue_free(h);
     this.#wakeWaiter();
+  }
+
+  /**
+   * An adopted queue's pending arm would call this thread's callback until it fires or the port
+   * is freed, perhaps after this Worker has exited: hand it back to the port's callback (the
+   * owning thread ignores an RX_READY nobody waits for). zmemif_queue_arm replaces the callback
+   * of a pending arm, but arms nothing when data is waiting, so drain that first (the queue is
+   * closing: nobody will read it).
+   */
+  #disarm(h: Pointer): void {
+    const native = lib();
+    for (let i = 0; i < 64; i++) {
+      const rc = native.zmemif_queue_arm(h);
+      if (rc !== 1) return; // 0: re-armed to the port's callback; < 0: not connected (no arm left)
+      if (this.#mapping === null) return;
+      if (rxBurstFn(h, this.#drain._address, this.#drain.capacity) < 0) return;
+    }
+  }
+
+  get #drain(): Batch {
+    return (this.#sendBatch ??= new Batch(32));
   }
 
   [Symbol.dispose](): void {

@@ -4,14 +4,19 @@
  *   bun tests/helpers/bun_peer.ts --socket PATH [--role server|client] [--id N] [--secret S] [--name NAME]
  *                     [--behaviour echo|sink|idle|send] [--delay-ms N] [--exit-after N] [--queues N]
  *                     [--count N --size BYTES --start-delay-ms N --interval-ms N]  (send)
+ *                     [--check]  (sink: packet i must be payload(i, len), in order)
  *
  * It prints one line per event on stdout ("listening", "connected <peer>", "disconnected <reason>",
  * "received <packets> <bytes>", "exit"), so a test can follow it. echo: every packet goes back out;
  * sink: count packets (sleeping --delay-ms between bursts: a slow receiver); idle: receive nothing;
- * send: once connected, send --count packets of --size bytes on queue 0. echo/sink serve every queue.
+ * send: once connected, send --count packets of --size bytes on queue 0, packet i carrying i (u32)
+ * at byte 0 and the send time (f64 ms, performance.timeOrigin + performance.now()) at byte 8.
+ * echo/sink serve every queue. With --check, sink prints "check ok" or "check bad <first problem>"
+ * before "received".
  */
 import { parseArgs } from "node:util";
 import { Batch, MemifSocket, type Role } from "../../ts/index.ts";
+import { payload, sameBytes } from "./peers.ts";
 
 const { values: a } = parseArgs({
   options: {
@@ -30,6 +35,7 @@ const { values: a } = parseArgs({
     size: { type: "string", default: "64" },
     "start-delay-ms": { type: "string", default: "0" },
     "interval-ms": { type: "string", default: "0" },
+    check: { type: "boolean", default: false },
   },
 });
 if (a.socket === undefined) throw new Error("--socket is required");
@@ -57,10 +63,12 @@ const delayMs = Number(a["delay-ms"]);
 let packets = 0;
 let bytes = 0;
 let stopping = false;
+let firstBad = "";
 
 function stop(): void {
   if (stopping) return;
   stopping = true;
+  if (a.check) say(firstBad === "" ? "check ok" : `check bad ${firstBad}`);
   say(`received ${packets} ${bytes}`);
   socket.close();
   say("exit");
@@ -80,6 +88,13 @@ async function serveQueue(qid: number): Promise<void> {
       continue;
     }
     for (let i = 0; i < n; i = batch.packetEnd(i)) {
+      if (a.check && firstBad === "") {
+        const got = batch.copyPacket(i);
+        if (!sameBytes(got, payload(packets, got.byteLength))) {
+          const seq = got.byteLength >= 4 ? new DataView(got.buffer, got.byteOffset).getUint32(0, true) : -1;
+          firstBad = `packet ${packets}: got seq ${seq}, ${got.byteLength} bytes`;
+        }
+      }
       packets++;
       bytes += batch.packetLength(i);
       if (tx !== null) {
@@ -99,7 +114,10 @@ async function sendPackets(): Promise<void> {
   const count = Number(a.count);
   const size = Number(a.size);
   for (let i = 0; i < count; i++) {
-    const p = new Uint8Array(size).fill(i & 0xff);
+    const p = new Uint8Array(Math.max(size, 16)).fill(i & 0xff);
+    const dv = new DataView(p.buffer);
+    dv.setUint32(0, i, true);
+    dv.setFloat64(8, performance.timeOrigin + performance.now(), true);
     await tx.send(p);
     if (Number(a["interval-ms"]) > 0) await Bun.sleep(Number(a["interval-ms"]));
   }

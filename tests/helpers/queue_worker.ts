@@ -1,21 +1,49 @@
-/** Worker for tests/workers.test.ts: adopts one tx and one rx queue, echoes through the peer, checks. */
+/**
+ * Worker for tests/workers.test.ts. Adopts the queues it is given, then:
+ *  - echo: sends `count` packets on tx in windows of `window`, receiving each window back from
+ *    the echoing peer and checking every payload;
+ *  - wake: waits (idle) on rx for `count` packets that carry their send time (f64 at byte 8) and
+ *    reports each send → wake-up delay.
+ */
 import { Queue, type QueueToken } from "../../ts/index.ts";
 import { payload, sameBytes } from "./peers.ts";
 
 declare const self: Worker;
 
-self.onmessage = async (e: MessageEvent<{ tx: QueueToken; rx: QueueToken; count: number; seed: number }>) => {
-  const { count, seed } = e.data;
-  using tx = Queue.adopt(e.data.tx);
-  using rx = Queue.adopt(e.data.rx);
-  const it = rx[Symbol.asyncIterator]();
-  let ok = 0;
+export type WorkerJob =
+  | { kind: "echo"; tx: QueueToken; rx: QueueToken; count: number; window: number; seed: number }
+  | { kind: "wake"; rx: QueueToken; count: number };
+
+self.onmessage = async (e: MessageEvent<WorkerJob>) => {
+  const job = e.data;
   try {
-    for (let i = 0; i < count; i++) {
-      const p = payload(seed + i, 64 + (i % 1000));
-      await tx.send(p, { timeoutMs: 5000 });
-      const r = await it.next();
-      if (!r.done && sameBytes(r.value, p)) ok++;
+    if (job.kind === "wake") {
+      using rx = Queue.adopt(job.rx);
+      const delays: number[] = [];
+      postMessage({ ready: true });
+      for await (const p of rx) {
+        const now = performance.timeOrigin + performance.now();
+        delays.push(now - new DataView(p.buffer, p.byteOffset, p.byteLength).getFloat64(8, true));
+        if (delays.length === job.count) break;
+      }
+      postMessage({ delays });
+      return;
+    }
+    using tx = Queue.adopt(job.tx);
+    using rx = Queue.adopt(job.rx);
+    const it = rx[Symbol.asyncIterator]();
+    let ok = 0;
+    for (let start = 0; start < job.count; start += job.window) {
+      const sent: Uint8Array[] = [];
+      for (let i = start; i < Math.min(job.count, start + job.window); i++) {
+        const p = payload(job.seed + i, 64 + (i % 1000));
+        await tx.send(p, { timeoutMs: 5000 });
+        sent.push(p);
+      }
+      for (const p of sent) {
+        const r = await it.next();
+        if (!r.done && sameBytes(r.value, p)) ok++;
+      }
     }
     await it.return?.();
     postMessage({ ok, qid: tx.qid, packets: tx.stats().packets });
