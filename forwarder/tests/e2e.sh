@@ -1,0 +1,310 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright(c) 2025 zmemif authors
+#
+# End-to-end test of zmemif-fwd, in two network namespaces it creates and removes:
+#
+#   client ns                      host ns
+#   kernel UDP/TCP/ICMP client --- veth --- af_packet uplink -- zmemif-fwd -- memif0 -- echo 0
+#   192.0.2.2                                                      |      \-- memif1 -- echo 1
+#                                          kernel (TAP, 192.0.2.1) +
+#
+# The echo peers are pluggable: ECHO_CMD is started as `$ECHO_CMD SOCKET ID` (word-split),
+# must connect to SOCKET as memif client with interface id ID, answer every UDP frame with
+# MACs, IPv4 addresses and UDP ports swapped, and run until SIGTERM. Default: dpdk-testpmd
+# in 5tswap mode (tests/testpmd-echo.sh). ECHO_SERVER_CMD, started the same way, is the
+# same echo as memif server, for the last part where the forwarder runs as memif client.
+#
+# Environment: FWD (binary, default ../build/zmemif-fwd, built with make if missing),
+# ECHO_CMD, FWD_LCORES (EAL -l, default 0,1: control on CPU 0, data path on CPU 1),
+# ECHO_CPU (default 0, read by testpmd-echo.sh), KEEP=1 keeps the logs directory.
+# Needs root, python3, iproute2, ethtool. Exit code 0 when every check passed.
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+fwd_dir=$(dirname "$here")
+FWD=${FWD:-$fwd_dir/build/zmemif-fwd}
+ECHO_CMD=${ECHO_CMD:-$here/testpmd-echo.sh}
+ECHO_SERVER_CMD=${ECHO_SERVER_CMD:-env ECHO_ROLE=server $here/testpmd-echo.sh}
+FWD_LCORES=${FWD_LCORES:-0,1}
+T="python3 $here/fwdtest.py"
+
+id=$(printf '%04x' $((RANDOM)))	# names stay within 15 characters
+ns_h=zmf-fwd-h$id
+ns_c=zmf-fwd-c$id
+veth_u=zmf-fwd-u$id
+veth_c=zmf-fwd-v$id
+kif=zmf-fwd-k$id
+tmp=$(mktemp -d /tmp/zmf-fwd-e2e.XXXXXX)
+sock=$tmp/memif.sock
+mgmt=$tmp/mgmt.sock
+HOST=192.0.2.1
+CLIENT=192.0.2.2
+HOST6=2001:db8:5::1
+CLIENT6=2001:db8:5::2
+
+passed=0
+failed=0
+fwd_pid=
+declare -A echo_pid
+bg_pids=()
+
+log() { printf '%s\n' "$*"; }
+
+check() {	# check NAME COMMAND...: one result line
+	local name=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	out=${out//$'\n'/ | }
+	if [ $rc -eq 0 ]; then
+		passed=$((passed + 1))
+		log "PASS  $name: ${out:0:300}"
+	else
+		failed=$((failed + 1))
+		log "FAIL  $name: ${out:0:600}"
+	fi
+	return $rc
+}
+
+in_c() { ip netns exec "$ns_c" "$@"; }
+in_h() { ip netns exec "$ns_h" "$@"; }
+counters() { $T mgmt "$mgmt" "$@"; }
+
+stop_pid() {	# TERM, then KILL after 5 s; returns the exit code
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+
+cleanup() {
+	local id p
+	for id in "${!echo_pid[@]}"; do
+		stop_pid "${echo_pid[$id]}"
+	done
+	for p in "${bg_pids[@]}"; do
+		stop_pid "$p"
+	done
+	[ -n "$fwd_pid" ] && stop_pid "$fwd_pid"
+	ip netns del "$ns_c" 2>/dev/null
+	ip netns del "$ns_h" 2>/dev/null
+	if [ "${KEEP:-0}" = 1 ] || [ $failed -gt 0 ]; then
+		log "logs kept in $tmp"
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_echo() {	# start_echo ID
+	$ECHO_CMD "$sock" "$1" >"$tmp/echo$1.log" 2>&1 &
+	echo_pid[$1]=$!
+}
+
+stop_echo() {
+	stop_pid "${echo_pid[$1]}"
+	unset "echo_pid[$1]"
+}
+
+delta_is() {	# delta_is "WANT..." "BEFORE..." "AFTER...": after - before == want, pairwise
+	local -a w=($1) b=($2) a=($3)
+	local i d bad=0 out=""
+	for i in "${!b[@]}"; do
+		d=$((a[i] - b[i]))
+		out+="$d "
+		[ "$d" -eq "${w[i]:-${w[0]}}" ] || bad=1
+	done
+	echo "deltas ${out}(want ${w[*]})"
+	return $bad
+}
+
+# ---- prerequisites ------------------------------------------------------------------------
+if [ "$(id -u)" != 0 ]; then
+	log "e2e.sh needs root (network namespaces)"
+	exit 2
+fi
+for cmd in ip ethtool python3; do
+	command -v $cmd >/dev/null || { log "e2e.sh needs $cmd"; exit 2; }
+done
+if [ ! -x "$FWD" ]; then
+	make -s -C "$fwd_dir" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 2; }
+fi
+log "forwarder: $FWD"
+log "echo:      $ECHO_CMD SOCKET ID"
+log "server echo: $ECHO_SERVER_CMD SOCKET ID"
+
+# ---- refused command lines (no EAL needed) -----------------------------------------------
+refused() {	# refused 'expected text' ARGS...: non-zero exit and a message naming it
+	local want=$1 out
+	shift
+	out=$("$FWD" -- "$@" 2>&1) && { echo "accepted: $*"; return 1; }
+	grep -q -- "$want" <<<"$out" || { echo "message lacks '$want': $out"; return 1; }
+	echo "$out"
+}
+check "refuses a missing --host" refused "--host" --memif-ports 1
+check "refuses --memif-ports 0" refused "--memif-ports" --host $HOST/24 --memif-ports 0
+check "refuses a memif index beyond --memif-ports" refused "--udp-ports" \
+	--host $HOST/24 --memif-ports 2 --udp-ports 5000:2
+check "refuses socket mode on an abstract socket" refused "abstract" \
+	--host $HOST/24 --memif-socket @zmf-fwd-x --memif-socket-mode 0600
+check "refuses more memif ports than the tx lcores serve" bash -c \
+	"out=\$('$FWD' -l $FWD_LCORES --no-huge -m 64 --no-pci --no-telemetry --no-shconf \
+	--file-prefix zmf-fwd-r$id --vdev=net_null0 --log-level=lib.eal:error -- \
+	--host $HOST/24 --memif-ports 40 --exception none --mgmt none \
+	--memif-socket $tmp/refused.sock 2>&1) && exit 1; echo \"\$out\" | grep -- '--memif-ports 40'"
+
+# ---- namespaces ---------------------------------------------------------------------------
+ip netns add "$ns_h" && ip netns add "$ns_c" &&
+ip link add "$veth_u" netns "$ns_h" type veth peer name "$veth_c" netns "$ns_c" || exit 2
+in_c ip link set lo up
+in_c ip addr add $CLIENT/24 dev "$veth_c"
+in_c ip -6 addr add $CLIENT6/64 dev "$veth_c" nodad
+in_c ip link set "$veth_c" up
+in_h ip link set lo up
+in_h ip link set "$veth_u" up
+# The uplink veth stands in for a NIC the kernel does not see: the kernel in the host
+# namespace must not answer on it (arp_ignore=8: no ARP replies; rp_filter=1: the host
+# address lives on the TAP, so IPv4 arriving on the veth is dropped; no IPv6 on it).
+in_h sysctl -qw net.ipv4.conf."$veth_u".arp_ignore=8 net.ipv4.conf."$veth_u".rp_filter=1 \
+	net.ipv4.conf.all.rp_filter=1 net.ipv6.conf."$veth_u".disable_ipv6=1
+# af_packet hands frames over as the stack left them: no offloads, so checksums are real
+# and no super-frames cross (a NIC does this in hardware).
+in_c ethtool -K "$veth_c" tso off gso off gro off tx off rx off >/dev/null 2>&1
+in_h ethtool -K "$veth_u" tso off gso off gro off tx off rx off >/dev/null 2>&1
+
+# ---- forwarder ----------------------------------------------------------------------------
+ip netns exec "$ns_h" "$FWD" -l "$FWD_LCORES" --no-huge -m 512 --no-pci --no-telemetry \
+	--no-shconf --file-prefix "zmf-fwd-e2e$id" --vdev="net_af_packet0,iface=$veth_u" -- \
+	--host $HOST/24 --memif-ports 2 --udp-ports 5000-5099:0,6000:1,7000-7099 \
+	--memif-socket "$sock" --mgmt "$mgmt" --kernel-iface "$kif" --stats-period 0 \
+	>"$tmp/fwd.log" 2>&1 &
+fwd_pid=$!
+check "forwarder answers on its management socket" bash -c \
+	"for i in \$(seq 100); do $T mgmt '$mgmt' uplink.link 2>/dev/null && exit 0; \
+	kill -0 $fwd_pid || exit 1; sleep 0.1; done; exit 1" || { cat "$tmp/fwd.log"; exit 1; }
+check "kernel interface has the host address and the uplink MAC" bash -c \
+	"ip -n $ns_h -br addr show $kif | grep -q ' $HOST/24' && \
+	[ \"\$(ip -n $ns_h -br link show $kif | awk '{print \$3}')\" = \
+	\"\$(ip -n $ns_h -br link show $veth_u | awk '{print \$3}')\" ] && \
+	ip -n $ns_h -br link show $kif"
+check "memif socket is a filesystem socket, mode 660" bash -c \
+	"test -S '$sock' && test \$(stat -c %a '$sock') = 660 && stat -c '%A %n' '$sock'"
+
+start_echo 0
+start_echo 1
+check "memif0 peer connected" $T wait-link "$mgmt" memif0 up 30
+check "memif1 peer connected" $T wait-link "$mgmt" memif1 up 30
+
+mbufs_start=$(counters mbufs.available)
+
+# ---- UDP through memif --------------------------------------------------------------------
+check "UDP to $HOST:5000 echoed intact through memif" in_c $T udp $HOST 5000 200 --size 200
+check "UDP 1400-byte datagrams echoed intact" in_c $T udp $HOST 5001 50 --size 1400
+
+# ---- exception path -------------------------------------------------------------------------
+check "ping $HOST answered by the kernel through the TAP" in_c $T ping $HOST 3
+in_h $T tcp-server $HOST 7100 >"$tmp/tcp-server.log" 2>&1 &
+bg_pids+=($!)
+sleep 0.3
+check "TCP to $HOST:7100 carries data both ways" in_c $T tcp-client $HOST 7100 262144
+check "UDP to an unsteered port reaches the kernel (port unreachable)" \
+	in_c $T udp-refused $HOST 9999
+in_h ip -6 addr add $HOST6/64 dev "$kif" nodad
+in_h $T udp-server $HOST6 5000 >"$tmp/udp6-server.log" 2>&1 &
+bg_pids+=($!)
+sleep 0.3
+check "UDP over IPv6 to port 5000 goes to the kernel, not memif" in_c $T udp $HOST6 5000 20
+
+# ---- steering and counters ----------------------------------------------------------------
+keys="memif0.steered memif0.tx memif0.rx memif1.steered memif1.tx memif1.rx"
+before=$(counters $keys)
+check "port steering: 50 datagrams to 5050" in_c $T udp $HOST 5050 50
+check "port steering: 30 datagrams to 6000" in_c $T udp $HOST 6000 30
+after=$(counters $keys)
+check "JSON counters: memif0 +50 and memif1 +30 (steered, tx, rx)" \
+	delta_is "50 50 50 30 30 30" "$before" "$after"
+
+before=$(counters memif0.steered memif1.steered uplink.rx kernel.steered)
+check "hash steering: 400 datagrams in 16 flows to 7000" \
+	in_c $T udp $HOST 7000 400 --flows 16
+after=$(counters memif0.steered memif1.steered uplink.rx kernel.steered)
+check "hash steering: used both memif ports, sum matches" python3 -c "
+b=[int(x) for x in '$before'.split()]; a=[int(x) for x in '$after'.split()]
+d=[y-x for x,y in zip(b,a)]
+print('memif0 +%d, memif1 +%d, uplink rx +%d, kernel +%d' % tuple(d))
+exit(0 if d[0] > 0 and d[1] > 0 and d[0] + d[1] == 400 and d[2] >= 400 else 1)"
+check "no drops on the data path" python3 -c "
+import json, socket
+s = socket.socket(socket.AF_UNIX); s.connect('$mgmt')
+doc = json.loads(s.makefile().read())
+d = {p['name']: p['drops'] for p in doc['ports'] if p['dropped']}
+print(d or 'none'); exit(1 if d else 0)"
+
+# ---- memif peer goes away and comes back ---------------------------------------------------
+stop_echo 0
+check "memif0 link down after its peer left" $T wait-link "$mgmt" memif0 down 10
+before=$(counters memif0.drops.peer_down)
+in_c $T udp $HOST 5000 10 --wait 1 >/dev/null 2>&1
+after=$(counters memif0.drops.peer_down)
+check "datagrams for an absent peer counted as peer_down" delta_is 10 "$before" "$after"
+start_echo 0
+check "memif0 peer reconnected without a restart" $T wait-link "$mgmt" memif0 up 30
+check "UDP echoed again after the reconnect" in_c $T udp $HOST 5000 100
+
+# ---- operations ---------------------------------------------------------------------------
+sleep 0.2
+check "every mbuf back in the pool after the traffic" \
+	delta_is 0 "$mbufs_start" "$(counters mbufs.available)"
+kill -USR1 $fwd_pid
+sleep 0.5
+check "SIGUSR1 prints the counters" grep -m1 "counters after" "$tmp/fwd.log"
+
+for id_ in "${!echo_pid[@]}"; do
+	stop_echo "$id_"
+done
+kill -TERM $fwd_pid
+wait $fwd_pid
+rc=$?
+fwd_pid=
+check "SIGTERM: forwarder exits 0" test $rc -eq 0
+check "SIGTERM: sockets removed, kernel interface gone" bash -c \
+	"! test -e '$sock' && ! test -e '$mgmt' && ! ip -n $ns_h link show $kif 2>/dev/null"
+
+# ---- forwarder as memif client of a server echo ------------------------------------------
+csock=$tmp/memif-server.sock
+start_server_echo() {
+	rm -f "$csock"
+	$ECHO_SERVER_CMD "$csock" 0 >>"$tmp/echo-server.log" 2>&1 &
+	echo_pid[s]=$!
+}
+ip netns exec "$ns_h" "$FWD" -l "$FWD_LCORES" --no-huge -m 512 --no-pci --no-telemetry \
+	--no-shconf --file-prefix "zmf-fwd-e2c$id" --vdev="net_af_packet0,iface=$veth_u" -- \
+	--host $HOST/24 --memif-role client --memif-socket "$csock" --mgmt "$mgmt" \
+	--kernel-iface "$kif" --stats-period 0 >"$tmp/fwd-client.log" 2>&1 &
+fwd_pid=$!
+check "client role: forwarder starts while its server is absent" \
+	$T wait-link "$mgmt" uplink up 10
+start_server_echo
+check "client role: connects once the server is up" $T wait-link "$mgmt" memif0 up 30
+check "client role: UDP echoed intact" in_c $T udp $HOST 5000 100
+stop_echo s
+check "client role: link down after the server left" $T wait-link "$mgmt" memif0 down 10
+start_server_echo
+check "client role: reconnects to the restarted server" $T wait-link "$mgmt" memif0 up 30
+check "client role: UDP echoed again after the reconnect" in_c $T udp $HOST 5000 100
+stop_echo s
+kill -TERM $fwd_pid
+wait $fwd_pid
+rc=$?
+fwd_pid=
+check "client role: SIGTERM exits 0" test $rc -eq 0
+
+log "$passed passed, $failed failed"
+[ $failed -eq 0 ]
