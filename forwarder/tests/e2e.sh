@@ -11,8 +11,9 @@
 #
 # The echo peers are pluggable: ECHO_CMD is started as `$ECHO_CMD SOCKET ID` (word-split),
 # must connect to SOCKET as memif client with interface id ID, answer every UDP frame with
-# MACs, IPv4 addresses and UDP ports swapped, and run until SIGTERM. Default: dpdk-testpmd
-# in 5tswap mode (tests/testpmd-echo.sh). ECHO_SERVER_CMD, started the same way, is the
+# MACs, IPv4 addresses and UDP ports swapped, and run until SIGTERM. Default: the Bun echo
+# (tests/bun-echo.sh: examples/udp_swap_echo.ts on zmemif); tests/testpmd-echo.sh is
+# dpdk-testpmd in 5tswap mode. ECHO_SERVER_CMD, started the same way, is the
 # same echo as memif server, for the last part where the forwarder runs as memif client.
 #
 # Environment: FWD (binary, default ../build/zmemif-fwd, built with make if missing),
@@ -25,8 +26,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 fwd_dir=$(dirname "$here")
 FWD=${FWD:-$fwd_dir/build/zmemif-fwd}
-ECHO_CMD=${ECHO_CMD:-$here/testpmd-echo.sh}
-ECHO_SERVER_CMD=${ECHO_SERVER_CMD:-env ECHO_ROLE=server $here/testpmd-echo.sh}
+ECHO_CMD=${ECHO_CMD:-$here/bun-echo.sh}
+ECHO_SERVER_CMD=${ECHO_SERVER_CMD:-env ECHO_ROLE=server $here/bun-echo.sh}
 FWD_LCORES=${FWD_LCORES:-0,1}
 T="python3 $here/fwdtest.py"
 
@@ -266,12 +267,15 @@ kill -USR1 $fwd_pid
 sleep 0.5
 check "SIGUSR1 prints the counters" grep -m1 "counters after" "$tmp/fwd.log"
 
-for id_ in "${!echo_pid[@]}"; do
-	stop_echo "$id_"
-done
+# The forwarder goes first: it stops its lcores before closing the memif ports. (A peer leaving
+# while an lcore polls can crash DPDK 22.11's memif PMD, which unmaps the regions from its
+# interrupt thread; the "goes away and comes back" check above runs into that window rarely.)
 kill -TERM $fwd_pid
 wait $fwd_pid
 rc=$?
+for id_ in "${!echo_pid[@]}"; do
+	stop_echo "$id_"
+done
 fwd_pid=
 check "SIGTERM: forwarder exits 0" test $rc -eq 0
 check "SIGTERM: sockets removed, kernel interface gone" bash -c \

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Copyright(c) 2025 zmemif authors
 #
-# A memif echo for forwarder tests until the Bun echo exists: dpdk-testpmd as a memif
+# A memif echo made of DPDK alone (the default is the Bun echo, bun-echo.sh): dpdk-testpmd as a memif
 # client in 5tswap mode (swaps MAC, IP and UDP ports: the reply goes back to the sender).
 #   testpmd-echo.sh SOCKET ID
 # Runs until SIGTERM/SIGINT.
