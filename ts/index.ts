@@ -28,3 +28,25 @@ export { Queue, type Direction, type QueueOptions, type QueueStats, type RxMode,
 export { Batch } from "./batch.ts";
 export { MemifError, type MemifErrorCode } from "./errors.ts";
 export { libraryPath } from "./ffi.ts";
+export {
+  udpSocket,
+  UdpSocket,
+  createSocket,
+  DgramSocket,
+  Datagrams,
+  UdpError,
+  UdpInterface,
+  type UdpSocketOptions,
+  type UdpSocketHandler,
+  type UdpSocketStats,
+  type UdpData,
+  type UdpBinaryType,
+  type DgramSocketOptions,
+  type RemoteInfo,
+  type BindOptions,
+  type MemifUdpOptions,
+  type InterfaceStats,
+  type UdpErrorCode,
+  type ReassemblyOptions,
+  type ReassemblyStats,
+} from "./udp/index.ts";

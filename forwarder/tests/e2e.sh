@@ -12,7 +12,7 @@
 # The echo peers are pluggable: ECHO_CMD is started as `$ECHO_CMD SOCKET ID` (word-split),
 # must connect to SOCKET as memif client with interface id ID, answer every UDP frame with
 # MACs, IPv4 addresses and UDP ports swapped, and run until SIGTERM. Default: the Bun echo
-# (tests/bun-echo.sh: examples/udp_swap_echo.ts on zmemif); tests/testpmd-echo.sh is
+# (tests/bun-echo.sh: examples/udp_echo.ts on zmemif's UDP sockets); tests/testpmd-echo.sh is
 # dpdk-testpmd in 5tswap mode. ECHO_SERVER_CMD, started the same way, is the
 # same echo as memif server, for the last part where the forwarder runs as memif client.
 #

@@ -1,0 +1,648 @@
+/**
+ * udpSocket(): a UDP socket over a memif port, shaped like `Bun.udpSocket` so a service moves by
+ * changing its import and adding `memif` to the options:
+ *
+ *   const sock = await udpSocket({
+ *     hostname: "192.0.2.1", port: 5000,
+ *     memif: { socket: "/run/memif.sock" },                  // the forwarder's socket
+ *     socket: { data(s, data, port, address) { s.send(data, port, address); } },
+ *   });
+ *
+ * Differences from a kernel socket, all on purpose:
+ *  - `data` is a zero-copy view into the memif buffer, valid until the handler returns (the next
+ *    burst gives the buffer back to the peer): copy what you keep (`data.slice()`, or
+ *    `binaryType: "arraybuffer"`, which copies);
+ *  - `send()` returns false when the ring is full or the memif port is down (nothing is sent,
+ *    the socket's `refused` counter moves) and the `drain` handler runs once it can send again,
+ *    as Bun's does; `await socket.writable()` waits for the same;
+ *  - a datagram is in the ring when `send()` returns true and goes to the peer at the end of the
+ *    current receive burst or task (`flush()` publishes at once);
+ *  - addresses are IP literals (no DNS); no multicast; MACs are learned (see neighbour.ts).
+ *
+ * Hot path: `batch(socket, datagrams)` instead of `data` receives a burst without allocating,
+ * and `sendView(view, offset, length, port, address)` sends a slice of any Uint8Array without
+ * allocating (a received payload is copied ring to ring).
+ */
+import type { BinaryTypeList, SocketAddress, udp } from "bun";
+import { formatIp6, isMapped4, MAC_BROADCAST, parseIp4, parseIp6, type Ip6 } from "./addr.ts";
+import { Datagrams } from "./datagrams.ts";
+import { UdpError } from "./errors.ts";
+import { Template, type Parsed } from "./headers.ts";
+import { UdpInterface, type Endpoint, type InterfaceStats, type MemifUdpOptions } from "./interface.ts";
+
+export type UdpBinaryType = "buffer" | "uint8array" | "arraybuffer";
+
+type Payload<T extends UdpBinaryType> = BinaryTypeList[T];
+
+/** Datagram contents send() takes, as Bun's (strings are sent as UTF-8). */
+export type UdpData = string | ArrayBufferView | ArrayBufferLike;
+
+export interface UdpSocketHandler<T extends UdpBinaryType = "buffer"> {
+  /** one datagram: a zero-copy view valid until the handler returns */
+  data?(
+    socket: UdpSocket<T>,
+    data: Payload<T>,
+    port: number,
+    address: string,
+    flags: udp.ReceiveFlags,
+  ): void | Promise<void>;
+  /** the hot path: a burst of datagrams at once, nothing allocated; replaces `data` when given */
+  batch?(socket: UdpSocket<T>, datagrams: Datagrams): void;
+  /** the socket can send again after send() returned false */
+  drain?(socket: UdpSocket<T>): void | Promise<void>;
+  /** a handler threw, or the memif queue failed */
+  error?(socket: UdpSocket<T>, error: Error): void | Promise<void>;
+}
+
+export interface UdpSocketOptions<T extends UdpBinaryType = "buffer"> {
+  /** local address: an IPv4 or IPv6 literal; "0.0.0.0" (default) any IPv4, "::" any IPv4 or IPv6 */
+  hostname?: string;
+  /** local UDP port; 0 (default): a free one in 49152..65535 */
+  port?: number;
+  /** how `data` arrives: "buffer" (default, zero-copy), "uint8array" (zero-copy), "arraybuffer" (a copy) */
+  binaryType?: T;
+  socket?: UdpSocketHandler<T>;
+  /** a connected socket: send(data) goes there, and only datagrams from there are received */
+  connect?: { hostname: string; port: number };
+  /** the memif port to use; the one option a kernel socket does not have */
+  memif: MemifUdpOptions;
+}
+
+export interface UdpSocketStats extends InterfaceStats {
+  /** datagrams received by this socket, and their payload bytes */
+  rx: number;
+  rxBytes: number;
+  /** datagrams this socket put in the ring, and their payload bytes */
+  tx: number;
+  txBytes: number;
+  /** sends that returned false (nothing sent): ring full or memif port down */
+  refused: number;
+  /** of which the memif port was not connected */
+  refusedNotConnected: number;
+}
+
+const FLAGS4: udp.ReceiveFlags = Object.freeze({ truncated: false, ipv6: false });
+const FLAGS6: udp.ReceiveFlags = Object.freeze({ truncated: false, ipv6: true });
+const BT_BUFFER = 0;
+const BT_U8 = 1;
+const BT_AB = 2;
+const TEMPLATE_CACHE = 4096;
+const encoder = new TextEncoder();
+
+/** A destination's headers, and what they were made from (rebuilt when that changes). */
+class Dest {
+  constructor(
+    readonly tpl: Template,
+    readonly neighbours: number,
+    readonly srcMac: number,
+  ) {}
+}
+
+/** Parsed address: family 4 → v4, family 6 → v6 words. */
+interface Addr {
+  family: 4 | 6;
+  v4: number;
+  v6: Ip6 | null;
+}
+
+function parseAddress(s: string, what: string): Addr {
+  if (typeof s !== "string") throw new UdpError("EINVAL", `${what} must be a string, got ${typeof s}`);
+  const v4 = parseIp4(s);
+  if (v4 >= 0) return { family: 4, v4, v6: null };
+  const v6 = parseIp6(s);
+  if (v6 !== null) {
+    if (isMapped4(v6)) return { family: 4, v4: v6[3], v6: null };
+    return { family: 6, v4: -1, v6 };
+  }
+  throw new UdpError(
+    "EINVAL",
+    `${what} ${JSON.stringify(s)} is not an IPv4 or IPv6 address (there is no DNS over memif)`,
+  );
+}
+
+function portOf(port: number, what: string, allowZero: boolean): number {
+  if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
+    throw new UdpError("EINVAL", `${what} must be an integer in ${allowZero ? 0 : 1}..65535, got ${port}`);
+  }
+  return port;
+}
+
+function bytesOf(data: UdpData): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (typeof data === "string") return encoder.encode(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  throw new UdpError("EINVAL", `send: data must be a string, an ArrayBuffer or a view of one, got ${typeof data}`);
+}
+
+/**
+ * Opens a UDP socket on a memif port; resolves once the memif port is connected (see
+ * `memif.connectTimeoutMs`) and the socket is bound. Sockets given the same memif port (same
+ * `port` object, or same socket path, id and role) share it, demultiplexed by UDP port.
+ */
+export async function udpSocket<T extends UdpBinaryType = "buffer">(
+  options: UdpSocketOptions<T>,
+): Promise<UdpSocket<T>> {
+  if (options === null || typeof options !== "object") throw new UdpError("EINVAL", "udpSocket: options are required");
+  const bt = options.binaryType ?? "buffer";
+  if (bt !== "buffer" && bt !== "uint8array" && bt !== "arraybuffer") {
+    throw new UdpError("EINVAL", `binaryType must be 'buffer', 'uint8array' or 'arraybuffer', got ${bt}`);
+  }
+  const hostname = options.hostname ?? "0.0.0.0";
+  const local = hostname === "::" || hostname === "0.0.0.0" ? null : parseAddress(hostname, "hostname");
+  const lport = portOf(options.port ?? 0, "port", true);
+  let remote: { addr: Addr; port: number; hostname: string } | null = null;
+  if (options.connect !== undefined) {
+    const c = options.connect;
+    remote = {
+      addr: parseAddress(c.hostname, "connect.hostname"),
+      port: portOf(c.port, "connect.port", false),
+      hostname: c.hostname,
+    };
+  }
+  const family = local !== null ? local.family : hostname === "::" ? 0 : 4;
+  if (remote !== null && family !== 0 && remote.addr.family !== family) {
+    throw new UdpError("EINVAL", `connect.hostname ${remote.hostname} is not of the socket's family (IPv${family})`);
+  }
+  const iface = await UdpInterface.get(options.memif);
+  try {
+    return new UdpSocket<T>(iface, hostname, local, lport, bt as T, options.socket ?? {}, remote);
+  } catch (e) {
+    iface.closeIfUnused(); // a port made for this socket alone must not stay open
+    throw e;
+  }
+}
+
+export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, udp.Socket<T> {
+  readonly hostname: string;
+  readonly binaryType: T;
+  readonly #iface: UdpInterface;
+  readonly #bt: number;
+  #port: number;
+  /** bound IPv4 address, or -1 for any */
+  readonly #addr4: number;
+  /** bound IPv6 address, or null for any */
+  readonly #addr6: Ip6 | null;
+  readonly #addr6s: string | null;
+  /** @internal 4, 6, or 0 for both */
+  readonly _family: 0 | 4 | 6;
+  #handler: UdpSocketHandler<T>;
+  #batch: Datagrams | null = null;
+  #touched = false;
+  readonly #remote: { addr: Addr; port: number; hostname: string } | null;
+  #closed = false;
+  /** @internal */
+  _refed = true;
+  #ttl = 64;
+  #broadcast = false;
+  readonly #dests = new Map<string, Map<number, Dest>>();
+  #destCount = 0;
+  #lastAddr = "";
+  #lastPort = -1;
+  #last: Dest | null = null;
+  readonly #stats = { rx: 0, rxBytes: 0, tx: 0, txBytes: 0, refused: 0, refusedNotConnected: 0 };
+
+  /** @internal use udpSocket() */
+  constructor(
+    iface: UdpInterface,
+    hostname: string,
+    local: Addr | null,
+    lport: number,
+    binaryType: T,
+    handler: UdpSocketHandler<T>,
+    remote: { addr: Addr; port: number; hostname: string } | null,
+  ) {
+    this.#iface = iface;
+    this.hostname = hostname;
+    this.binaryType = binaryType;
+    this.#bt = binaryType === "buffer" ? BT_BUFFER : binaryType === "uint8array" ? BT_U8 : BT_AB;
+    this.#addr4 = local?.family === 4 ? local.v4 : -1;
+    this.#addr6 = local?.family === 6 ? local.v6 : null;
+    this.#addr6s = this.#addr6 !== null ? formatIp6(...this.#addr6) : null;
+    this._family = local !== null ? local.family : hostname === "::" ? 0 : 4;
+    this.#remote = remote;
+    this.#handler = handler;
+    this.#setHandler(handler);
+    this.#port = iface.bind(this, lport, this.#addr4, this.#addr6s);
+  }
+
+  // ---- Bun's udp.Socket surface ----
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get address(): SocketAddress {
+    return { address: this.hostname, family: this._family === 4 ? "IPv4" : "IPv6", port: this.#port };
+  }
+
+  /** connected sockets: where send(data) goes */
+  get remoteAddress(): SocketAddress {
+    const r = this.#remote;
+    if (r === null) throw new UdpError("EINVAL", "remoteAddress: the socket is not connected");
+    return { address: r.hostname, family: r.addr.family === 6 ? "IPv6" : "IPv4", port: r.port };
+  }
+
+  /** closed by close(), or its memif port was closed */
+  get closed(): boolean {
+    return this.#closed || this.#iface.closed;
+  }
+
+  /**
+   * Sends one datagram: to `port`/`address`, or to the connected peer. True when it is in the
+   * memif ring; false when the ring is full or the memif port is down (nothing sent; `drain`
+   * runs when it can send again). Throws UdpError for what can never be sent (see UdpErrorCode).
+   */
+  send(data: UdpData, port?: number, address?: string): boolean {
+    const bytes = bytesOf(data);
+    return this.#sendVia(this.#destFor(port, address), bytes, 0, bytes.byteLength);
+  }
+
+  /**
+   * Sends `length` bytes of `view` from `offset`: the zero-allocation send (a payload from a
+   * `batch` handler's `datagrams.view(i)` goes ring to ring).
+   */
+  sendView(view: Uint8Array, offset: number, length: number, port?: number, address?: string): boolean {
+    if (!(offset >= 0 && length >= 0 && offset + length <= view.byteLength)) {
+      throw new UdpError(
+        "EINVAL",
+        `sendView: ${length} bytes at ${offset} are outside the view (${view.byteLength} bytes)`,
+      );
+    }
+    return this.#sendVia(this.#destFor(port, address), view, offset, length);
+  }
+
+  /**
+   * Sends several datagrams: `[data, port, address, data, port, address, ...]`, or `[data, ...]`
+   * on a connected socket. Returns how many went into the ring; it stops at the first that did
+   * not (the rest are not sent; `drain` runs when it can send again).
+   */
+  sendMany(packets: readonly (UdpData | number)[]): number {
+    const connected = this.#remote !== null;
+    const step = connected ? 1 : 3;
+    if (packets.length % step !== 0) {
+      throw new UdpError(
+        "EINVAL",
+        "sendMany: give [data, port, address] triples (a flat array) on an unconnected socket",
+      );
+    }
+    let sent = 0;
+    for (let i = 0; i < packets.length; i += step) {
+      const data = packets[i] as UdpData;
+      const ok = connected
+        ? this.send(data)
+        : this.send(data, packets[i + 1] as number, packets[i + 2] as unknown as string);
+      if (!ok) break;
+      sent++;
+    }
+    return sent;
+  }
+
+  /** Replaces the handlers. */
+  reload(handler: UdpSocketHandler<T>): void {
+    this.#setHandler(handler);
+  }
+
+  ref(): void {
+    this._refed = true;
+    if (!this.#closed) this.#iface.updateRef();
+  }
+
+  unref(): void {
+    this._refed = false;
+    if (!this.#closed) this.#iface.updateRef();
+  }
+
+  /** Unbinds; the memif port closes with its last socket (unless you passed it in `memif.port`). */
+  close(): void {
+    if (this.#closed) return;
+    this.#iface.flush();
+    this.#closed = true;
+    this.#iface.unbind(this, this.#port, this.#addr4, this.#addr6s);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  setBroadcast(enabled: boolean): boolean {
+    this.#broadcast = enabled;
+    return enabled;
+  }
+
+  /** IPv4 TTL / IPv6 hop limit of sent datagrams, 1..255; default 64. */
+  setTTL(ttl: number): number {
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) {
+      throw new UdpError("EINVAL", `setTTL: ttl must be 1..255, got ${ttl}`);
+    }
+    this.#ttl = ttl;
+    this.#forgetDests();
+    return ttl;
+  }
+
+  setMulticastTTL(_ttl: number): number {
+    throw noMulticast();
+  }
+
+  setMulticastLoopback(_enabled: boolean): boolean {
+    throw noMulticast();
+  }
+
+  setMulticastInterface(_interfaceAddress: string): boolean {
+    throw noMulticast();
+  }
+
+  addMembership(_multicastAddress: string, _interfaceAddress?: string): boolean {
+    throw noMulticast();
+  }
+
+  dropMembership(_multicastAddress: string, _interfaceAddress?: string): boolean {
+    throw noMulticast();
+  }
+
+  addSourceSpecificMembership(_s: string, _g: string, _i?: string): boolean {
+    throw noMulticast();
+  }
+
+  dropSourceSpecificMembership(_s: string, _g: string, _i?: string): boolean {
+    throw noMulticast();
+  }
+
+  // ---- beyond Bun ----
+
+  /** Resolves when a send can go into the ring again (after a false from send()); rejects on close or timeout. */
+  writable(timeoutMs = -1): Promise<void> {
+    if (this.#closed) return Promise.reject(new UdpError("ERR_SOCKET_DGRAM_NOT_RUNNING", "the socket was closed"));
+    return this.#iface.writable(1, timeoutMs);
+  }
+
+  /** Publishes the datagrams written so far to the peer now (otherwise: at the end of the burst or task). */
+  flush(): void {
+    this.#iface.flush();
+  }
+
+  /** This socket's counters and its memif interface's (shared by the sockets on the same memif port). */
+  stats(): UdpSocketStats {
+    const i = this.#iface.stats;
+    const r = this.#iface.reassembler?.stats;
+    return {
+      ...i,
+      fragmentTimeouts: r?.timeouts ?? 0,
+      reassemblyBytes: r?.bytesHeld ?? 0,
+      ...this.#stats,
+    };
+  }
+
+  /** The memif interface under this socket (port, neighbours, MTU). */
+  get memif(): UdpInterface {
+    return this.#iface;
+  }
+
+  // ---- receive (called by the interface) ----
+
+  /** @internal */
+  _accepts(p: Parsed): boolean {
+    if (p.family === 4) {
+      if (this._family === 6) return false;
+      if (this.#addr4 >= 0 && p.dst4 !== this.#addr4) return false;
+    } else {
+      if (this._family === 4) return false;
+      const a = this.#addr6;
+      if (a !== null && (p.d0 !== a[0] || p.d1 !== a[1] || p.d2 !== a[2] || p.d3 !== a[3])) return false;
+    }
+    const r = this.#remote;
+    if (r === null) return true;
+    if (p.srcPort !== r.port || p.family !== r.addr.family) return false;
+    if (p.family === 4) return p.src4 === r.addr.v4;
+    const w = r.addr.v6!;
+    return p.s0 === w[0] && p.s1 === w[1] && p.s2 === w[2] && p.s3 === w[3];
+  }
+
+  /** @internal */
+  _receive(u8: Uint8Array, off: number, len: number, srcPort: number, address: string, ipv6: boolean): void {
+    const st = this.#stats;
+    st.rx++;
+    st.rxBytes += len;
+    const b = this.#batch;
+    if (b !== null) {
+      if (!this.#touched) {
+        this.#touched = true;
+        this.#iface._touch(this);
+      }
+      b._push(u8, off, len, srcPort, address, ipv6);
+      return;
+    }
+    const fn = this.#handler.data;
+    if (fn === undefined) return;
+    let data: Payload<T>;
+    const abs = u8.byteOffset + off;
+    if (this.#bt === BT_BUFFER) data = Buffer.from(u8.buffer, abs, len) as Payload<T>;
+    else if (this.#bt === BT_U8) data = new Uint8Array(u8.buffer, abs, len) as Payload<T>;
+    else data = u8.buffer.slice(abs, abs + len) as Payload<T>;
+    try {
+      const r = fn(this, data, srcPort, address, ipv6 ? FLAGS6 : FLAGS4);
+      if (r !== undefined) r.catch((e: unknown) => this._error(e as Error));
+    } catch (e) {
+      this._error(e as Error);
+    }
+  }
+
+  /** @internal */
+  _endBurst(): void {
+    this.#touched = false;
+    const b = this.#batch;
+    if (b === null || b.count === 0) return;
+    try {
+      this.#handler.batch?.(this, b);
+    } catch (e) {
+      this._error(e as Error);
+    } finally {
+      b._clear();
+    }
+  }
+
+  /** @internal */
+  _drained(): void {
+    const fn = this.#handler.drain;
+    if (fn === undefined) return;
+    try {
+      const r = fn(this);
+      if (r !== undefined) r.catch((e: unknown) => this._error(e as Error));
+    } catch (e) {
+      this._error(e as Error);
+    }
+  }
+
+  /** @internal a handler threw: its `error` handler, else an uncaught error (as Bun does) */
+  _error(e: Error): void {
+    const fn = this.#handler.error;
+    if (fn === undefined) {
+      queueMicrotask(() => {
+        throw e;
+      });
+      return;
+    }
+    try {
+      void fn(this, e);
+    } catch (e2) {
+      queueMicrotask(() => {
+        throw e2;
+      });
+    }
+  }
+
+  // ---- send ----
+
+  #setHandler(h: UdpSocketHandler<T>): void {
+    if (h === null || typeof h !== "object") throw new UdpError("EINVAL", "socket: the handlers must be an object");
+    this.#handler = h;
+    this.#batch = h.batch !== undefined ? (this.#batch ?? new Datagrams(256)) : null;
+  }
+
+  #sendVia(dest: Dest, src: Uint8Array, off: number, len: number): boolean {
+    const iface = this.#iface;
+    if (iface.send(dest.tpl, src, off, len)) {
+      this.#stats.tx++;
+      this.#stats.txBytes += len;
+      return true;
+    }
+    this.#stats.refused++;
+    if (!iface.connected) this.#stats.refusedNotConnected++;
+    iface.refused(this, iface.framesFor(dest.tpl, len));
+    return false;
+  }
+
+  /** The headers for (port, address): the last one, a cached one, or new ones. */
+  #destFor(port: number | undefined, address: string | undefined): Dest {
+    if (this.#closed || this.#iface.closed) {
+      throw new UdpError(
+        "ERR_SOCKET_DGRAM_NOT_RUNNING",
+        this.#closed ? "send on a closed socket" : "send on a socket whose memif port was closed",
+      );
+    }
+    const r = this.#remote;
+    if (port === undefined || address === undefined) {
+      if (r === null) throw new UdpError("EINVAL", "send: give a port and an address (the socket is not connected)");
+      port = r.port;
+      address = r.hostname;
+    }
+    const iface = this.#iface;
+    const ver = iface.neighbours.version;
+    const mac = iface.localMac;
+    const last = this.#last;
+    // the fast path: the same destination as the last send, nothing learned since
+    if (address === this.#lastAddr && port === this.#lastPort && last !== null) {
+      if (last.neighbours === ver && last.srcMac === mac) return last;
+    }
+    let byPort = this.#dests.get(address);
+    let d = byPort?.get(port);
+    if (d === undefined || d.neighbours !== ver || d.srcMac !== mac) {
+      d = this.#makeDest(portOf(port, "send: port", false), address);
+      if (this.#destCount >= TEMPLATE_CACHE) this.#forgetDests();
+      if (byPort === undefined) this.#dests.set(address, (byPort = new Map()));
+      if (!byPort.has(port)) this.#destCount++;
+      byPort.set(port, d);
+    }
+    this.#lastAddr = address;
+    this.#lastPort = port;
+    this.#last = d;
+    return d;
+  }
+
+  #forgetDests(): void {
+    this.#dests.clear();
+    this.#destCount = 0;
+    this.#last = null;
+    this.#lastPort = -1;
+  }
+
+  #makeDest(port: number, address: string): Dest {
+    const iface = this.#iface;
+    const a = parseAddress(address, "send: address");
+    if (this._family !== 0 && a.family !== this._family) {
+      throw new UdpError(
+        "EINVAL",
+        `send: ${address} is IPv${a.family} but the socket is IPv${this._family} (bound to ${this.hostname})`,
+      );
+    }
+    const ver = iface.neighbours.version;
+    const srcMac = iface.localMac;
+    let dstMac = 0;
+    if (a.family === 4) {
+      if (a.v4 >>> 28 === 0xe) throw noMulticast();
+      const src = this.#addr4 >= 0 ? this.#addr4 : iface.local4;
+      if (src < 0) throw noSource(this.hostname);
+      if (!iface.ipMode) {
+        if (a.v4 === 0xffffffff) {
+          if (!this.#broadcast) throw new UdpError("EACCES", `send to ${address}: call setBroadcast(true) first`);
+          dstMac = MAC_BROADCAST;
+        } else {
+          dstMac = iface.neighbours.lookup4(a.v4);
+          if (dstMac < 0) throw noNeighbour(address);
+        }
+        if (srcMac < 0) throw noMac();
+      }
+      const tpl = new Template({
+        ipMode: iface.ipMode,
+        srcMac,
+        dstMac,
+        family: 4,
+        src4: src,
+        dst4: a.v4,
+        srcPort: this.#port,
+        dstPort: port,
+        ttl: this.#ttl,
+      });
+      return new Dest(tpl, ver, srcMac);
+    }
+    const v6 = a.v6!;
+    if (v6[0] >>> 24 === 0xff) throw noMulticast();
+    const src = this.#addr6 ?? iface.local6;
+    if (src === null) throw noSource(this.hostname);
+    if (!iface.ipMode) {
+      dstMac = iface.neighbours.lookup6(formatIp6(...v6));
+      if (dstMac < 0) throw noNeighbour(address);
+      if (srcMac < 0) throw noMac();
+    }
+    const tpl = new Template({
+      ipMode: iface.ipMode,
+      srcMac,
+      dstMac,
+      family: 6,
+      src6: src,
+      dst6: v6,
+      srcPort: this.#port,
+      dstPort: port,
+      ttl: this.#ttl,
+    });
+    return new Dest(tpl, ver, srcMac);
+  }
+}
+
+function noMulticast(): UdpError {
+  return new UdpError("ENOTSUP", "multicast is not supported over memif (the forwarder steers unicast UDP only)");
+}
+
+function noSource(hostname: string): UdpError {
+  return new UdpError(
+    "EADDRNOTAVAIL",
+    `no source address: the socket is bound to ${hostname} and has not received a datagram yet; ` +
+      "bind it to the host's address (hostname)",
+  );
+}
+
+function noNeighbour(address: string): UdpError {
+  return new UdpError(
+    "EHOSTUNREACH",
+    `no MAC address known for ${address}: it has not sent to this memif port yet, and there is no ARP over memif; ` +
+      "give memif.nextHopMac (the router's MAC) or memif.neighbours",
+  );
+}
+
+function noMac(): UdpError {
+  return new UdpError(
+    "EADDRNOTAVAIL",
+    "our MAC address is not known yet (it is learned from the first frame received): " +
+      "give memif.mac (behind the forwarder: the uplink NIC's MAC)",
+  );
+}
