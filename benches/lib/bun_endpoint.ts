@@ -1,0 +1,120 @@
+/** A benches/bun_peer.ts process, driven over its stdin/stdout protocol (benches/peer/control.ts). */
+import { fileURLToPath } from "node:url";
+import type { Counters, Endpoint, Final, Mark } from "./endpoint.ts";
+import { Child } from "./proc.ts";
+
+const PEER = fileURLToPath(new URL("../bun_peer.ts", import.meta.url));
+const TIMEOUT_MS = 10_000;
+
+export interface BunPeerArgs {
+  action: "tx" | "rx" | "echo" | "ping" | "udp-tx" | "udp-rx";
+  cpu: number;
+  role?: "client" | "server";
+  socket?: string;
+  size: number;
+  burst: number;
+  queues?: number;
+  rxMode?: "polling" | "interrupt";
+  /** udp-tx: the receiver's port */
+  port?: number;
+}
+
+type Json = Record<string, unknown>;
+
+function counters(j: Json): Counters {
+  return { t: Number(j.t), rx: Number(j.rx), tx: Number(j.tx), rxb: Number(j.rxb), txb: Number(j.txb) };
+}
+
+export class BunEndpoint implements Endpoint {
+  readonly label: string;
+  readonly kind = "bun" as const;
+  readonly #child: Child;
+
+  constructor(a: BunPeerArgs) {
+    this.label = a.role !== undefined ? `bun ${a.role}` : `bun ${a.action}`;
+    const argv = [process.execPath, PEER, "--action", a.action, "--size", String(a.size), "--burst", String(a.burst)];
+    if (a.socket !== undefined) argv.push("--socket", a.socket);
+    if (a.role !== undefined) argv.push("--role", a.role);
+    if (a.queues !== undefined) argv.push("--queues", String(a.queues));
+    if (a.rxMode !== undefined) argv.push("--rx-mode", a.rxMode);
+    if (a.port !== undefined) argv.push("--port", String(a.port));
+    this.#child = new Child(`${this.label} (${a.action})`, a.cpu, argv);
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** The next JSON event named `event` after line `from`. */
+  async #event(event: string, from: number, what = event): Promise<{ j: Json; index: number }> {
+    const r = await this.#child.waitLine(
+      from,
+      (text) => {
+        if (!text.startsWith("{")) return undefined;
+        const j = JSON.parse(text) as Json;
+        if (j.event === "error") throw this.#child.fail(`error: ${String(j.message)}`);
+        return j.event === event ? j : undefined;
+      },
+      TIMEOUT_MS,
+      what,
+    );
+    return { j: r.value, index: r.index };
+  }
+
+  async #command(cmd: string, reply: string): Promise<Json> {
+    const from = this.#child.lines.length;
+    this.#child.write(`${cmd}\n`);
+    return (await this.#event(reply, from, `the reply to ${cmd}`)).j;
+  }
+
+  async listening(): Promise<void> {
+    await this.#event("listening", 0);
+  }
+
+  /** The udp-rx peer's port (after listening()). */
+  async udpPort(): Promise<number> {
+    return Number((await this.#event("listening", 0)).j.port);
+  }
+
+  async connected(): Promise<void> {
+    await this.#event("connected", 0);
+  }
+
+  async go(): Promise<void> {
+    this.#child.write("go\n");
+  }
+
+  async prep(): Promise<void> {
+    await this.#command("prep", "prepped");
+  }
+
+  async mark(): Promise<Mark> {
+    const j = await this.#command("mark", "mark");
+    const m: Mark = counters(j);
+    if (j.samples !== undefined) {
+      m.latency = {
+        samples: Number(j.samples),
+        p50_us: Number(j.p50_us),
+        p99_us: Number(j.p99_us),
+        p999_us: Number(j.p999_us),
+        max_us: Number(j.max_us),
+        lost_pings: Number(j.lost_pings),
+      };
+    }
+    return m;
+  }
+
+  async stopTx(): Promise<Counters> {
+    return counters(await this.#command("stop", "stopped"));
+  }
+
+  async finish(): Promise<Final> {
+    const j = await this.#command("quit", "done");
+    await this.#child.proc.exited;
+    return { ...counters(j), heap: (j.heap as Final["heap"]) ?? null, queues: (j.queues as Final["queues"]) ?? {} };
+  }
+
+  async kill(): Promise<void> {
+    await this.#child.kill();
+  }
+}

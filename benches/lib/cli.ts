@@ -1,0 +1,130 @@
+/** pps.ts's command line. */
+import { parseArgs } from "node:util";
+import { SCENARIOS, type ScenarioName } from "../scenarios/case.ts";
+
+export const HELP = `bun run benches/pps.ts [options]
+
+What memif buys a Bun program, beside what it would use otherwise, measured in one run on this
+machine: packets per second between two processes over memif (zmemif's Bun API, DPDK testpmd,
+the crate's own Rust peer) and over UDP loopback, plus round-trip latency.
+
+Scenarios (default: all):
+  bun-bun     Bun client ↔ Bun server (each in its own process), each direction
+  bun-dpdk    Bun ↔ dpdk-testpmd: Bun receiving (testpmd txonly) and transmitting (testpmd
+              rxonly), Bun as client and as server
+  dpdk-dpdk   testpmd txonly → testpmd rxonly, the C baseline, each direction
+  rust-rust   zmemif-peer source → zmemif-peer sink (the crate without Bun), each direction
+  echo        round trip of one packet in flight, Bun client → Bun server / testpmd io / testpmd
+              macswap → back, with the Bun sides polling or in interrupt mode
+  udp         Bun.udpSocket on 127.0.0.1, sendMany bursts → a receiving Bun.udpSocket
+
+Options:
+  --scenario NAME   a scenario, repeatable or comma-separated
+  --size BYTES      packet size(s), repeatable or comma-separated [64,512,1500,9000]; sizes above
+                    the 2048-byte buffer are sent as chains
+  --burst N         packets per burst (memif) or per sendMany (udp) [32]
+  --queues Q        queue pairs per connection, all served by the one core of each side [1]
+  --seconds S       measuring window per round [3]
+  --warmup S        traffic before the window opens [1]
+  --rounds R        rounds; each round runs every selected case once, in turn (A, B, C, A, B,
+                    C, ...), so scenarios that are compared see the same machine [3]
+  --json            one JSON object per line instead of tables: kind "round" per run of a case,
+                    "result" per case and size (medians of the rounds, min, max), "target" per
+                    target of issue 4
+  --save FILE       also write the JSON lines to FILE (keeps the tables on stdout)
+  --plot FILE.svg   also draw received Mpps by packet size for each case
+  --smoke           CI mode: one or two cases of each scenario (both roles of bun-dpdk) at 64
+                    bytes, 1 round, short windows; exits 1 if a case fails or moves no packets
+  --help            this text
+
+Every peer is its own process; the transmitter (or pinger) is pinned to CPU 1 and the receiver
+(or echoer) to CPU 0. Figures are medians of the rounds with [min–max]; ratios are taken round by
+round between cases of the same round. CPU is user+system time over the window, per process, in
+% of one core. A run in which a polling end got less than 90% of its CPU (something else ran
+there) is run again, twice at most; if it stays starved it is kept in the JSON but left out of
+the medians and ratios whenever the case has clean rounds.
+
+Needs target/release/libzmemif.so and zmemif-peer (cargo build --release -p zmemif) and
+dpdk-testpmd (scripts/install-deps.sh) for the scenarios that use them; scripts/bench.sh
+installs and builds them, then runs this.`;
+
+export interface Options {
+  scenarios: ScenarioName[];
+  sizes: number[];
+  burst: number;
+  queues: number;
+  seconds: number;
+  warmup: number;
+  rounds: number;
+  json: boolean;
+  save: string | undefined;
+  plot: string | undefined;
+  smoke: boolean;
+}
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+function list(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+}
+
+function num(name: string, v: string | undefined, dflt: number, lo: number, hi: number, integer = true): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < lo || n > hi) {
+    const what = integer ? "an integer" : "a number";
+    throw new UsageError(`--${name} must be ${what} in ${lo}..${hi}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+export function parseOptions(argv: string[]): Options | "help" {
+  let v;
+  try {
+    ({ values: v } = parseArgs({
+      args: argv,
+      options: {
+        scenario: { type: "string", multiple: true },
+        size: { type: "string", multiple: true },
+        burst: { type: "string" },
+        queues: { type: "string" },
+        seconds: { type: "string" },
+        warmup: { type: "string" },
+        rounds: { type: "string" },
+        json: { type: "boolean", default: false },
+        save: { type: "string" },
+        plot: { type: "string" },
+        smoke: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (v.help) return "help";
+  const names = list(v.scenario);
+  for (const n of names) {
+    if (!SCENARIOS.includes(n as ScenarioName)) {
+      throw new UsageError(`unknown scenario ${JSON.stringify(n)}; known: ${SCENARIOS.join(", ")}`);
+    }
+  }
+  const sizes = list(v.size).map((s) => num("size", s, 0, 60, 65535));
+  const smoke = v.smoke;
+  return {
+    scenarios: names.length > 0 ? [...new Set(names as ScenarioName[])] : [...SCENARIOS],
+    sizes: sizes.length > 0 ? [...new Set(sizes)] : smoke ? [64] : [64, 512, 1500, 9000],
+    burst: num("burst", v.burst, 32, 1, 256),
+    queues: num("queues", v.queues, 1, 1, 16),
+    seconds: num("seconds", v.seconds, smoke ? 0.5 : 3, 0.1, 3600, false),
+    warmup: num("warmup", v.warmup, smoke ? 0.3 : 1, 0.3, 600, false),
+    rounds: num("rounds", v.rounds, smoke ? 1 : 3, 1, 100),
+    json: v.json,
+    save: v.save,
+    plot: v.plot,
+    smoke,
+  };
+}

@@ -1,0 +1,474 @@
+/**
+ * From per-round samples to what people read: one row per case and size (medians of the rounds
+ * with min and max), the ratios to the baselines measured in the same rounds, the issue's
+ * targets, and the text table or JSON lines.
+ */
+import type { HeapReport } from "../peer/heap.ts";
+import { caseKey, type Case, type ScenarioName } from "../scenarios/case.ts";
+import { BUSY_SHARE, type Sample } from "./measure.ts";
+import { spread, sum, type Spread } from "./stats.ts";
+
+export interface RoundResult {
+  readonly case: Case;
+  readonly size: number;
+  readonly round: number;
+  readonly sample?: Sample;
+  readonly error?: string;
+  /** a polling end did not get its CPU to itself, even after re-runs */
+  readonly starved: boolean;
+}
+
+export interface RunInfo {
+  /** a --smoke run: windows too short to judge the targets by */
+  smoke: boolean;
+  burst: number;
+  queues: number;
+  seconds: number;
+  warmup: number;
+  rounds: number;
+}
+
+export interface HeapSummary {
+  /** worst (largest) heap growth over the rounds, bytes */
+  heap_growth: number;
+  /** median GCs seen per window */
+  gcs: number;
+  /** largest cell count allocated in a window */
+  cells: number;
+  /** that, per million packets handled by this end in the window */
+  cells_per_mpkt: number;
+  /** the cell types allocated most in that window */
+  top: Record<string, number>;
+}
+
+export interface Row {
+  readonly c: Case;
+  readonly key: string;
+  readonly size: number;
+  readonly results: RoundResult[];
+  /** every successful round */
+  readonly ok: { round: number; s: Sample }[];
+  /** the rounds the figures come from: those not starved of CPU, or all when none is clean */
+  readonly used: { round: number; s: Sample }[];
+  tx_mpps: Spread;
+  rx_mpps: Spread;
+  gbps: Spread;
+  cpu_tx: Spread;
+  cpu_rx: Spread;
+  sent: number;
+  received: number;
+  lost: number;
+  heap_tx: HeapSummary | null;
+  heap_rx: HeapSummary | null;
+  p50_us?: Spread;
+  p99_us?: Spread;
+  p999_us?: Spread;
+  /** baseline scenario → ratio of rx rates, round by round */
+  vs: Partial<Record<ScenarioName, Spread>>;
+}
+
+/** Which scenarios each scenario is compared with, and which of their cases match. */
+const BASELINES: Partial<Record<ScenarioName, { base: ScenarioName; match: (a: Case, b: Case) => boolean }[]>> = {
+  "bun-bun": [
+    { base: "dpdk-dpdk", match: (a, b) => a.direction === b.direction },
+    { base: "rust-rust", match: (a, b) => a.direction === b.direction },
+    { base: "udp", match: () => true },
+  ],
+  "bun-dpdk": [{ base: "dpdk-dpdk", match: (a, b) => a.direction === b.direction }],
+  "rust-rust": [{ base: "dpdk-dpdk", match: (a, b) => a.direction === b.direction }],
+};
+
+function heapSummary(ok: { s: Sample }[], side: "tx" | "rx", seconds: number): HeapSummary | null {
+  const reports: { h: HeapReport; mpps: number }[] = [];
+  for (const { s } of ok) {
+    const h = side === "tx" ? s.heap_tx : s.heap_rx;
+    if (h !== null) reports.push({ h, mpps: side === "tx" ? s.tx_mpps : s.rx_mpps });
+  }
+  if (reports.length === 0) return null;
+  const worst = reports.reduce((a, b) => (b.h.cells_window > a.h.cells_window ? b : a));
+  const mpkt = worst.mpps * seconds;
+  return {
+    heap_growth: Math.max(...reports.map((r) => r.h.heap_growth)),
+    gcs: spread(reports.map((r) => r.h.gcs_window)).median,
+    cells: worst.h.cells_window,
+    cells_per_mpkt: mpkt > 0 ? worst.h.cells_window / mpkt : NaN,
+    top: worst.h.cells_top ?? {},
+  };
+}
+
+export function aggregate(results: RoundResult[], info: RunInfo): Row[] {
+  const groups = new Map<string, RoundResult[]>();
+  for (const r of results) {
+    const k = `${caseKey(r.case)}@${r.size}`;
+    let g = groups.get(k);
+    if (g === undefined) groups.set(k, (g = []));
+    g.push(r);
+  }
+  const rows: Row[] = [];
+  for (const g of groups.values()) {
+    const first = g[0]!;
+    const ok = g.flatMap((r) => (r.sample !== undefined ? [{ round: r.round, s: r.sample }] : []));
+    const clean = g.flatMap((r) => (r.sample !== undefined && !r.starved ? [{ round: r.round, s: r.sample }] : []));
+    const used = clean.length > 0 ? clean : ok;
+    const size = first.size;
+    const row: Row = {
+      c: first.case,
+      key: caseKey(first.case),
+      size,
+      results: g,
+      ok,
+      used,
+      tx_mpps: spread(used.map((o) => o.s.tx_mpps)),
+      rx_mpps: spread(used.map((o) => o.s.rx_mpps)),
+      gbps: spread(used.map((o) => (o.s.rx_mpps * size * 8) / 1000)),
+      cpu_tx: spread(used.map((o) => o.s.cpu_tx)),
+      cpu_rx: spread(used.map((o) => o.s.cpu_rx)),
+      sent: sum(ok.map((o) => o.s.sent)),
+      received: sum(ok.map((o) => o.s.received)),
+      lost: sum(ok.map((o) => o.s.lost)),
+      heap_tx: heapSummary(used, "tx", info.seconds),
+      heap_rx: heapSummary(used, "rx", info.seconds),
+      vs: {},
+    };
+    const lat = used.flatMap((o) => (o.s.latency !== undefined ? [o.s.latency] : []));
+    if (lat.length > 0) {
+      row.p50_us = spread(lat.map((l) => l.p50_us));
+      row.p99_us = spread(lat.map((l) => l.p99_us));
+      row.p999_us = spread(lat.map((l) => l.p999_us));
+    }
+    rows.push(row);
+  }
+  for (const row of rows) {
+    for (const { base, match } of BASELINES[row.c.scenario] ?? []) {
+      const b = rows.find((r) => r.size === row.size && r.c.scenario === base && match(row.c, r.c));
+      if (b === undefined) continue;
+      // Round by round, over the rounds both measured cleanly (all their rounds if none did).
+      const pairs = (mine: Row["used"], theirs: Row["used"]) =>
+        mine.flatMap(({ round, s }) => {
+          const bs = theirs.find((o) => o.round === round)?.s;
+          return bs !== undefined && bs.rx_mpps > 0 ? [s.rx_mpps / bs.rx_mpps] : [];
+        });
+      let ratios = pairs(row.used, b.used);
+      if (ratios.length === 0) ratios = pairs(row.ok, b.ok);
+      if (ratios.length > 0) row.vs[base] = spread(ratios);
+    }
+  }
+  return rows;
+}
+
+// ---- targets (issue 4), judged at 64 bytes ----
+
+export interface Target {
+  readonly name: string;
+  readonly case: string;
+  /** "ratio" (× a baseline), "us" (latency) or "cells" (per window) */
+  readonly unit: "x" | "us" | "cells";
+  readonly want: string;
+  readonly value: Spread;
+  readonly pass: boolean;
+}
+
+export function targets(rows: Row[]): Target[] {
+  const out: Target[] = [];
+  const at64 = rows.filter((r) => r.size === 64);
+  const ratio = (name: string, r: Row, base: ScenarioName, min: number) => {
+    const v = r.vs[base];
+    if (v === undefined) return;
+    const what = `${r.key}: ${r.c.tx} → ${r.c.rx}`;
+    out.push({ name, case: what, unit: "x", want: `≥ ${min}×`, value: v, pass: v.median >= min });
+  };
+  for (const r of at64.filter((r) => r.c.scenario === "bun-dpdk")) {
+    const name = r.c.rx.startsWith("bun")
+      ? "Bun rx from testpmd vs testpmd↔testpmd"
+      : "Bun tx to testpmd vs testpmd↔testpmd";
+    ratio(name, r, "dpdk-dpdk", 1.0);
+  }
+  for (const r of at64.filter((r) => r.c.scenario === "bun-bun")) {
+    ratio("bun-bun vs dpdk-dpdk", r, "dpdk-dpdk", 1.5);
+    ratio("bun-bun vs rust-rust", r, "rust-rust", 0.9);
+    ratio("bun-bun vs udp sendMany", r, "udp", 20);
+  }
+  for (const r of at64.filter((r) => r.c.scenario === "echo" && r.c.peer === "bun" && r.c.mode === "polling")) {
+    const p99 = r.p99_us;
+    if (p99 === undefined) continue;
+    const name = "echo p99, Bun↔Bun polling";
+    out.push({ name, case: r.key, unit: "us", want: "< 20 µs", value: p99, pass: p99.median < 20 });
+  }
+  // No allocation per packet: a polling Bun end allocates per event-loop turn (one Immediate
+  // every few ms) and per control command, whatever the packet rate; judged per million packets.
+  const polled = at64.filter((r) => r.c.scenario === "bun-bun" || r.c.scenario === "bun-dpdk");
+  const perMpkt = polled.flatMap((r) => [r.heap_tx, r.heap_rx].flatMap((h) => (h !== null ? [h.cells_per_mpkt] : [])));
+  if (perMpkt.length > 0) {
+    const s = spread(perMpkt);
+    out.push({
+      name: "no allocation per packet (Bun rx/tx, polling)",
+      case: "cells allocated per million packets, all bun-bun and bun-dpdk ends",
+      unit: "cells",
+      want: "< 100 per Mpkt",
+      value: s,
+      pass: s.max < 100,
+    });
+  }
+  return out;
+}
+
+// ---- JSON ----
+
+function flat(prefix: string, s: Spread | undefined, digits = 4): Record<string, number> {
+  if (s === undefined) return {};
+  const r = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null) as number;
+  return { [prefix]: r(s.median), [`${prefix}_min`]: r(s.min), [`${prefix}_max`]: r(s.max) };
+}
+
+export function jsonRow(row: Row, info: RunInfo): Record<string, unknown> {
+  const c = row.c;
+  const out: Record<string, unknown> = {
+    kind: "result",
+    scenario: c.scenario,
+    direction: c.direction,
+    role: c.role,
+    tx: c.tx,
+    rx: c.rx,
+    ...(c.mode !== undefined ? { mode: c.mode } : {}),
+    ...(c.peer !== undefined ? { peer: c.peer } : {}),
+    size: row.size,
+    burst: info.burst,
+    queues: c.scenario === "echo" ? 1 : info.queues,
+    rounds: row.used.length,
+    rounds_starved: row.results.filter((r) => r.starved).length,
+    failures: row.results.length - row.ok.length,
+    ...flat("tx_mpps", row.tx_mpps),
+    ...flat("rx_mpps", row.rx_mpps),
+    ...flat("gbps", row.gbps),
+    sent: row.sent,
+    received: row.received,
+    lost: row.lost,
+    ...flat("cpu_tx", row.cpu_tx, 3),
+    ...flat("cpu_rx", row.cpu_rx, 3),
+    ...flat("p50_us", row.p50_us, 2),
+    ...flat("p99_us", row.p99_us, 2),
+    ...flat("p999_us", row.p999_us, 2),
+  };
+  for (const [base, s] of Object.entries(row.vs)) Object.assign(out, flat(`vs_${base.replace("-", "_")}`, s, 3));
+  for (const [side, h] of [["tx", row.heap_tx], ["rx", row.heap_rx]] as const) {
+    if (h === null) continue;
+    out[`heap_growth_${side}`] = h.heap_growth;
+    out[`gcs_${side}`] = h.gcs;
+    out[`cells_${side}`] = h.cells;
+    out[`cells_per_mpkt_${side}`] = Number.isFinite(h.cells_per_mpkt) ? Number(h.cells_per_mpkt.toFixed(3)) : null;
+  }
+  for (const side of ["tx", "rx"] as const) {
+    const core = row.ok.flatMap(({ s }) => {
+      const c = side === "tx" ? s.core_tx : s.core_rx;
+      return c !== null ? [c] : [];
+    });
+    if (core.length === 0) continue;
+    out[`signals_${side}`] = sum(core.map((c) => c.interrupts));
+    out[`ring_full_${side}`] = sum(core.map((c) => c.ringFull));
+    out[`bad_descs_${side}`] = sum(core.map((c) => c.badDescs));
+  }
+  const errors = row.results.flatMap((r) => (r.error !== undefined ? [r.error.split("\n")[0]] : []));
+  if (errors.length > 0) out.errors = errors;
+  return out;
+}
+
+/** One round of one case, as measured (for --json: the medians can be checked against these). */
+export function jsonRound(r: RoundResult): Record<string, unknown> {
+  const c = r.case;
+  const s = r.sample;
+  const base = {
+    kind: "round",
+    scenario: c.scenario,
+    direction: c.direction,
+    role: c.role,
+    ...(c.mode !== undefined ? { mode: c.mode } : {}),
+    ...(c.peer !== undefined ? { peer: c.peer } : {}),
+    size: r.size,
+    round: r.round,
+  };
+  if (s === undefined) return { ...base, error: r.error?.split("\n")[0] ?? "" };
+  const n = (x: number, d = 4) => Number(x.toFixed(d));
+  return {
+    ...base,
+    tx_mpps: n(s.tx_mpps),
+    rx_mpps: n(s.rx_mpps),
+    sent: s.sent,
+    received: s.received,
+    lost: s.lost,
+    cpu_tx: n(s.cpu_tx, 3),
+    cpu_rx: n(s.cpu_rx, 3),
+    starved: r.starved,
+    ...(s.latency !== undefined
+      ? {
+          p50_us: n(s.latency.p50_us, 2),
+          p99_us: n(s.latency.p99_us, 2),
+          p999_us: n(s.latency.p999_us, 2),
+          samples: s.latency.samples,
+        }
+      : {}),
+  };
+}
+
+export function jsonTarget(t: Target): Record<string, unknown> {
+  return { kind: "target", target: t.name, case: t.case, want: t.want, ...flat("value", t.value, 3), pass: t.pass };
+}
+
+// ---- text ----
+
+function f(x: number, digits: number): string {
+  return Number.isFinite(x) ? x.toFixed(digits) : "-";
+}
+
+function withRange(s: Spread | undefined, digits: number, suffix = ""): string {
+  if (s === undefined || !Number.isFinite(s.median)) return "-";
+  if (s.min === s.max) return `${f(s.median, digits)}${suffix}`;
+  return `${f(s.median, digits)}${suffix} [${f(s.min, digits)}–${f(s.max, digits)}]`;
+}
+
+function count(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return String(n);
+}
+
+function table(head: string[], body: string[][], right: Set<number>): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  return [line(head), widths.map((w) => "─".repeat(w)).join("  "), ...body.map(line)].join("\n");
+}
+
+/** Descriptors the core refused (counted by the Bun ends' queues): a sign of an interop problem. */
+function badDescs(r: Row): number {
+  return sum(r.ok.map(({ s }) => (s.core_tx?.badDescs ?? 0) + (s.core_rx?.badDescs ?? 0)));
+}
+
+const BASE_NAMES: Partial<Record<ScenarioName, string>> = { "dpdk-dpdk": "dpdk", "rust-rust": "rust", udp: "udp" };
+
+export function textReport(rows: Row[], tgts: Target[], info: RunInfo): string {
+  const parts: string[] = [];
+  const flows = rows.filter((r) => r.c.scenario !== "echo");
+  if (flows.length > 0) {
+    const body = flows.map((r) => {
+      const failed = r.results.length - r.ok.length;
+      return [
+        r.c.scenario,
+        r.c.direction,
+        `${r.c.tx} → ${r.c.rx}`,
+        String(r.size),
+        withRange(r.rx_mpps, 2),
+        f(r.tx_mpps.median, 2),
+        f(r.gbps.median, 1),
+        `${count(r.sent)} / ${count(r.lost)}`,
+        `${f(r.cpu_tx.median * 100, 0)}% / ${f(r.cpu_rx.median * 100, 0)}%`,
+        Object.entries(r.vs)
+          .map(([b, s]) => `${withRange(s, 2, "×")} ${BASE_NAMES[b as ScenarioName] ?? b}`)
+          .join(", ") +
+          (failed > 0 ? `  (${failed} round(s) failed)` : "") +
+          (r.used.length < r.ok.length ? `  (${r.ok.length - r.used.length} starved round(s) left out)` : "") +
+          (badDescs(r) > 0 ? `  (core dropped ${badDescs(r)} bad descriptors)` : ""),
+      ];
+    });
+    parts.push(
+      table(
+        [
+          "scenario",
+          "dir",
+          "tx → rx",
+          "bytes",
+          "rx Mpps [min–max]",
+          "tx Mpps",
+          "Gbit/s",
+          "sent / lost",
+          "CPU tx / rx",
+          "ratio to baseline, same rounds (rx Mpps)",
+        ],
+        body,
+        new Set([3, 4, 5, 6, 7, 8]),
+      ),
+    );
+  }
+  const echoes = rows.filter((r) => r.c.scenario === "echo");
+  if (echoes.length > 0) {
+    const body = echoes.map((r) => [
+      r.c.rx,
+      r.c.mode ?? "",
+      String(r.size),
+      withRange(r.p50_us, 1),
+      withRange(r.p99_us, 1),
+      withRange(r.p999_us, 1),
+      f(r.rx_mpps.median * 1e3, 0),
+      `${f(r.cpu_tx.median * 100, 0)}% / ${f(r.cpu_rx.median * 100, 0)}%`,
+      String(r.lost),
+    ]);
+    parts.push(
+      "echo: bun client (ping, one packet in flight) → server → back; " +
+        "round trip in µs, median of rounds [min–max]\n" +
+        table(
+          ["echoed by", "bun rx", "bytes", "p50 µs", "p99 µs", "p99.9 µs", "k trips/s", "CPU ping / echo", "lost"],
+          body,
+          new Set([2, 3, 4, 5, 6, 7, 8]),
+        ),
+    );
+  }
+  // One line per Bun end of each case: its worst size (most cells per million packets).
+  const worst = new Map<string, { r: Row; who: string; h: HeapSummary }>();
+  for (const r of rows) {
+    for (const [h, who] of [[r.heap_tx, r.c.tx], [r.heap_rx, r.c.rx]] as const) {
+      if (h === null || !who.startsWith("bun")) continue;
+      const k = `${r.key}|${who}`;
+      const w = worst.get(k);
+      if (w === undefined || !(w.h.cells_per_mpkt >= h.cells_per_mpkt)) worst.set(k, { r, who, h });
+    }
+  }
+  const heaps = [...worst.values()].map(({ r, who, h }) => [
+    r.key,
+    who,
+    String(r.size),
+    String(h.cells),
+    f(h.cells_per_mpkt, 2),
+    f(h.gcs, 0),
+    f(h.heap_growth / 1024, 0),
+    Object.entries(h.top)
+      .slice(0, 3)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", "),
+  ]);
+  if (heaps.length > 0) {
+    parts.push(
+      `Bun heap over a ${info.seconds} s window, the worst round and size of each end: cells allocated ` +
+        "(exact when no GC ran), GCs seen (Bun/JSC also collect on timers), heap growth after a full GC\n" +
+        table(
+          ["case", "bun end", "bytes", "cells", "cells/Mpkt", "GCs", "heap Δ KiB", "most allocated"],
+          heaps,
+          new Set([2, 3, 4, 5, 6]),
+        ),
+    );
+  }
+  if (info.smoke) {
+    parts.push("targets: not judged in a --smoke run (its windows are too short); run without --smoke");
+  } else if (tgts.length > 0) {
+    const body = tgts.map((t) => [
+      t.pass ? "PASS" : "MISS",
+      t.name,
+      t.want,
+      withRange(t.value, t.unit === "x" ? 2 : 1, t.unit === "x" ? "×" : t.unit === "us" ? " µs" : ""),
+      t.case,
+    ]);
+    parts.push(
+      "targets (issue 4, 64 bytes, one run, ratio = median of rounds [min–max])\n" +
+        table(["", "target", "want", "measured", "case"], body, new Set()),
+    );
+  }
+  const starved = rows.flatMap((r) => r.results.filter((x) => x.starved)).length;
+  if (starved > 0) {
+    parts.push(
+      `note: ${starved} run(s) kept a polling end below ${BUSY_SHARE * 100}% of its CPU after two re-runs ` +
+        "(other load on the machine); medians and ratios leave them out where the case has clean rounds",
+    );
+  }
+  return parts.join("\n\n");
+}
+
+

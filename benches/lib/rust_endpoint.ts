@@ -1,0 +1,121 @@
+/**
+ * A zmemif-peer process (the crate's own Rust peer, target/release/zmemif-peer). It has no
+ * control channel: it moves packets from connect on, prints a stats line every STATS_MS (marks
+ * take the next one, timed by its arrival here), a source stops at its --seconds deadline, and a
+ * sink ends when its peer disconnects; both then print their totals ("done").
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Counters, Endpoint, Final, Mark } from "./endpoint.ts";
+import { BenchError, Child, sleep } from "./proc.ts";
+
+const STATS_MS = 100;
+const TIMEOUT_MS = 10_000;
+
+export function rustPeerPath(): string {
+  const p = process.env.ZMEMIF_PEER ?? fileURLToPath(new URL("../../target/release/zmemif-peer", import.meta.url));
+  if (!existsSync(p)) {
+    throw new BenchError(
+      `zmemif-peer not found at ${p}: build it with \`cargo build --release -p zmemif\` (or set ZMEMIF_PEER)`,
+    );
+  }
+  return p;
+}
+
+export interface RustPeerArgs {
+  action: "source" | "sink";
+  cpu: number;
+  role: "client" | "server";
+  socket: string;
+  size: number;
+  burst: number;
+  queues: number;
+  /** source: stop sending after this many seconds of traffic */
+  seconds?: number;
+}
+
+type Json = Record<string, unknown>;
+
+export class RustEndpoint implements Endpoint {
+  readonly label: string;
+  readonly kind = "rust" as const;
+  readonly #child: Child;
+  readonly #socket: string;
+  readonly #size: number;
+  readonly #sourceSeconds: number;
+
+  constructor(a: RustPeerArgs) {
+    this.label = `rust ${a.role}`;
+    this.#socket = a.socket;
+    this.#size = a.size;
+    this.#sourceSeconds = a.seconds ?? 0;
+    const argv = [
+      rustPeerPath(), "--socket", a.socket, "--role", a.role, "--action", a.action, "--size", String(a.size),
+      "--burst", String(a.burst), "--queues", String(a.queues), "--interval-ms", String(STATS_MS),
+    ];
+    if (a.seconds !== undefined) argv.push("--seconds", String(a.seconds));
+    this.#child = new Child(`${this.label} (${a.action})`, a.cpu, argv);
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  async #event(event: string, from: number, timeoutMs = TIMEOUT_MS): Promise<{ j: Json; at: number }> {
+    const r = await this.#child.waitLine(
+      from,
+      (text) => {
+        if (!text.startsWith("{")) return undefined;
+        const j = JSON.parse(text) as Json;
+        if (j.event === "error") throw this.#child.fail(`error: ${String(j.message)}`);
+        return j.event === event ? j : undefined;
+      },
+      timeoutMs,
+      event,
+    );
+    return { j: r.value, at: r.line.at };
+  }
+
+  #counters(j: Json, at: number): Counters {
+    const rx = Number(j.rx);
+    const tx = Number(j.tx);
+    const rxb = j.rx_bytes !== undefined ? Number(j.rx_bytes) : rx * this.#size;
+    const txb = j.tx_bytes !== undefined ? Number(j.tx_bytes) : tx * this.#size;
+    return { t: at, rx, tx, rxb, txb };
+  }
+
+  async listening(): Promise<void> {
+    for (let i = 0; i < 500 && !existsSync(this.#socket); i++) {
+      if (this.#child.exited) throw this.#child.fail("exited before listening");
+      await sleep(10);
+    }
+  }
+
+  async connected(): Promise<void> {
+    await this.#event("connected", 0);
+  }
+
+  async go(): Promise<void> {}
+
+  async prep(): Promise<void> {}
+
+  async mark(): Promise<Mark> {
+    const { j, at } = await this.#event("stats", this.#child.lines.length);
+    return this.#counters(j, at);
+  }
+
+  async stopTx(): Promise<Counters> {
+    const { j, at } = await this.#event("done", 0, (this.#sourceSeconds + 10) * 1000);
+    return this.#counters(j, at);
+  }
+
+  async finish(): Promise<Final> {
+    const { j, at } = await this.#event("done", 0);
+    await this.#child.proc.exited;
+    return this.#counters(j, at);
+  }
+
+  async kill(): Promise<void> {
+    await this.#child.kill();
+  }
+}
