@@ -465,6 +465,7 @@ impl Attached {
         }
     }
 
+    #[inline]
     fn check(&self, d: &Desc, at: usize, len: usize) -> Result<*mut u8> {
         let Some(&(base, size)) = self.regions.get(d.region as usize) else {
             return Err(Error::invalid(format!(
@@ -802,6 +803,7 @@ impl TxQueue {
     }
 
     /// Copies `src` into buffer `d` at byte `at`.
+    #[inline]
     pub fn write(&self, d: &Desc, at: usize, src: &[u8]) -> Result<()> {
         let a = self.core.att.as_ref().ok_or_else(Error::not_connected)?;
         let base = a.check(d, at, src.len())?;

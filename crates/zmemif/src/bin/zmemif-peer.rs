@@ -362,8 +362,11 @@ fn run(o: &Opts) -> zmemif::Result<()> {
                         let take = (o.size - at).min(d.length as usize);
                         if o.check {
                             txs[q].write(d, 0, &body[at..at + take])?;
+                        } else if i == 0 && take >= 8 {
+                            // The sequence number only: a fixed 8-byte store.
+                            txs[q].write(d, 0, &seq.to_le_bytes())?;
                         } else if i == 0 {
-                            txs[q].write(d, 0, &body[..take.min(8)])?;
+                            txs[q].write(d, 0, &body[..take])?;
                         }
                         d.length = take as u32;
                         d.flags = if at + take < o.size { DESC_NEXT } else { 0 };
