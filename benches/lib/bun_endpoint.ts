@@ -46,19 +46,8 @@ export class BunEndpoint implements Endpoint {
   }
 
   /** The next JSON event named `event` after line `from`. */
-  async #event(event: string, from: number, what = event): Promise<{ j: Json; index: number }> {
-    const r = await this.#child.waitLine(
-      from,
-      (text) => {
-        if (!text.startsWith("{")) return undefined;
-        const j = JSON.parse(text) as Json;
-        if (j.event === "error") throw this.#child.fail(`error: ${String(j.message)}`);
-        return j.event === event ? j : undefined;
-      },
-      TIMEOUT_MS,
-      what,
-    );
-    return { j: r.value, index: r.index };
+  #event(event: string, from: number, what = event): Promise<{ j: Json; index: number }> {
+    return this.#child.waitEvent(event, from, TIMEOUT_MS, what);
   }
 
   async #command(cmd: string, reply: string): Promise<Json> {

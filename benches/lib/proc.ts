@@ -125,6 +125,30 @@ export class Child {
   }
 
   /**
+   * The first JSON line at index >= `from` whose `event` is `event` (a peer's `{"event":"error"}`
+   * line fails the wait with its message).
+   */
+  async waitEvent(
+    event: string,
+    from: number,
+    timeoutMs: number,
+    what = event,
+  ): Promise<{ j: Record<string, unknown>; index: number; line: Line }> {
+    const r = await this.waitLine(
+      from,
+      (text) => {
+        if (!text.startsWith("{")) return undefined;
+        const j = JSON.parse(text) as Record<string, unknown>;
+        if (j.event === "error") throw this.fail(`error: ${String(j.message)}`);
+        return j.event === event ? j : undefined;
+      },
+      timeoutMs,
+      what,
+    );
+    return { j: r.value, index: r.index, line: r.line };
+  }
+
+  /**
    * Resolves with the first line at index >= `from` for which `match` returns a value; rejects
    * on timeout or exit, with the process's last lines.
    */

@@ -62,19 +62,10 @@ export class RustEndpoint implements Endpoint {
   }
 
   async #event(event: string, from: number, timeoutMs = TIMEOUT_MS): Promise<{ j: Json; at: number }> {
-    const r = await this.#child.waitLine(
-      from,
-      (text) => {
-        if (!text.startsWith("{")) return undefined;
-        const j = JSON.parse(text) as Json;
-        if (j.event === "error") throw this.#child.fail(`error: ${String(j.message)}`);
-        return j.event === event ? j : undefined;
-      },
-      timeoutMs,
-      event,
-    );
-    return { j: r.value, at: r.line.at };
+    const r = await this.#child.waitEvent(event, from, timeoutMs);
+    return { j: r.j, at: r.line.at };
   }
+
 
   #counters(j: Json, at: number): Counters {
     const rx = Number(j.rx);
