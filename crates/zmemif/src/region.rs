@@ -55,11 +55,10 @@ impl Region {
         }
         // Best effort: a memfd made with MFD_ALLOW_SEALING (DPDK, libmemif, VPP, us) takes the seal;
         // other files (DPDK zero-copy hugepage files) cannot be shrunk by an unprivileged peer anyway.
-        let sealed = fcntl(
+        let _ = fcntl(
             file.as_raw_fd(),
             FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK),
         );
-        let _ = sealed;
         Self::map(OwnedFd::from(file), size).map_err(|e| e.message)
     }
 
