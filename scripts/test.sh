@@ -1,68 +1,167 @@
 #!/usr/bin/env bash
 # Every test and check of zmemif, on a fresh Debian 12 machine (as root): installs what it needs
 # (scripts/install-deps.sh), then formatting, lints, the generated C header, the Rust tests (with
-# dpdk-testpmd peers), the TypeScript type check, the Bun tests, the benchmark's smoke run and
-# the forwarder's end-to-end test. Stops at the first failure.
+# dpdk-testpmd peers), the TypeScript type check, the Bun tests, the benchmark's smoke run, the
+# forwarder's end-to-end test and a self-test of this script.
 #   bash scripts/test.sh            everything
-#   bash scripts/test.sh --quick    skip the benchmark smoke run and the forwarder's e2e test
+#   bash scripts/test.sh --quick    without the benchmark smoke run and the forwarder's e2e test
+#
+# Every check is one `step NAME COMMAND...` line below: the step runs in a subshell with errexit
+# on, and the first step that fails stops the run with a non-zero exit, naming the step. The last
+# line is always `checks: N passed, N failed`. A step that is more than one command is a function
+# (see check_header): a failing command in its middle fails the step.
+#
+# With CI=true nothing may skip: a test that lacks root, namespaces, DPDK, python3, ip/ethtool or
+# the forwarder fails, and the Rust and Bun test steps fail when their summary counts a skipped,
+# ignored or todo test.
+#
+# ZMEMIF_CI_INJECT_FAIL=NAME is read only by the self-test (scripts/ci-selftest.sh): the step
+# called NAME fails on purpose, to prove that a failing step turns the run red.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+usage() { sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 QUICK=0
-[[ ${1:-} == --quick ]] && QUICK=1
+for arg in "$@"; do
+	case $arg in
+	--quick) QUICK=1 ;;
+	-h | --help) usage; exit 0 ;;
+	*) printf 'test.sh: unknown argument %q\n' "$arg" >&2; usage >&2; exit 2 ;;
+	esac
+done
 export PATH="$HOME/.cargo/bin:$PATH"
 BUN="$ROOT/node_modules/.bin/bun"
+INJECT="${ZMEMIF_CI_INJECT_FAIL:-}"
+injected=0
 passed=0
-step() { printf '\n=== %s\n' "$*"; }
-ok() { passed=$((passed + 1)); }
+skipped=()
 
-step "install dependencies"
-bash scripts/install-deps.sh && ok
+# The command a step named by ZMEMIF_CI_INJECT_FAIL runs instead of its own: a failing command
+# followed by one that succeeds, so the self-test also proves a failure inside a step stops it.
+ci_injected_failure() {
+	echo "ZMEMIF_CI_INJECT_FAIL: this step fails on purpose"
+	false
+	echo "NOT STOPPED: a failing command inside a step was ignored"
+}
 
-step "rustfmt"
-cargo fmt --all --check && ok
+summary() { printf '\nchecks: %d passed, %d failed\n' "$passed" "$1"; }
 
-step "clippy (-D warnings)"
-cargo clippy --release --all-targets -- -D warnings && ok
-
-step "build"
-cargo build --release -p zmemif && ok
-
-step "C header is what cbindgen generates, and every declared function is exported"
-if ! command -v cbindgen >/dev/null; then
-	echo "installing cbindgen 0.29.4 from crates.io (once)"
-	cargo install cbindgen --locked --version 0.29.4 --quiet
-fi
-gen="$(mktemp)"
-(cd crates/zmemif && cbindgen --config cbindgen.toml -o "$gen" 2>/dev/null)
-diff -u crates/zmemif/include/zmemif.h "$gen" ||
-	{ echo "include/zmemif.h is stale: run (cd crates/zmemif && cbindgen --config cbindgen.toml -o include/zmemif.h)"; exit 1; }
-rm -f "$gen"
-missing=0
-for f in $(grep -oE '\bzmemif_[a-z_0-9]+\(' crates/zmemif/include/zmemif.h | tr -d '(' | sort -u); do
-	nm -D --defined-only target/release/libzmemif.so | grep -q " T $f$" || { echo "not exported: $f"; missing=1; }
-done
-((missing == 0)) && ok
-
-step "Rust tests (unit, two-process, hostile peer, dpdk-testpmd interop)"
-cargo test --release -p zmemif && ok
-
-step "TypeScript type check (strict)"
-"$ROOT/node_modules/.bin/tsc" --noEmit && ok
-
-step "forwarder: build (the Bun UDP tests use it)"
-make -s -C forwarder && ok
-
-step "Bun tests"
-"$BUN" test && ok
-
-if ((QUICK == 0)); then
-	if [[ -f benches/pps.ts ]]; then
-		step "benchmark smoke run"
-		"$BUN" run benches/pps.ts --smoke && ok
+step() { # step NAME COMMAND...: run COMMAND; stop the run if it fails
+	local name=$1 rc
+	shift
+	printf '\n=== %s\n' "$name"
+	if [[ -n $INJECT && $name == "$INJECT" ]]; then
+		injected=1
+		set -- ci_injected_failure
 	fi
-	step "forwarder: end-to-end test (network namespaces, Bun echo)"
-	bash forwarder/tests/e2e.sh && ok
-fi
+	set +e
+	(
+		set -e
+		"$@"
+	)
+	rc=$?
+	set -e
+	if ((rc != 0)); then
+		printf '\nFAILED step: %s (exit %d)\n' "$name" "$rc"
+		summary 1
+		exit 1
+	fi
+	passed=$((passed + 1))
+}
 
-printf '\nchecks: %d passed, 0 failed\n' "$passed"
+full_step() { # full_step NAME COMMAND...: a step that --quick leaves out
+	if ((QUICK == 1)); then
+		printf '\n=== %s: left out by --quick\n' "$1"
+		skipped+=("$1")
+	else
+		step "$@"
+	fi
+}
+
+# ---- multi-command steps ----------------------------------------------------------------------
+
+check_header() { # the C header is what cbindgen generates, and every declared function is exported
+	if ! command -v cbindgen >/dev/null; then
+		echo "installing cbindgen 0.29.4 from crates.io (once)"
+		cargo install cbindgen --locked --version 0.29.4 --quiet
+	fi
+	local gen missing=0 f
+	gen="$(mktemp)"
+	(cd crates/zmemif && cbindgen --config cbindgen.toml -o "$gen" 2>/dev/null)
+	if ! diff -u crates/zmemif/include/zmemif.h "$gen"; then
+		echo "include/zmemif.h is stale: run (cd crates/zmemif && cbindgen --config cbindgen.toml -o include/zmemif.h)"
+		rm -f "$gen"
+		return 1
+	fi
+	rm -f "$gen"
+	for f in $(grep -oE '\bzmemif_[a-z_0-9]+\(' crates/zmemif/include/zmemif.h | tr -d '(' | sort -u); do
+		if ! nm -D --defined-only target/release/libzmemif.so | grep -q " T $f$"; then
+			echo "not exported: $f"
+			missing=1
+		fi
+	done
+	return "$missing"
+}
+
+# no_skips LOG REGEX WHAT: under CI=true, fail when LOG has a line matching REGEX (a summary that
+# counts skipped tests); outside CI only say so.
+no_skips() {
+	local log=$1 re=$2 what=$3 hits
+	hits="$(grep -E "$re" "$log" || true)"
+	if [[ -z $hits ]]; then
+		return 0
+	fi
+	printf '%s\n' "$hits"
+	if [[ ${CI:-} == true ]]; then
+		echo "CI=true: $what must be 0; a test whose prerequisite is missing fails under CI, it does not skip"
+		return 1
+	fi
+	echo "note: $what is not 0 (allowed only outside CI)"
+}
+
+rust_tests() {
+	local log
+	log="$(mktemp)"
+	cargo test --release -p zmemif 2>&1 | tee "$log"
+	no_skips "$log" '^test result: .*; [1-9][0-9]* ignored;' "ignored Rust tests"
+	rm -f "$log"
+}
+
+bun_tests() {
+	local log
+	log="$(mktemp)"
+	"$BUN" test 2>&1 | tee "$log"
+	no_skips "$log" '^ *[1-9][0-9]* (skip|todo)$' "skipped/todo Bun tests"
+	rm -f "$log"
+}
+
+forwarder_e2e() { # exits 2 when it lacks root, ip, ethtool or python3: a failure like any other
+	bash forwarder/tests/e2e.sh
+}
+
+# ---- the steps, in order (one line each) ------------------------------------------------------
+
+step "install dependencies" bash scripts/install-deps.sh
+step "rustfmt" cargo fmt --all --check
+step "clippy (-D warnings)" cargo clippy --release --all-targets -- -D warnings
+step "build" cargo build --release -p zmemif
+step "C header is what cbindgen generates, and every declared function is exported" check_header
+step "Rust tests (unit, two-process, hostile peer, dpdk-testpmd interop)" rust_tests
+step "TypeScript type check (strict)" "$ROOT/node_modules/.bin/tsc" --noEmit
+step "forwarder: build (the Bun UDP tests use it)" make -s -C forwarder
+step "Bun tests" bun_tests
+full_step "benchmark smoke run" "$BUN" run benches/pps.ts --smoke
+full_step "forwarder: end-to-end test (network namespaces, Bun echo)" forwarder_e2e
+# Add steps above this line; the self-test stays last (its inner run stops at an early step).
+step "CI script self-test (an injected failing step turns the run red)" bash scripts/ci-selftest.sh
+
+if [[ -n $INJECT && $injected == 0 ]]; then
+	printf '\nFAILED: ZMEMIF_CI_INJECT_FAIL=%q names no step that ran\n' "$INJECT"
+	summary 1
+	exit 1
+fi
+if ((${#skipped[@]} > 0)); then
+	printf '\nleft out by --quick: %s\n' "$(IFS=,; echo "${skipped[*]}" | sed 's/,/, /g')"
+fi
+summary 0
