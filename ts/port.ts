@@ -45,9 +45,14 @@ export interface PortOptions {
   role?: Role;
   /** shared secret the client presents (≤ 24 bytes); default none */
   secret?: string | Uint8Array;
-  /** client-to-server queue count, 1..255; default 1 (the server's count wins in negotiation) */
+  /**
+   * client-to-server queue count, 1..255; default 1. A connection has the smaller of both sides'
+   * counts: a client asking for more gets the server's (the server's HELLO limits them), a client
+   * asking for fewer gets what it asked for. `info()` has the connection's counts; a queue id at
+   * or above them throws QUEUE_RANGE naming both counts.
+   */
   c2sQueues?: number;
-  /** server-to-client queue count, 1..255; default 1 */
+  /** server-to-client queue count, 1..255; default 1; negotiated as `c2sQueues` is */
   s2cQueues?: number;
   /** descriptors per ring: a power of two, 2..16384; default 1024 */
   ringSize?: number;
@@ -373,13 +378,21 @@ export class Port extends EventEmitter<PortEvents> {
       options.signal?.addEventListener("abort", onAbort, { once: true });
       if (options.timeoutMs !== undefined) {
         timer = setTimeout(() => {
+          // The core's last reason: why a client could not connect ("no server at …: no such
+          // file …"), or why a server refused its clients ("Incorrect secret").
+          const reason = this.reason();
+          const refused = this.info().rejects - info.rejects;
+          const why =
+            this.role === "client"
+              ? (reason !== "" ? `${reason}; ` : "") + "is a server listening on that socket with the same interface id?"
+              : refused > 0
+                ? `${refused} client${refused === 1 ? "" : "s"} refused: ${reason}`
+                : "no client connected; check the client's socket path and interface id";
           waiter.reject(
             new MemifError(
               "TIMEOUT",
-              `Port ${this.id} (${this.role}) on ${this.socket.path}: not connected after ${options.timeoutMs} ms; ` +
-                (this.role === "client"
-                  ? "is a server listening on that socket with the same interface id?"
-                  : "no client connected; check the client's socket path and interface id"),
+              `Port ${this.id} (${this.role}) on ${this.socket.path}: not connected after ${options.timeoutMs} ms; ${why}`,
+              { op: "connect", reason },
             ),
           );
         }, options.timeoutMs);

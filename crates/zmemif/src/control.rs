@@ -235,6 +235,9 @@ struct Link {
     regions: Vec<Region>,
     c2s: Vec<RingInfo>,
     s2c: Vec<RingInfo>,
+    /// Server: rings offered beyond the interface's queue counts (c2s, s2c), refused at CONNECT
+    /// with both counts.
+    extra: [u16; 2],
     peer_app: String,
     /// Both: the connection once up (for teardown and armed-queue cleanup).
     live: Option<Arc<Connection>>,
@@ -259,6 +262,7 @@ impl Link {
             regions: Vec::new(),
             c2s: Vec::new(),
             s2c: Vec::new(),
+            extra: [0, 0],
             peer_app: String::new(),
             live: None,
         }
@@ -277,6 +281,31 @@ fn fail(reason: impl Into<String>) -> Fail {
         reason: reason.into(),
         tell_peer: true,
     }
+}
+
+/// Why connecting to `addr` failed, in words that say what to check.
+fn no_server_reason(addr: &SocketAddr, e: nix::Error) -> String {
+    let what = match (addr, e) {
+        (SocketAddr::Path(p), nix::Error::ENOENT) => match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() && !d.exists() => {
+                format!("no such directory {}", d.display())
+            }
+            _ => "no such file: no server has created the socket yet".to_string(),
+        },
+        (SocketAddr::Path(_), nix::Error::EACCES) => {
+            "permission denied: the socket's owner, group and mode (or its directory's) \
+             exclude this user"
+                .to_string()
+        }
+        (SocketAddr::Path(_), nix::Error::ECONNREFUSED) => {
+            "connection refused: the socket file exists but no server listens on it".to_string()
+        }
+        (SocketAddr::Abstract(_), nix::Error::ECONNREFUSED) => {
+            "connection refused: no server listens on this abstract name".to_string()
+        }
+        (_, e) => e.desc().to_lowercase(),
+    };
+    format!("no server at {addr}: {what}")
 }
 
 fn name_str(b: &[u8]) -> String {
@@ -360,7 +389,7 @@ impl Worker {
             i += 1;
             if has_listener {
                 if ready[i] {
-                    self.accept_all(listener.as_ref().unwrap());
+                    self.accept_all(listener.as_ref().unwrap(), &ports);
                 }
                 i += 1;
             }
@@ -448,7 +477,7 @@ impl Worker {
                 }
                 Err(e) => {
                     let mut st = p.state();
-                    st.reason = format!("no server at {} ({})", self.ctl.addr, e.desc());
+                    st.reason = no_server_reason(&self.ctl.addr, e);
                     drop(st);
                     self.next_try.insert(Arc::as_ptr(p), now + p.cfg.reconnect);
                 }
@@ -464,7 +493,19 @@ impl Worker {
         }
     }
 
-    fn accept_all(&mut self, listener: &OwnedFd) {
+    fn accept_all(&mut self, listener: &OwnedFd, ports: &[Arc<PortShared>]) {
+        // HELLO comes before INIT names the interface, so it can only carry the socket's limits:
+        // the largest queue counts of its server interfaces. A client uses min(its own, these),
+        // which is exact when the socket serves one interface (or all have the same counts).
+        let most = |f: fn(&PortShared) -> u16| {
+            ports
+                .iter()
+                .filter(|p| p.cfg.role == Role::Server)
+                .map(|p| f(p))
+                .max()
+                .map_or(MAX_RINGS - 1, |n| n.saturating_sub(1))
+        };
+        let (max_c2s_ring, max_s2c_ring) = (most(|p| p.cfg.num_c2s), most(|p| p.cfg.num_s2c));
         loop {
             match sock::accept(listener) {
                 Ok(Some(fd)) => {
@@ -473,8 +514,8 @@ impl Worker {
                         min_version: VERSION,
                         max_version: VERSION,
                         max_region: MAX_REGIONS,
-                        max_s2c_ring: MAX_RINGS - 1,
-                        max_c2s_ring: MAX_RINGS - 1,
+                        max_s2c_ring,
+                        max_c2s_ring,
                         max_log2_ring_size: MAX_LOG2_RING,
                     });
                     if sock::send(&fd, &hello, None).is_ok() {
@@ -756,17 +797,20 @@ fn on_server_msg(
             let fd = fd.ok_or_else(|| fail("Missing interrupt fd"))?;
             validate_ring(&r, &link.regions).map_err(fail)?;
             let port = link.port.as_ref().expect("bound at INIT");
-            let (list, max) = if r.c2s {
-                (&mut link.c2s, port.cfg.num_c2s)
+            let (list, max, extra) = if r.c2s {
+                (&mut link.c2s, port.cfg.num_c2s, &mut link.extra[0])
             } else {
-                (&mut link.s2c, port.cfg.num_s2c)
+                (&mut link.s2c, port.cfg.num_s2c, &mut link.extra[1])
             };
-            if r.index as usize != list.len() || r.index >= max {
-                return Err(fail(format!(
-                    "Invalid ring index {} (this interface has {max} {} queues)",
-                    r.index,
-                    if r.c2s { "c2s" } else { "s2c" }
-                )));
+            if r.index as usize != list.len() + *extra as usize {
+                return Err(fail(format!("Invalid ring index {}", r.index)));
+            }
+            if r.index >= max {
+                // More queues than this interface has (a client that ignored HELLO's limits, or
+                // one sized for another interface on this socket): count them, so the refusal at
+                // CONNECT can name both counts.
+                *extra += 1;
+                return ack(link);
             }
             list.push(RingInfo {
                 region: r.region,
@@ -779,6 +823,16 @@ fn on_server_msg(
         }
         (Phase::Build, Msg::Connect { name }) => {
             let port = link.port.clone().expect("bound at INIT");
+            if link.extra != [0, 0] {
+                let (c, s) = (link.c2s.len(), link.s2c.len());
+                let (ec, es) = (link.extra[0] as usize, link.extra[1] as usize);
+                return Err(fail(format!(
+                    "Too many queues: client {}+{}, interface {} has {c}+{s} (c2s+s2c)",
+                    c + ec,
+                    s + es,
+                    port.cfg.id
+                )));
+            }
             let conn = Connection::from_peer(
                 std::mem::take(&mut link.regions),
                 std::mem::take(&mut link.c2s),

@@ -523,13 +523,22 @@ impl QueueCore {
         let conn = self.port.current().ok_or_else(Error::not_connected)?;
         let n = conn.rings(self.dir).len();
         if self.qid as usize >= n {
+            let own = match self.dir {
+                Dir::C2S => self.port.cfg.num_c2s,
+                Dir::S2C => self.port.cfg.num_s2c,
+            };
             return Err(Error::new(
                 Code::QueueRange,
                 format!(
-                    "queue {} does not exist on this connection: the peer accepted {n} {} queue(s); \
-                     configure both sides with the same queue counts",
+                    "queue {} is not on this connection: this port has {own} {} queue(s), the \
+                     connection {n} (the smaller of both sides' counts); use queue ids below {n}, \
+                     or give both sides the same counts",
                     self.qid,
-                    if self.dir == Dir::C2S { "client-to-server" } else { "server-to-client" }
+                    if self.dir == Dir::C2S {
+                        "client-to-server"
+                    } else {
+                        "server-to-client"
+                    }
                 ),
             ));
         }

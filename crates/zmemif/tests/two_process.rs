@@ -296,3 +296,171 @@ fn server_survives_a_client_killed_mid_burst() {
     assert_eq!(p.info().generation, 2);
     b.wait_event("done", T);
 }
+
+#[test]
+fn a_client_asking_for_more_queues_gets_the_servers_counts() {
+    // We serve 1 c2s + 2 s2c; the peer asks for 4 + 4 and uses min(own, HELLO's limits).
+    let path = tmp_sock("clamp");
+    let s = socket(&path);
+    let p = port(&s, Role::Server, |c| {
+        c.num_c2s = 1;
+        c.num_s2c = 2;
+    });
+    let mut peer = Peer::spawn(&[
+        "--socket", &path, "--role", "client", "--c2s", "4", "--s2c", "4", "--action", "idle",
+    ]);
+    let line = peer.wait_event("connected", T);
+    assert!(line.contains("\"c2s\":1,\"s2c\":2"), "{line}");
+    p.wait_connected(Some(T)).unwrap();
+    assert_eq!((p.info().num_c2s, p.info().num_s2c), (1, 2));
+    drop(p);
+    peer.wait_event("done", T);
+
+    // The peer serves 2 + 1; we ask for 4 + 4 and get 2 + 1. A queue beyond that says both counts.
+    let name = format!("@zmemif-it-clamp-{}", std::process::id());
+    let mut peer = Peer::spawn(&[
+        "--socket", &name, "--role", "server", "--c2s", "2", "--s2c", "1", "--action", "idle",
+    ]);
+    let s = socket(&name);
+    let p = port(&s, Role::Client, |c| {
+        c.num_c2s = 4;
+        c.num_s2c = 4;
+    });
+    p.wait_connected(Some(T)).unwrap();
+    peer.wait_event("connected", T);
+    assert_eq!((p.info().num_c2s, p.info().num_s2c), (2, 1));
+    let mut rx = p.rx_queue(3).unwrap();
+    let e = rx.rx_burst(&mut [zmemif::Desc::default(); 4]).unwrap_err();
+    assert_eq!(e.code, Code::QueueRange);
+    assert!(
+        e.message
+            .contains("this port has 4 server-to-client queue(s), the connection 1"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_client_too_large_for_its_interface_is_refused_naming_both_counts() {
+    // Two server interfaces with different counts on one socket: HELLO can carry only the larger
+    // (it comes before INIT names the interface), so the smaller one refuses at once, with words.
+    let path = tmp_sock("toomany");
+    let s = socket(&path);
+    let small = port(&s, Role::Server, |c| c.id = 0);
+    let _big = port(&s, Role::Server, |c| {
+        c.id = 1;
+        c.num_c2s = 4;
+        c.num_s2c = 4;
+    });
+    let mut peer = Peer::spawn(&[
+        "--socket",
+        &path,
+        "--role",
+        "client",
+        "--id",
+        "0",
+        "--c2s",
+        "3",
+        "--action",
+        "idle",
+        "--connect-timeout",
+        "5",
+    ]);
+    let t0 = std::time::Instant::now();
+    let line = peer.wait_event("connected", T);
+    assert!(
+        line.contains("PEER_REJECTED")
+            && line.contains("Too many queues: client 3+1, interface 0 has 1+1"),
+        "{line}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "refused at once: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(peer.wait_exit(T), 1);
+    assert_eq!(small.info().rejects, 1);
+    assert!(
+        small.info().reason.contains("Too many queues"),
+        "{}",
+        small.info().reason
+    );
+}
+
+/// A client's TIMEOUT says why it could not connect.
+fn client_timeout_message(path: &str) -> String {
+    let s = socket(path);
+    let p = port(&s, Role::Client, |_| ());
+    let e = p
+        .wait_connected(Some(Duration::from_millis(600)))
+        .unwrap_err();
+    assert_eq!(e.code, Code::Timeout);
+    e.message
+}
+
+#[test]
+fn a_client_timeout_names_the_last_reason() {
+    let m = client_timeout_message("/nonexistent-zmemif-dir/x.sock");
+    assert!(
+        m.contains("no such directory /nonexistent-zmemif-dir"),
+        "{m}"
+    );
+
+    let path = tmp_sock("noserver");
+    let _ = std::fs::remove_file(&path);
+    let m = client_timeout_message(&path);
+    assert!(
+        m.contains("no such file: no server has created the socket yet"),
+        "{m}"
+    );
+
+    // A socket file nobody listens on (a server that died without removing it).
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let m = client_timeout_message(&path);
+    assert!(m.contains("connection refused"), "{m}");
+    std::fs::remove_file(&path).unwrap();
+
+    let m = client_timeout_message(&format!("@zmemif-it-none-{}", std::process::id()));
+    assert!(
+        m.contains("connection refused: no server listens on this abstract name"),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_client_timeout_names_permission_denied() {
+    // Root passes every permission check: run the peer as nobody against our 0660 socket.
+    assert!(
+        nix::unistd::geteuid().is_root() || std::env::var_os("CI").is_none(),
+        "CI runs as root"
+    );
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: cannot switch to nobody (checked under CI as root)");
+        return;
+    }
+    let path = tmp_sock("perm");
+    let s = socket(&path);
+    let _p = port(&s, Role::Server, |_| ());
+    // A copy of the peer nobody can execute whatever the checkout's permissions.
+    let dir = std::env::temp_dir().join(format!("zmemif-it-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("zmemif-peer");
+    std::fs::copy(env!("CARGO_BIN_EXE_zmemif-peer"), &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for f in [&dir, &bin] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["--socket", &path, "--role", "client", "--action", "idle"])
+        .args(["--connect-timeout", "0.6"])
+        .output()
+        .expect("setpriv (util-linux)");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("TIMEOUT") && stdout.contains("permission denied"),
+        "{stdout}"
+    );
+}
