@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what zmemif needs to build and test on Debian 12, as root. Idempotent: when
 # everything is present it only checks, in well under a second.
-#   DPDK 22.11 (dpdk-testpmd, headers, pkg-config), meson/ninja for forwarder/, iproute2/ethtool,
-#   Bun 1.4.4 from npm into ./node_modules (package.json devDependency), and a Rust toolchain check.
+#   DPDK 22.11 (dpdk-testpmd, headers, pkg-config), meson/ninja/gcc/make for forwarder/, what the
+#   namespace tests run (iproute2, ethtool, python3, sysctl, taskset/setpriv, nm), Bun 1.4.4 from
+#   npm into ./node_modules (package.json devDependency), Rust (rustup, when cargo is missing)
+#   and cbindgen 0.29.4 (the C header check).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-APT_PACKAGES=(dpdk-dev libdpdk-dev meson ninja-build pkg-config iproute2 ethtool)
+APT_PACKAGES=(dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc make libc6-dev binutils
+	iproute2 ethtool python3 procps util-linux curl ca-certificates)
+CBINDGEN_VERSION=0.29.4
 BUN_VERSION=1.4.4
 
 step() { printf '[install-deps] %s\n' "$*"; }
@@ -69,14 +73,24 @@ have="$("$BUN" --version 2>/dev/null)" || die "$BUN does not run: rm -rf node_mo
 step "bun: $have at node_modules/.bin/bun"
 
 # --- Rust --------------------------------------------------------------------------------------
-if command -v cargo >/dev/null || [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
-	cargo_bin="$(command -v cargo || echo "${CARGO_HOME:-$HOME/.cargo}/bin/cargo")"
-	step "rust: $("$cargo_bin" --version)"
-else
-	step "rust: cargo NOT found; install with:"
-	step "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y && . \"\$HOME/.cargo/env\""
-	exit 1
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+if ! command -v cargo >/dev/null; then
+	step "rust: cargo not found, installing the stable toolchain with rustup (https://rustup.rs)"
+	curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+		sh -s -- -y --no-modify-path --profile minimal --component clippy,rustfmt
 fi
+for c in clippy rustfmt; do
+	if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then
+		step "rust: adding the $c component"
+		rustup component add "$c"
+	fi
+done
+step "rust: $(cargo --version)"
+if [[ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]]; then
+	step "cbindgen: installing $CBINDGEN_VERSION from crates.io (once, a few minutes)"
+	cargo install cbindgen --locked --version "$CBINDGEN_VERSION" --quiet
+fi
+step "cbindgen: $CBINDGEN_VERSION"
 
 # --- machine notes -----------------------------------------------------------------------------
 step "cpus: $(nproc) (DPDK peers in tests need 2: one per busy poller); hugepages not needed (--no-huge)"

@@ -10,16 +10,17 @@
  * The kernel client sends to 192.0.2.1; the forwarder steers port 5000 to memif0 and 5001 to
  * memif1; the zmemif services answer; the kernel client receives every reply intact (the kernel
  * verifies checksums: InCsumErrors must not move), including a 4000-byte reply that we fragment
- * and the client's kernel reassembles. Runs when forwarder/build/zmemif-fwd exists (or $FWD),
- * as root; otherwise it says why and skips.
+ * and the client's kernel reassembles. Needs forwarder/build/zmemif-fwd (or $FWD) and root;
+ * without them it says why and skips, except under CI=true where it fails (helpers/prereq.ts).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "bun";
 import { udpSocket, type UdpSocket } from "../ts/index.ts";
 import { KERNEL_PY, netnsUnavailable, Proc } from "./helpers/netns.ts";
+import { describeNeeding } from "./helpers/prereq.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const FWD = process.env.FWD ?? join(ROOT, "forwarder", "build", "zmemif-fwd");
@@ -29,7 +30,6 @@ const HOST = "192.0.2.1";
 const CLIENT = "192.0.2.2";
 
 const why = netnsUnavailable() ?? (existsSync(FWD) ? null : `the forwarder is not built (${FWD}); build it with make -C forwarder`);
-if (why !== null) console.warn(`udp_forwarder.test.ts skipped: ${why}`);
 
 function sh(args: string[]): string {
   const r = spawnSync(args, { stdout: "pipe", stderr: "pipe" });
@@ -51,7 +51,7 @@ function pattern(n: number): Uint8Array {
   return b;
 }
 
-describe.skipIf(why !== null)("through the forwarder", () => {
+describeNeeding("udp_forwarder.test.ts", why, "through the forwarder", () => {
   const id = ((Math.random() * 0x10000) | 0).toString(16).padStart(4, "0");
   const nsH = `zmf-udp-fh${id}`;
   const nsC = `zmf-udp-fc${id}`;

@@ -10,15 +10,15 @@
  *    the wire; the kernel delivers every one intact to a kernel socket (it checks the checksums
  *    and reassembles our fragments), and counts the two we spoiled as InCsumErrors.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Batch, MemifSocket, udpSocket } from "../ts/index.ts";
 import { P_FRAGMENT, P_UDP, Parsed, parseFrame, parseUdp, Template, udpChecksumOk } from "../ts/udp/headers.ts";
 import { Reassembler } from "../ts/udp/reassembly.ts";
 import { abstractName } from "./helpers/peers.ts";
 import { KERNEL_PY, NetnsPair, netnsUnavailable } from "./helpers/netns.ts";
+import { describeNeeding } from "./helpers/prereq.ts";
 
 const why = netnsUnavailable();
-if (why !== null) console.warn(`udp_kernel.test.ts skipped: ${why}`);
 
 /** udp_kernel.py's pattern(n, seed) */
 function pattern(n: number, seed: number): Uint8Array {
@@ -33,7 +33,7 @@ function sha(b: Uint8Array): string {
 
 const hexOf = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-describe.skipIf(why !== null)("UDP against the kernel", () => {
+describeNeeding("udp_kernel.test.ts", why, "UDP against the kernel", () => {
   let ns: NetnsPair;
   beforeAll(() => {
     ns = new NetnsPair();
