@@ -54,13 +54,26 @@
 // Descriptor flag: the packet continues in the next descriptor.
 #define ZMEMIF_DESC_NEXT 1
 
+// `zmemif_port_config.flags`: a server on an abstract socket with neither a secret nor an
+// allow-list fails to start (INVALID_ARGUMENT) instead of warning once on stderr.
+#define ZMEMIF_PORT_REQUIRE_SECRET 1
+
+// `zmemif_port_config.flags`: a client connects only to a server running as `expect_server_uid`.
+#define ZMEMIF_PORT_EXPECT_SERVER_UID 2
+
+// A credential field of `zmemif_port_info` with no peer to describe.
+#define ZMEMIF_CRED_NONE 4294967295
+
+// Longest allow-list accepted.
+#define ZMEMIF_MAX_ALLOW 65536
+
 typedef struct zmemif_port zmemif_port;
 
 typedef struct zmemif_queue zmemif_queue;
 
 typedef struct zmemif_socket zmemif_socket;
 
-// Port configuration (80 bytes). Zero fields take their defaults.
+// Port configuration (112 bytes). Zero fields take their defaults.
 typedef struct {
   // Interface id.
   uint32_t id;
@@ -83,16 +96,29 @@ typedef struct {
   uint8_t secret[24];
   // Interface name, NUL-padded (empty: "zmemif").
   uint8_t name[32];
-  // Reserved, 0.
+  // `ZMEMIF_PORT_*` bits; others must be 0.
   uint32_t flags;
+  // Client, with `ZMEMIF_PORT_EXPECT_SERVER_UID`: the uid the server must run as.
+  uint32_t expect_server_uid;
+  // Server: number of uids at `allow_uids` (0: no uid list).
+  uint32_t n_allow_uids;
+  // Server: only peers with one of these uids, or one of the gids, may connect.
+  const uint32_t *allow_uids;
+  // Server: number of gids at `allow_gids` (0: no gid list).
+  uint32_t n_allow_gids;
+  // Reserved, 0.
+  uint32_t reserved;
+  // Server: gids allowed to connect (the peer's effective gid at connect).
+  const uint32_t *allow_gids;
 } zmemif_port_config;
 
 // Called from the socket's control thread: `event` is 1 connected (arg = generation),
 // 2 disconnected (arg = generation that ended), 3 rx ready (arg = rx queue id), 4 handshake
-// refused (arg = refusals so far; the reason is in `zmemif_port_reason`).
+// refused (arg = refusals so far; the reason is in `zmemif_port_reason`, the other side's
+// credentials in `zmemif_port_info.rejected_*`).
 typedef void (*zmemif_event_cb)(uint64_t ctx, uint32_t event, uint32_t arg);
 
-// A port's state and counters (64 bytes).
+// A port's state, counters and peer credentials (80 bytes).
 typedef struct {
   // 0 disconnected, 1 connecting, 2 connected, 3 closed.
   uint32_t state;
@@ -109,7 +135,16 @@ typedef struct {
   uint64_t disconnects;
   // Handshakes refused, by us or by the peer.
   uint64_t rejects;
-  uint64_t reserved1[2];
+  // The connected peer's credentials (`SO_PEERCRED`); `ZMEMIF_CRED_NONE` while not connected.
+  // A pid not visible from our pid namespace is 0.
+  uint32_t peer_pid;
+  uint32_t peer_uid;
+  uint32_t peer_gid;
+  // The process at the other end of the last refused handshake; `ZMEMIF_CRED_NONE`: none.
+  uint32_t rejected_pid;
+  uint32_t rejected_uid;
+  uint32_t rejected_gid;
+  uint32_t reserved1[2];
 } zmemif_port_info;
 
 // A snapshot of `QueueCounters`.
@@ -164,9 +199,12 @@ int32_t zmemif_socket_new(const uint8_t *path,
 void zmemif_socket_free(zmemif_socket *s);
 
 // A port (memif interface) on socket `s`. A client starts connecting at once and keeps trying.
+// A server on an abstract socket with neither a secret nor an allow-list prints a warning once
+// on stderr (with `ZMEMIF_PORT_REQUIRE_SECRET`: fails with INVALID_ARGUMENT instead).
 //
 // # Safety
-// `s` is a live socket handle, `cfg` points to a `zmemif_port_config`, `out` is writable.
+// `s` is a live socket handle, `cfg` points to a `zmemif_port_config` (its allow-lists as long
+// as their counts say), `out` is writable.
 int32_t zmemif_port_new(zmemif_socket *s, const zmemif_port_config *cfg, zmemif_port **out);
 
 // Disconnects (telling the peer) and frees the port. Its queues stay valid but NOT_CONNECTED.

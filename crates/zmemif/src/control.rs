@@ -15,6 +15,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::conn::{
     self, drain, new_eventfd, validate_ring, Connection, Dir, Params, RingInfo, Role,
 };
+use crate::creds::{self, PeerCred};
 use crate::error::{Code, Error, Result};
 use crate::port::{Callback, Event, PortShared, Status};
 use crate::region::Region;
@@ -51,6 +52,8 @@ pub(crate) struct Control {
     thread_id: Mutex<Option<ThreadId>>,
     /// Held while a queue's own arm callback runs, so `disarm` can wait for it.
     armed_cb_running: Mutex<()>,
+    /// The unguarded-abstract-socket warning was printed (once per socket).
+    warned: std::sync::atomic::AtomicBool,
 }
 
 impl Control {
@@ -63,6 +66,7 @@ impl Control {
             thread: Mutex::new(None),
             thread_id: Mutex::new(None),
             armed_cb_running: Mutex::new(()),
+            warned: std::sync::atomic::AtomicBool::new(false),
         });
         let c = ctl.clone();
         let h = std::thread::Builder::new()
@@ -102,6 +106,13 @@ impl Control {
                     p.cfg.role, p.cfg.id, self.addr
                 ),
             ));
+        }
+        if p.cfg.role == Role::Server {
+            if let Some(w) = creds::check_listener(&p.cfg, &self.addr)? {
+                if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    eprintln!("{w}");
+                }
+            }
         }
         if p.cfg.role == Role::Server && s.listener.is_none() {
             let fd = sock::listen_on(&self.addr, &self.perms)?;
@@ -241,6 +252,8 @@ struct Link {
     peer_app: String,
     /// Both: the connection once up (for teardown and armed-queue cleanup).
     live: Option<Arc<Connection>>,
+    /// Both: the credentials of the process at the other end (`SO_PEERCRED`).
+    peer: Option<PeerCred>,
 }
 
 impl Link {
@@ -251,6 +264,7 @@ impl Link {
         phase: Phase,
         deadline: Instant,
     ) -> Link {
+        let peer = sock::peer_cred(&fd);
         Link {
             fd,
             role,
@@ -265,6 +279,7 @@ impl Link {
             extra: [0, 0],
             peer_app: String::new(),
             live: None,
+            peer,
         }
     }
 }
@@ -274,12 +289,24 @@ struct Fail {
     reason: String,
     /// We tell the peer (a DISCONNECT with the reason) before closing.
     tell_peer: bool,
+    /// What the DISCONNECT says, when it differs from `reason`.
+    peer_reason: Option<String>,
 }
 
 fn fail(reason: impl Into<String>) -> Fail {
     Fail {
         reason: reason.into(),
         tell_peer: true,
+        peer_reason: None,
+    }
+}
+
+/// A failure the peer is not told about (it closed, or a send failed).
+fn silent(reason: impl Into<String>) -> Fail {
+    Fail {
+        reason: reason.into(),
+        tell_peer: false,
+        peer_reason: None,
     }
 }
 
@@ -534,27 +561,16 @@ impl Worker {
         loop {
             match sock::recv(&self.links[k].fd) {
                 Recv::WouldBlock => return,
-                Recv::Closed(reason) => {
-                    return self.close(
-                        k,
-                        Fail {
-                            reason,
-                            tell_peer: false,
-                        },
-                    )
-                }
+                Recv::Closed(reason) => return self.close(k, silent(reason)),
                 Recv::Msg(Err(reason), _) => return self.close(k, fail(reason)),
                 Recv::Msg(Ok(bytes), fd) => {
                     let r = match Msg::decode(&bytes) {
                         Err(e) => Err(fail(e.to_string())),
-                        Ok(Msg::Disconnect { reason, .. }) => Err(Fail {
-                            reason: name_str(&reason),
-                            tell_peer: false,
-                        }),
+                        Ok(Msg::Disconnect { reason, .. }) => Err(silent(name_str(&reason))),
                         Ok(msg) => {
                             let link = &mut self.links[k];
                             match link.role {
-                                Role::Client => on_client_msg(link, msg),
+                                Role::Client => on_client_msg(link, msg, &self.ctl.addr),
                                 Role::Server => on_server_msg(link, msg, fd, ports),
                             }
                         }
@@ -575,7 +591,12 @@ impl Worker {
                 &link.fd,
                 &Msg::Disconnect {
                     code: 0,
-                    reason: f.reason.as_bytes().to_vec(),
+                    reason: f
+                        .peer_reason
+                        .as_ref()
+                        .unwrap_or(&f.reason)
+                        .as_bytes()
+                        .to_vec(),
                 },
                 None,
             );
@@ -590,7 +611,7 @@ impl Worker {
             if link.phase == Phase::Connected {
                 p.set_disconnected(&f.reason);
             } else {
-                p.set_rejected(&f.reason);
+                p.set_rejected(&f.reason, link.peer);
             }
             if link.role == Role::Client {
                 self.next_try
@@ -633,10 +654,18 @@ impl Worker {
 }
 
 /// Client side of the handshake.
-fn on_client_msg(link: &mut Link, msg: Msg) -> std::result::Result<(), Fail> {
+fn on_client_msg(link: &mut Link, msg: Msg, addr: &SocketAddr) -> std::result::Result<(), Fail> {
     let port = link.port.clone().expect("a client link has its port");
     match (link.phase, msg) {
         (Phase::Hello, Msg::Hello(h)) => {
+            // Before the secret or any memory goes out: is this the server we expect?
+            if let Err((ours, theirs)) = creds::check_server(&port.cfg, addr, link.peer) {
+                return Err(Fail {
+                    reason: ours,
+                    tell_peer: true,
+                    peer_reason: Some(theirs),
+                });
+            }
             if h.min_version > VERSION || h.max_version < VERSION {
                 return Err(fail("Incompatible memif version"));
             }
@@ -717,7 +746,7 @@ fn on_client_msg(link: &mut Link, msg: Msg) -> std::result::Result<(), Fail> {
             link.phase = Phase::Connected;
             link.deadline = None;
             let peer = name_str(&name);
-            port.set_connected(conn, peer);
+            port.set_connected(conn, peer, link.peer);
             link.live = port.current();
             Ok(())
         }
@@ -733,10 +762,7 @@ fn send_next(link: &mut Link) -> std::result::Result<(), Fail> {
         Attach::Region(i) => Some(conn.regions[i].fd().as_fd()),
         Attach::Ring(d, i) => Some(conn.eventfd(d, i).as_fd()),
     };
-    sock::send(&link.fd, &msg, fd).map_err(|e| Fail {
-        reason: e,
-        tell_peer: false,
-    })
+    sock::send(&link.fd, &msg, fd).map_err(silent)
 }
 
 /// Server side of the handshake.
@@ -762,18 +788,20 @@ fn on_server_msg(
                 if st.conn.is_some() || st.handshaking {
                     return Err(fail("Already connected"));
                 }
-                let refuse = if init.mode != port.cfg.mode as u8 {
-                    Some("Mode mismatch")
+                let refuse = if let Err(r) = creds::check_client(&port.cfg, link.peer) {
+                    Some(r)
+                } else if init.mode != port.cfg.mode as u8 {
+                    Some("Mode mismatch".to_string())
                 } else {
                     match &port.cfg.secret {
-                        Some(_) if init.secret.is_empty() => Some("Secret required"),
-                        Some(s) if &init.secret != s => Some("Incorrect secret"),
+                        Some(_) if init.secret.is_empty() => Some("Secret required".to_string()),
+                        Some(s) if &init.secret != s => Some("Incorrect secret".to_string()),
                         _ => None,
                     }
                 };
                 if let Some(r) = refuse {
                     drop(st);
-                    port.set_rejected(r);
+                    port.set_rejected(&r, link.peer);
                     return Err(fail(r));
                 }
                 st.handshaking = true;
@@ -844,13 +872,10 @@ fn on_server_msg(
             let reply = Msg::Connected {
                 name: port.cfg.name.as_bytes().to_vec(),
             };
-            sock::send(&link.fd, &reply, None).map_err(|e| Fail {
-                reason: e,
-                tell_peer: false,
-            })?;
+            sock::send(&link.fd, &reply, None).map_err(silent)?;
             link.phase = Phase::Connected;
             link.deadline = None;
-            port.set_connected(conn, name_str(&name));
+            port.set_connected(conn, name_str(&name), link.peer);
             link.live = port.current();
             Ok(())
         }
@@ -859,8 +884,5 @@ fn on_server_msg(
 }
 
 fn ack(link: &Link) -> std::result::Result<(), Fail> {
-    sock::send(&link.fd, &Msg::Ack, None).map_err(|e| Fail {
-        reason: e,
-        tell_peer: false,
-    })
+    sock::send(&link.fd, &Msg::Ack, None).map_err(silent)
 }

@@ -47,8 +47,17 @@ pub const ZMEMIF_MODE_IP: u8 = 1;
 pub const ZMEMIF_MODE_PUNT_INJECT: u8 = 2;
 /// Descriptor flag: the packet continues in the next descriptor.
 pub const ZMEMIF_DESC_NEXT: u16 = 1;
+/// `zmemif_port_config.flags`: a server on an abstract socket with neither a secret nor an
+/// allow-list fails to start (INVALID_ARGUMENT) instead of warning once on stderr.
+pub const ZMEMIF_PORT_REQUIRE_SECRET: u32 = 1;
+/// `zmemif_port_config.flags`: a client connects only to a server running as `expect_server_uid`.
+pub const ZMEMIF_PORT_EXPECT_SERVER_UID: u32 = 2;
+/// A credential field of `zmemif_port_info` with no peer to describe.
+pub const ZMEMIF_CRED_NONE: u32 = 0xFFFF_FFFF;
+/// Longest allow-list accepted.
+pub const ZMEMIF_MAX_ALLOW: u32 = 65536;
 
-/// Port configuration (80 bytes). Zero fields take their defaults.
+/// Port configuration (112 bytes). Zero fields take their defaults.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct zmemif_port_config {
@@ -73,11 +82,23 @@ pub struct zmemif_port_config {
     pub secret: [u8; 24],
     /// Interface name, NUL-padded (empty: "zmemif").
     pub name: [u8; 32],
-    /// Reserved, 0.
+    /// `ZMEMIF_PORT_*` bits; others must be 0.
     pub flags: u32,
+    /// Client, with `ZMEMIF_PORT_EXPECT_SERVER_UID`: the uid the server must run as.
+    pub expect_server_uid: u32,
+    /// Server: number of uids at `allow_uids` (0: no uid list).
+    pub n_allow_uids: u32,
+    /// Server: only peers with one of these uids, or one of the gids, may connect.
+    pub allow_uids: *const u32,
+    /// Server: number of gids at `allow_gids` (0: no gid list).
+    pub n_allow_gids: u32,
+    /// Reserved, 0.
+    pub reserved: u32,
+    /// Server: gids allowed to connect (the peer's effective gid at connect).
+    pub allow_gids: *const u32,
 }
 
-/// A port's state and counters (64 bytes).
+/// A port's state, counters and peer credentials (80 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct zmemif_port_info {
@@ -96,7 +117,16 @@ pub struct zmemif_port_info {
     pub disconnects: u64,
     /// Handshakes refused, by us or by the peer.
     pub rejects: u64,
-    pub reserved1: [u64; 2],
+    /// The connected peer's credentials (`SO_PEERCRED`); `ZMEMIF_CRED_NONE` while not connected.
+    /// A pid not visible from our pid namespace is 0.
+    pub peer_pid: u32,
+    pub peer_uid: u32,
+    pub peer_gid: u32,
+    /// The process at the other end of the last refused handshake; `ZMEMIF_CRED_NONE`: none.
+    pub rejected_pid: u32,
+    pub rejected_uid: u32,
+    pub rejected_gid: u32,
+    pub reserved1: [u32; 2],
 }
 
 // The layouts bindings write and read by offset.
@@ -104,22 +134,30 @@ const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(size_of::<Desc>() == 16);
     assert!(size_of::<QueueStats>() == 64);
-    assert!(size_of::<zmemif_port_config>() == 80);
+    assert!(size_of::<zmemif_port_config>() == 112);
     assert!(offset_of!(zmemif_port_config, num_c2s) == 8);
     assert!(offset_of!(zmemif_port_config, buffer_size) == 12);
     assert!(offset_of!(zmemif_port_config, reconnect_ms) == 16);
     assert!(offset_of!(zmemif_port_config, secret) == 20);
     assert!(offset_of!(zmemif_port_config, name) == 44);
     assert!(offset_of!(zmemif_port_config, flags) == 76);
-    assert!(size_of::<zmemif_port_info>() == 64);
+    assert!(offset_of!(zmemif_port_config, expect_server_uid) == 80);
+    assert!(offset_of!(zmemif_port_config, n_allow_uids) == 84);
+    assert!(offset_of!(zmemif_port_config, allow_uids) == 88);
+    assert!(offset_of!(zmemif_port_config, n_allow_gids) == 96);
+    assert!(offset_of!(zmemif_port_config, allow_gids) == 104);
+    assert!(size_of::<zmemif_port_info>() == 80);
     assert!(offset_of!(zmemif_port_info, buffer_size) == 16);
     assert!(offset_of!(zmemif_port_info, connects) == 24);
     assert!(offset_of!(zmemif_port_info, rejects) == 40);
+    assert!(offset_of!(zmemif_port_info, peer_pid) == 48);
+    assert!(offset_of!(zmemif_port_info, rejected_pid) == 60);
 };
 
 /// Called from the socket's control thread: `event` is 1 connected (arg = generation),
 /// 2 disconnected (arg = generation that ended), 3 rx ready (arg = rx queue id), 4 handshake
-/// refused (arg = refusals so far; the reason is in `zmemif_port_reason`).
+/// refused (arg = refusals so far; the reason is in `zmemif_port_reason`, the other side's
+/// credentials in `zmemif_port_info.rejected_*`).
 pub type zmemif_event_cb = Option<extern "C" fn(ctx: u64, event: u32, arg: u32)>;
 
 pub struct zmemif_socket(Socket);
@@ -280,7 +318,27 @@ pub unsafe extern "C" fn zmemif_socket_free(s: *mut zmemif_socket) {
     }
 }
 
-fn config_from(c: &zmemif_port_config) -> Result<PortConfig> {
+/// # Safety
+/// A non-zero count comes with a pointer to that many readable `u32`s.
+unsafe fn id_list(p: *const u32, n: u32, what: &str) -> Result<Vec<u32>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if n > ZMEMIF_MAX_ALLOW {
+        return Err(Error::invalid(format!(
+            "{what}: {n} entries; at most {ZMEMIF_MAX_ALLOW}: allow a group (allow_gids) instead"
+        )));
+    }
+    if p.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: the caller's contract: `n` readable u32s at `p`.
+    Ok(unsafe { std::slice::from_raw_parts(p, n as usize) }.to_vec())
+}
+
+/// # Safety
+/// `c.allow_uids` / `c.allow_gids` point to `n_allow_uids` / `n_allow_gids` readable `u32`s.
+unsafe fn config_from(c: &zmemif_port_config) -> Result<PortConfig> {
     let role = match c.role {
         0 => Role::Client,
         1 => Role::Server,
@@ -305,6 +363,17 @@ fn config_from(c: &zmemif_port_config) -> Result<PortConfig> {
     if c.secret_len as usize > c.secret.len() {
         return Err(Error::invalid("secret longer than 24 bytes"));
     }
+    let known = ZMEMIF_PORT_REQUIRE_SECRET | ZMEMIF_PORT_EXPECT_SERVER_UID;
+    if c.flags & !known != 0 {
+        return Err(Error::invalid(format!(
+            "flags {:#x}: only ZMEMIF_PORT_REQUIRE_SECRET (1) and ZMEMIF_PORT_EXPECT_SERVER_UID (2) exist",
+            c.flags
+        )));
+    }
+    // SAFETY: the caller's contract.
+    let allow_uids = unsafe { id_list(c.allow_uids, c.n_allow_uids, "allow_uids") }?;
+    // SAFETY: the caller's contract.
+    let allow_gids = unsafe { id_list(c.allow_gids, c.n_allow_gids, "allow_gids") }?;
     let d = PortConfig::default();
     let name_end = c.name.iter().position(|&b| b == 0).unwrap_or(c.name.len());
     let name = std::str::from_utf8(&c.name[..name_end])
@@ -336,14 +405,22 @@ fn config_from(c: &zmemif_port_config) -> Result<PortConfig> {
         } else {
             Duration::from_millis(c.reconnect_ms as u64)
         },
+        allow_uids,
+        allow_gids,
+        require_secret: c.flags & ZMEMIF_PORT_REQUIRE_SECRET != 0,
+        expect_server_uid: (c.flags & ZMEMIF_PORT_EXPECT_SERVER_UID != 0)
+            .then_some(c.expect_server_uid),
         ..d
     })
 }
 
 /// A port (memif interface) on socket `s`. A client starts connecting at once and keeps trying.
+/// A server on an abstract socket with neither a secret nor an allow-list prints a warning once
+/// on stderr (with `ZMEMIF_PORT_REQUIRE_SECRET`: fails with INVALID_ARGUMENT instead).
 ///
 /// # Safety
-/// `s` is a live socket handle, `cfg` points to a `zmemif_port_config`, `out` is writable.
+/// `s` is a live socket handle, `cfg` points to a `zmemif_port_config` (its allow-lists as long
+/// as their counts say), `out` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn zmemif_port_new(
     s: *mut zmemif_socket,
@@ -358,7 +435,9 @@ pub unsafe extern "C" fn zmemif_port_new(
         if out.is_null() {
             return Err(null("out"));
         }
-        let p = Port::new(&s.0, config_from(c)?)?;
+        // SAFETY: the caller's contract.
+        let cfg = unsafe { config_from(c) }?;
+        let p = Port::new(&s.0, cfg)?;
         // SAFETY: `out` is non-null and writable.
         unsafe { *out = Box::into_raw(Box::new(zmemif_port(p))) };
         Ok(0)
@@ -396,7 +475,7 @@ pub unsafe extern "C" fn zmemif_port_set_callback(
                     Event::Connected { generation } => (ZMEMIF_EVENT_CONNECTED, generation),
                     Event::Disconnected { generation } => (ZMEMIF_EVENT_DISCONNECTED, generation),
                     Event::RxReady { qid } => (ZMEMIF_EVENT_RX_READY, qid as u32),
-                    Event::Rejected { rejects } => (ZMEMIF_EVENT_REJECTED, rejects),
+                    Event::Rejected { rejects, .. } => (ZMEMIF_EVENT_REJECTED, rejects),
                 };
                 f(ctx, e, a)
             }) as crate::port::Callback
@@ -433,6 +512,11 @@ pub unsafe extern "C" fn zmemif_port_info_get(
         // SAFETY: the caller's contract; null checked.
         let out = unsafe { out.as_mut() }.ok_or_else(|| null("out"))?;
         let i = p.0.info();
+        let cred = |c: Option<crate::creds::PeerCred>| {
+            c.map_or([ZMEMIF_CRED_NONE; 3], |c| [c.pid, c.uid, c.gid])
+        };
+        let [peer_pid, peer_uid, peer_gid] = cred(i.peer);
+        let [rejected_pid, rejected_uid, rejected_gid] = cred(i.rejected_peer);
         *out = zmemif_port_info {
             state: i.status,
             generation: i.generation,
@@ -445,6 +529,12 @@ pub unsafe extern "C" fn zmemif_port_info_get(
             connects: i.connects,
             disconnects: i.disconnects,
             rejects: i.rejects,
+            peer_pid,
+            peer_uid,
+            peer_gid,
+            rejected_pid,
+            rejected_uid,
+            rejected_gid,
             ..zmemif_port_info::default()
         };
         Ok(0)
@@ -861,6 +951,12 @@ mod tests {
             secret: [0; 24],
             name: [0; 32],
             flags: 0,
+            expect_server_uid: 0,
+            n_allow_uids: 0,
+            allow_uids: std::ptr::null(),
+            n_allow_gids: 0,
+            reserved: 0,
+            allow_gids: std::ptr::null(),
         };
         let mut p = std::ptr::null_mut();
         // SAFETY: `s` is live; pointers valid.
@@ -877,6 +973,39 @@ mod tests {
         // SAFETY: as above.
         let rc = unsafe { zmemif_port_new(s, &bad, &mut p) };
         assert_eq!(rc, ZMEMIF_E_INVALID_ARGUMENT);
+        for (bad, says) in [
+            (
+                zmemif_port_config {
+                    n_allow_uids: 2,
+                    ..cfg
+                },
+                "allow_uids is null",
+            ),
+            (zmemif_port_config { flags: 4, ..cfg }, "flags 0x4"),
+            (
+                zmemif_port_config {
+                    role: ZMEMIF_ROLE_CLIENT,
+                    n_allow_gids: 1,
+                    allow_gids: [7u32].as_ptr(),
+                    ..cfg
+                },
+                "applies to a server port",
+            ),
+            (
+                zmemif_port_config {
+                    flags: ZMEMIF_PORT_EXPECT_SERVER_UID,
+                    ..cfg
+                },
+                "applies to a client port",
+            ),
+        ] {
+            // SAFETY: as above; the lists are as long as their counts (or null and refused).
+            let rc = unsafe { zmemif_port_new(s, &bad, &mut p) };
+            assert_eq!(rc, ZMEMIF_E_INVALID_ARGUMENT);
+            let n = zmemif_last_error(buf.as_mut_ptr(), buf.len() as u32);
+            let msg = std::str::from_utf8(&buf[..n as usize]).unwrap();
+            assert!(msg.contains(says), "{msg}");
+        }
         // SAFETY: null handles are refused, not followed.
         unsafe {
             assert_eq!(

@@ -7,6 +7,7 @@
 //! ring.rs    raw ring access: the only code with pointers into shared memory
 //! conn.rs    a connection's regions, rings and eventfds; descriptor validation
 //! queue.rs   the burst API: rx_burst / release, alloc / tx_burst
+//! creds.rs   who may connect: peer credentials, allow-lists, the unguarded-socket check
 //! control.rs the control thread: handshakes, reconnects, teardown, armed interrupts
 //! port.rs    Socket and Port, the public objects
 //! ffi.rs     the C ABI (only `extern "C"`)
@@ -16,6 +17,7 @@
 
 pub mod conn;
 mod control;
+pub mod creds;
 pub mod error;
 pub mod ffi;
 pub mod port;
@@ -26,6 +28,7 @@ pub mod sock;
 pub mod wire;
 
 pub use conn::{Dir, Role};
+pub use creds::PeerCred;
 pub use error::{Code, Error, Result};
 pub use port::{Event, Port, PortConfig, PortInfo, Socket, Status};
 pub use queue::{Desc, QueueStats, RxMode, RxQueue, TxQueue, DESC_NEXT};

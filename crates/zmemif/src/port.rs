@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::conn::{Connection, Dir, Role};
 use crate::control::Control;
+use crate::creds::PeerCred;
 use crate::error::{Code, Error, Result};
 use crate::queue::{QueueCounters, RxQueue, TxQueue};
 use crate::sock::{Perms, SocketAddr};
@@ -38,6 +39,17 @@ pub struct PortConfig {
     pub reconnect: Duration,
     /// Either role: a handshake not finished in this time is abandoned.
     pub handshake_timeout: Duration,
+    /// Server: only a peer whose uid is listed here (or whose gid is in `allow_gids`) may
+    /// connect; others get a DISCONNECT saying why. Both empty: anyone who can reach the socket.
+    pub allow_uids: Vec<u32>,
+    /// Server: as `allow_uids`, for the peer's gid (its effective gid at `connect`).
+    pub allow_gids: Vec<u32>,
+    /// Server: on an abstract socket, having neither a secret nor an allow-list is an error
+    /// instead of a warning.
+    pub require_secret: bool,
+    /// Client: connect only to a server running as this uid (checked before the secret or any
+    /// memory is sent).
+    pub expect_server_uid: Option<u32>,
 }
 
 impl Default for PortConfig {
@@ -54,6 +66,10 @@ impl Default for PortConfig {
             buffer_size: 2048,
             reconnect: Duration::from_secs(1),
             handshake_timeout: Duration::from_secs(5),
+            allow_uids: Vec::new(),
+            allow_gids: Vec::new(),
+            require_secret: false,
+            expect_server_uid: None,
         }
     }
 }
@@ -91,6 +107,25 @@ impl PortConfig {
                     "the secret must be 1 to {SECRET_LEN} bytes without NUL"
                 )));
             }
+        }
+        let server_only = [
+            (!self.allow_uids.is_empty(), "allowUids (allow_uids)"),
+            (!self.allow_gids.is_empty(), "allowGids (allow_gids)"),
+            (self.require_secret, "requireSecret (require_secret)"),
+        ];
+        for (set, what) in server_only {
+            if set && self.role == Role::Client {
+                return Err(Error::invalid(format!(
+                    "{what} applies to a server port; a client checks its server with \
+                     expectServerUid (expect_server_uid)"
+                )));
+            }
+        }
+        if self.expect_server_uid.is_some() && self.role == Role::Server {
+            return Err(Error::invalid(
+                "expectServerUid (expect_server_uid) applies to a client port; a server restricts \
+                 its clients with allowUids/allowGids (allow_uids/allow_gids)",
+            ));
         }
         if self.name.len() >= NAME_LEN {
             return Err(Error::invalid(format!(
@@ -135,8 +170,10 @@ pub enum Event {
         generation: u32,
     },
     /// A handshake was refused (by us or by the peer); `rejects` counts them. See `PortInfo::reason`.
+    /// `peer`: the credentials of the process at the other end (for a server, the client refused).
     Rejected {
         rejects: u32,
+        peer: Option<PeerCred>,
     },
     /// Data arrived on an rx queue armed with `arm`.
     RxReady {
@@ -156,6 +193,8 @@ pub(crate) struct PortState {
     pub connects: u64,
     pub disconnects: u64,
     pub rejects: u64,
+    pub peer: Option<PeerCred>,
+    pub rejected_peer: Option<PeerCred>,
     /// Server: a handshake for this port is under way on some connection.
     pub handshaking: bool,
 }
@@ -175,6 +214,10 @@ pub struct PortInfo {
     pub rejects: u64,
     pub peer_name: String,
     pub reason: String,
+    /// The connected peer's credentials (`SO_PEERCRED`); `None` while not connected.
+    pub peer: Option<PeerCred>,
+    /// The credentials of the peer at the other end of the last refused handshake.
+    pub rejected_peer: Option<PeerCred>,
 }
 
 pub struct PortShared {
@@ -272,7 +315,12 @@ impl PortShared {
     }
 
     /// Control thread: the handshake finished.
-    pub(crate) fn set_connected(&self, mut conn: Connection, peer_name: String) {
+    pub(crate) fn set_connected(
+        &self,
+        mut conn: Connection,
+        peer_name: String,
+        peer: Option<PeerCred>,
+    ) {
         let g;
         {
             let mut st = self.state();
@@ -283,6 +331,7 @@ impl PortShared {
             st.conn = Some(Arc::new(conn));
             st.status = Some(Status::Connected);
             st.peer_name = peer_name;
+            st.peer = peer;
             st.connects += 1;
             st.handshaking = false;
         }
@@ -300,6 +349,7 @@ impl PortShared {
             conn.mark_dead();
             g = conn.generation;
             st.disconnects += 1;
+            st.peer = None;
             st.reason = reason.to_string();
             st.status = Some(if self.closed.load(Ordering::Acquire) {
                 Status::Closed
@@ -312,20 +362,21 @@ impl PortShared {
     }
 
     /// Control thread: a handshake for this port failed (refused by us or by the peer).
-    pub(crate) fn set_rejected(&self, reason: &str) {
+    pub(crate) fn set_rejected(&self, reason: &str, peer: Option<PeerCred>) {
         let rejects;
         {
             let mut st = self.state();
             st.rejects += 1;
             rejects = st.rejects as u32;
             st.reason = reason.to_string();
+            st.rejected_peer = peer;
             st.handshaking = false;
             if st.status == Some(Status::Connecting) {
                 st.status = Some(Status::Disconnected);
             }
         }
         self.cv.notify_all();
-        self.emit(Event::Rejected { rejects });
+        self.emit(Event::Rejected { rejects, peer });
     }
 
     pub(crate) fn set_status(&self, s: Status) {
@@ -347,6 +398,8 @@ impl PortShared {
             rejects: st.rejects,
             peer_name: st.peer_name.clone(),
             reason: st.reason.clone(),
+            peer: st.peer,
+            rejected_peer: st.rejected_peer,
             ..PortInfo::default()
         };
         if let Some(c) = &st.conn {

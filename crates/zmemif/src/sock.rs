@@ -12,6 +12,7 @@ use nix::sys::socket::{
     Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 
+use crate::creds::PeerCred;
 use crate::error::{Code, Error, Result};
 use crate::wire::{Msg, MSG_SIZE};
 
@@ -247,6 +248,17 @@ pub fn accept(listener: &OwnedFd) -> Result<Option<OwnedFd>> {
     }
 }
 
+/// The credentials of the process at the other end of a connected socket (`SO_PEERCRED`): for a
+/// server, the client as it was at `connect`; for a client, the server as it was at `listen`.
+pub fn peer_cred(sock: &OwnedFd) -> Option<PeerCred> {
+    let c = socket::getsockopt(sock, sockopt::PeerCredentials).ok()?;
+    Some(PeerCred {
+        pid: u32::try_from(c.pid()).unwrap_or(0),
+        uid: c.uid(),
+        gid: c.gid(),
+    })
+}
+
 /// Sends one message, with `fd` attached if given. Never blocks: a peer that does not read its
 /// messages gets disconnected rather than stalling the control thread.
 pub fn send(
@@ -414,6 +426,14 @@ mod tests {
         );
         let c = connect_to(&addr).unwrap();
         let s = accept(&l).unwrap().unwrap();
+        // Both ends see this process.
+        let me = PeerCred {
+            pid: std::process::id(),
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+        };
+        assert_eq!(peer_cred(&s), Some(me));
+        assert_eq!(peer_cred(&c), Some(me));
         let efd = crate::conn::new_eventfd().unwrap();
         send(&c, &Msg::Ack, Some(efd.as_fd())).unwrap();
         match recv(&s) {

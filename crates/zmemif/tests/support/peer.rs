@@ -16,7 +16,21 @@ pub struct Peer {
 
 impl Peer {
     pub fn spawn(args: &[&str]) -> Peer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_zmemif-peer"))
+        Peer::start(Command::new(env!("CARGO_BIN_EXE_zmemif-peer")), args)
+    }
+
+    /// As `spawn`, running as another user: `setpriv` sets uid and gid and drops every
+    /// supplementary group, then execs the peer (so its pid is the child's).
+    pub fn spawn_as(uid: u32, gid: u32, args: &[&str]) -> Peer {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .args(["--clear-groups", "--", env!("CARGO_BIN_EXE_zmemif-peer")]);
+        Peer::start(c, args)
+    }
+
+    fn start(mut cmd: Command, args: &[&str]) -> Peer {
+        let mut child = cmd
             .args(args)
             .args(["--interval-ms", "0"])
             .stdout(Stdio::piped())
