@@ -3,13 +3,7 @@
  *
  * Both ends are memif clients of a DPDK server (dpdk-testpmd, or the zmemif forwarder) that
  * forwards its interface `id 0` to `id 1`. For example, testpmd with two memif ports in `io` mode:
- *
- *   dpdk-testpmd --no-huge -m 512 --no-pci \
- *     --vdev=net_memif0,role=server,id=0,socket=zmemif-dpdk,socket-abstract=yes \
- *     --vdev=net_memif1,role=server,id=1,socket=zmemif-dpdk,socket-abstract=yes \
- *     -- --forward-mode=io --no-flush-rx --auto-start
- *   bun examples/dpdk_co_worker.ts --role receiver --socket @zmemif-dpdk      # id 1
- *   bun examples/dpdk_co_worker.ts --role sender --socket @zmemif-dpdk --count 100000 --pps 100000
+ * the commands are in ./dpdk_recipe.ts (one place for README.md, `--help` and the tests).
  *
  * The sender writes Ethernet frames (ethertype 0x88b5, a local experimental type) carrying a
  * magic and a sequence number; the receiver checks them and counts what is lost or out of order,
@@ -18,8 +12,9 @@
  */
 import { Batch, MemifSocket, type MemifError } from "zmemif";
 import { cli, onStop } from "./cli.ts";
+import { RECIPE } from "./dpdk_recipe.ts";
 
-const o = cli("dpdk_co_worker", "Sender and receiver as memif clients of a DPDK server that forwards id 0 -> id 1.", {
+const o = cli("dpdk_co_worker", `Sender and receiver as memif clients of a DPDK server that forwards id 0 -> id 1.\n\n${RECIPE}`, {
   role: { type: "choice", choices: ["sender", "receiver"], help: "sender transmits on its interface, receiver counts" },
   socket: { type: "string", default: "@zmemif-dpdk", help: "the DPDK server's socket: a path, or @name (abstract)" },
   id: { type: "int", default: "-1", min: -1, max: 0xffffffff, help: "interface id (-1: 0 for the sender, 1 for the receiver)" },
