@@ -42,7 +42,9 @@ Every peer is its own process; the transmitter (or pinger) is pinned to CPU 1 an
 round between cases of the same round. CPU is user+system time over the window, per process, in
 % of one core. A run in which a polling end got less than 90% of its CPU (something else ran
 there) is run again, twice at most; if it stays starved it is kept in the JSON but left out of
-the medians and ratios whenever the case has clean rounds.
+the medians whenever the case has clean rounds. A CPU time that cannot be read counts as starved.
+Ratios pair only rounds that both cases measured cleanly; without one the ratio is shown missing
+with the reason, and a target whose ratio is missing is MISSED.
 
 Needs target/release/libzmemif.so and zmemif-peer (cargo build --release -p zmemif) and
 dpdk-testpmd (scripts/install-deps.sh) for the scenarios that use them; scripts/bench.sh

@@ -44,10 +44,13 @@ export interface Sample {
   latency?: Latency;
 }
 
-/** Which polling end (if any) did not get its CPU to itself in this run. */
+/**
+ * Which polling end (if any) did not get its CPU to itself in this run. A CPU share that could
+ * not be read (NaN: /proc/PID/stat unreadable) counts as starved: nothing shows it was not.
+ */
 export function starvedEnd(busy: { tx: boolean; rx: boolean }, s: Sample): "tx" | "rx" | null {
-  if (busy.tx && s.cpu_tx < BUSY_SHARE) return "tx";
-  if (busy.rx && s.cpu_rx < BUSY_SHARE) return "rx";
+  if (busy.tx && !(s.cpu_tx >= BUSY_SHARE)) return "tx";
+  if (busy.rx && !(s.cpu_rx >= BUSY_SHARE)) return "rx";
   return null;
 }
 

@@ -5,7 +5,7 @@
  */
 import type { HeapReport } from "../peer/heap.ts";
 import { caseKey, type Case, type ScenarioName } from "../scenarios/case.ts";
-import { BUSY_SHARE, type Sample } from "./measure.ts";
+import { BUSY_SHARE, starvedEnd, type Sample } from "./measure.ts";
 import { spread, sum, type Spread } from "./stats.ts";
 
 export interface RoundResult {
@@ -48,7 +48,9 @@ export interface Row {
   readonly results: RoundResult[];
   /** every successful round */
   readonly ok: { round: number; s: Sample }[];
-  /** the rounds the figures come from: those not starved of CPU, or all when none is clean */
+  /** the successful rounds not starved of CPU (the only ones ratios pair) */
+  readonly clean: { round: number; s: Sample }[];
+  /** the rounds the figures come from: the clean ones, or all when none is clean */
   readonly used: { round: number; s: Sample }[];
   tx_mpps: Spread;
   rx_mpps: Spread;
@@ -63,8 +65,35 @@ export interface Row {
   p50_us?: Spread;
   p99_us?: Spread;
   p999_us?: Spread;
-  /** baseline scenario → ratio of rx rates, round by round */
+  /** baseline scenario → ratio of rx rates, round by round, over rounds both measured cleanly */
   vs: Partial<Record<ScenarioName, Spread>>;
+  /** baseline scenario → why there is no ratio to it */
+  vs_missing: Partial<Record<ScenarioName, string>>;
+}
+
+/**
+ * Whether a round's figures may be trusted: measured, and no polling end short of its CPU. A CPU
+ * share that could not be read counts as starved (`starvedEnd`), whatever the runner said.
+ */
+export function isClean(r: RoundResult): boolean {
+  return r.sample !== undefined && !r.starved && starvedEnd(r.case.busy, r.sample) === null;
+}
+
+/**
+ * The ratio of `row` to its baseline `b` (rx rates), round by round over the rounds that both
+ * measured cleanly, or why there is none. A clean round is never paired with a starved one.
+ */
+export function ratioTo(row: Row, b: Row | undefined): Spread | string {
+  if (b === undefined) return "baseline not measured in this run";
+  if (b.ok.length === 0) return "baseline failed in every round";
+  if (b.clean.length === 0) return "baseline starved of CPU in every round";
+  if (row.clean.length === 0) return "this case starved of CPU in every round";
+  const ratios = row.clean.flatMap(({ round, s }) => {
+    const bs = b.clean.find((o) => o.round === round)?.s;
+    return bs !== undefined && bs.rx_mpps > 0 ? [s.rx_mpps / bs.rx_mpps] : [];
+  });
+  if (ratios.length === 0) return "no round in which both measured cleanly and the baseline received";
+  return spread(ratios);
 }
 
 /** Which scenarios each scenario is compared with, and which of their cases match. */
@@ -108,7 +137,7 @@ export function aggregate(results: RoundResult[], info: RunInfo): Row[] {
   for (const g of groups.values()) {
     const first = g[0]!;
     const ok = g.flatMap((r) => (r.sample !== undefined ? [{ round: r.round, s: r.sample }] : []));
-    const clean = g.flatMap((r) => (r.sample !== undefined && !r.starved ? [{ round: r.round, s: r.sample }] : []));
+    const clean = g.flatMap((r) => (isClean(r) ? [{ round: r.round, s: r.sample! }] : []));
     const used = clean.length > 0 ? clean : ok;
     const size = first.size;
     const row: Row = {
@@ -117,6 +146,7 @@ export function aggregate(results: RoundResult[], info: RunInfo): Row[] {
       size,
       results: g,
       ok,
+      clean,
       used,
       tx_mpps: spread(used.map((o) => o.s.tx_mpps)),
       rx_mpps: spread(used.map((o) => o.s.rx_mpps)),
@@ -129,6 +159,7 @@ export function aggregate(results: RoundResult[], info: RunInfo): Row[] {
       heap_tx: heapSummary(used, "tx", info.seconds),
       heap_rx: heapSummary(used, "rx", info.seconds),
       vs: {},
+      vs_missing: {},
     };
     const lat = used.flatMap((o) => (o.s.latency !== undefined ? [o.s.latency] : []));
     if (lat.length > 0) {
@@ -141,16 +172,9 @@ export function aggregate(results: RoundResult[], info: RunInfo): Row[] {
   for (const row of rows) {
     for (const { base, match } of BASELINES[row.c.scenario] ?? []) {
       const b = rows.find((r) => r.size === row.size && r.c.scenario === base && match(row.c, r.c));
-      if (b === undefined) continue;
-      // Round by round, over the rounds both measured cleanly (all their rounds if none did).
-      const pairs = (mine: Row["used"], theirs: Row["used"]) =>
-        mine.flatMap(({ round, s }) => {
-          const bs = theirs.find((o) => o.round === round)?.s;
-          return bs !== undefined && bs.rx_mpps > 0 ? [s.rx_mpps / bs.rx_mpps] : [];
-        });
-      let ratios = pairs(row.used, b.used);
-      if (ratios.length === 0) ratios = pairs(row.ok, b.ok);
-      if (ratios.length > 0) row.vs[base] = spread(ratios);
+      const v = ratioTo(row, b);
+      if (typeof v === "string") row.vs_missing[base] = v;
+      else row.vs[base] = v;
     }
   }
   return rows;
@@ -164,7 +188,10 @@ export interface Target {
   /** "ratio" (× a baseline), "us" (latency) or "cells" (per window) */
   readonly unit: "x" | "us" | "cells";
   readonly want: string;
-  readonly value: Spread;
+  /** null: nothing to judge (see `missing`), and the target is missed */
+  readonly value: Spread | null;
+  /** why there is no value (no baseline, every round starved or failed, no latency) */
+  readonly missing?: string;
   readonly pass: boolean;
 }
 
@@ -173,8 +200,12 @@ export function targets(rows: Row[]): Target[] {
   const at64 = rows.filter((r) => r.size === 64);
   const ratio = (name: string, r: Row, base: ScenarioName, min: number) => {
     const v = r.vs[base];
-    if (v === undefined) return;
     const what = `${r.key}: ${r.c.tx} → ${r.c.rx}`;
+    if (v === undefined) {
+      const missing = `no ratio to ${base}: ${r.vs_missing[base] ?? "baseline not measured in this run"}`;
+      out.push({ name, case: what, unit: "x", want: `≥ ${min}×`, value: null, missing, pass: false });
+      return;
+    }
     out.push({ name, case: what, unit: "x", want: `≥ ${min}×`, value: v, pass: v.median >= min });
   };
   for (const r of at64.filter((r) => r.c.scenario === "bun-dpdk")) {
@@ -190,8 +221,12 @@ export function targets(rows: Row[]): Target[] {
   }
   for (const r of at64.filter((r) => r.c.scenario === "echo" && r.c.peer === "bun" && r.c.mode === "polling")) {
     const p99 = r.p99_us;
-    if (p99 === undefined) continue;
     const name = "echo p99, Bun↔Bun polling";
+    if (p99 === undefined || !Number.isFinite(p99.median)) {
+      const missing = "no latency measured (every round failed)";
+      out.push({ name, case: r.key, unit: "us", want: "< 20 µs", value: null, missing, pass: false });
+      continue;
+    }
     out.push({ name, case: r.key, unit: "us", want: "< 20 µs", value: p99, pass: p99.median < 20 });
   }
   // No allocation per packet: a polling Bun end allocates per event-loop turn (one Immediate
@@ -214,8 +249,8 @@ export function targets(rows: Row[]): Target[] {
 
 // ---- JSON ----
 
-function flat(prefix: string, s: Spread | undefined, digits = 4): Record<string, number> {
-  if (s === undefined) return {};
+function flat(prefix: string, s: Spread | null | undefined, digits = 4): Record<string, number> {
+  if (s === undefined || s === null) return {};
   const r = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null) as number;
   return { [prefix]: r(s.median), [`${prefix}_min`]: r(s.min), [`${prefix}_max`]: r(s.max) };
 }
@@ -235,7 +270,7 @@ export function jsonRow(row: Row, info: RunInfo): Record<string, unknown> {
     burst: info.burst,
     queues: c.scenario === "echo" ? 1 : info.queues,
     rounds: row.used.length,
-    rounds_starved: row.results.filter((r) => r.starved).length,
+    rounds_starved: row.ok.length - row.clean.length,
     failures: row.results.length - row.ok.length,
     ...flat("tx_mpps", row.tx_mpps),
     ...flat("rx_mpps", row.rx_mpps),
@@ -250,6 +285,7 @@ export function jsonRow(row: Row, info: RunInfo): Record<string, unknown> {
     ...flat("p999_us", row.p999_us, 2),
   };
   for (const [base, s] of Object.entries(row.vs)) Object.assign(out, flat(`vs_${base.replace("-", "_")}`, s, 3));
+  for (const [base, why] of Object.entries(row.vs_missing)) out[`vs_${base.replace("-", "_")}_missing`] = why;
   for (const [side, h] of [["tx", row.heap_tx], ["rx", row.heap_rx]] as const) {
     if (h === null) continue;
     out[`heap_growth_${side}`] = h.heap_growth;
@@ -297,7 +333,7 @@ export function jsonRound(r: RoundResult): Record<string, unknown> {
     lost: s.lost,
     cpu_tx: n(s.cpu_tx, 3),
     cpu_rx: n(s.cpu_rx, 3),
-    starved: r.starved,
+    starved: !isClean(r),
     ...(s.latency !== undefined
       ? {
           p50_us: n(s.latency.p50_us, 2),
@@ -310,7 +346,15 @@ export function jsonRound(r: RoundResult): Record<string, unknown> {
 }
 
 export function jsonTarget(t: Target): Record<string, unknown> {
-  return { kind: "target", target: t.name, case: t.case, want: t.want, ...flat("value", t.value, 3), pass: t.pass };
+  return {
+    kind: "target",
+    target: t.name,
+    case: t.case,
+    want: t.want,
+    ...flat("value", t.value, 3),
+    ...(t.missing !== undefined ? { missing: t.missing } : {}),
+    pass: t.pass,
+  };
 }
 
 // ---- text ----
@@ -319,8 +363,8 @@ function f(x: number, digits: number): string {
   return Number.isFinite(x) ? x.toFixed(digits) : "-";
 }
 
-function withRange(s: Spread | undefined, digits: number, suffix = ""): string {
-  if (s === undefined || !Number.isFinite(s.median)) return "-";
+function withRange(s: Spread | null | undefined, digits: number, suffix = ""): string {
+  if (s === undefined || s === null || !Number.isFinite(s.median)) return "-";
   if (s.min === s.max) return `${f(s.median, digits)}${suffix}`;
   return `${f(s.median, digits)}${suffix} [${f(s.min, digits)}–${f(s.max, digits)}]`;
 }
@@ -362,11 +406,13 @@ export function textReport(rows: Row[], tgts: Target[], info: RunInfo): string {
         f(r.gbps.median, 1),
         `${count(r.sent)} / ${count(r.lost)}`,
         `${f(r.cpu_tx.median * 100, 0)}% / ${f(r.cpu_rx.median * 100, 0)}%`,
-        Object.entries(r.vs)
-          .map(([b, s]) => `${withRange(s, 2, "×")} ${BASE_NAMES[b as ScenarioName] ?? b}`)
-          .join(", ") +
+        [
+          ...Object.entries(r.vs).map(([b, s]) => `${withRange(s, 2, "×")} ${BASE_NAMES[b as ScenarioName] ?? b}`),
+          ...Object.entries(r.vs_missing).map(([b, why]) => `- ${BASE_NAMES[b as ScenarioName] ?? b} (${why})`),
+        ].join(", ") +
           (failed > 0 ? `  (${failed} round(s) failed)` : "") +
           (r.used.length < r.ok.length ? `  (${r.ok.length - r.used.length} starved round(s) left out)` : "") +
+          (r.ok.length > 0 && r.clean.length === 0 ? "  (every round starved: figures not clean)" : "") +
           (badDescs(r) > 0 ? `  (core dropped ${badDescs(r)} bad descriptors)` : ""),
       ];
     });
@@ -450,10 +496,12 @@ export function textReport(rows: Row[], tgts: Target[], info: RunInfo): string {
     parts.push("targets: not judged in a --smoke run (its windows are too short); run without --smoke");
   } else if (tgts.length > 0) {
     const body = tgts.map((t) => [
-      t.pass ? "PASS" : "MISS",
+      t.pass ? "PASS" : "MISSED",
       t.name,
       t.want,
-      withRange(t.value, t.unit === "x" ? 2 : 1, t.unit === "x" ? "×" : t.unit === "us" ? " µs" : ""),
+      t.value === null
+        ? `- (${t.missing ?? "not measured"})`
+        : withRange(t.value, t.unit === "x" ? 2 : 1, t.unit === "x" ? "×" : t.unit === "us" ? " µs" : ""),
       t.case,
     ]);
     parts.push(
@@ -461,11 +509,12 @@ export function textReport(rows: Row[], tgts: Target[], info: RunInfo): string {
         table(["", "target", "want", "measured", "case"], body, new Set()),
     );
   }
-  const starved = rows.flatMap((r) => r.results.filter((x) => x.starved)).length;
+  const starved = sum(rows.map((r) => r.ok.length - r.clean.length));
   if (starved > 0) {
     parts.push(
       `note: ${starved} run(s) kept a polling end below ${BUSY_SHARE * 100}% of its CPU after two re-runs ` +
-        "(other load on the machine); medians and ratios leave them out where the case has clean rounds",
+        "(other load on the machine); medians leave them out where the case has clean rounds, and " +
+        "ratios pair clean rounds only",
     );
   }
   return parts.join("\n\n");
