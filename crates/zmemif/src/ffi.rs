@@ -161,7 +161,7 @@ const _: () = {
 pub type zmemif_event_cb = Option<extern "C" fn(ctx: u64, event: u32, arg: u32)>;
 
 pub struct zmemif_socket(Socket);
-pub struct zmemif_port(Port);
+pub struct zmemif_port(pub(crate) Port);
 pub enum zmemif_queue {
     Rx(RxQueue),
     Tx(TxQueue),
@@ -171,7 +171,7 @@ thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-fn set_error(e: &Error) -> i32 {
+pub(crate) fn set_error(e: &Error) -> i32 {
     LAST_ERROR.with(|l| *l.borrow_mut() = e.message.clone());
     e.code as i32
 }
@@ -471,17 +471,22 @@ pub unsafe extern "C" fn zmemif_port_set_callback(
         let p = unsafe { handle(p, "port") }?;
         p.0.set_callback(cb.map(|f| {
             Arc::new(move |ev: Event| {
-                let (e, a) = match ev {
-                    Event::Connected { generation } => (ZMEMIF_EVENT_CONNECTED, generation),
-                    Event::Disconnected { generation } => (ZMEMIF_EVENT_DISCONNECTED, generation),
-                    Event::RxReady { qid } => (ZMEMIF_EVENT_RX_READY, qid as u32),
-                    Event::Rejected { rejects, .. } => (ZMEMIF_EVENT_REJECTED, rejects),
-                };
+                let (e, a) = event_args(ev);
                 f(ctx, e, a)
             }) as crate::port::Callback
         }));
         Ok(0)
     })
+}
+
+/// An event as the callback's (event, arg) numbers.
+pub(crate) fn event_args(ev: Event) -> (u32, u32) {
+    match ev {
+        Event::Connected { generation } => (ZMEMIF_EVENT_CONNECTED, generation),
+        Event::Disconnected { generation } => (ZMEMIF_EVENT_DISCONNECTED, generation),
+        Event::RxReady { qid } => (ZMEMIF_EVENT_RX_READY, qid as u32),
+        Event::Rejected { rejects, .. } => (ZMEMIF_EVENT_REJECTED, rejects),
+    }
 }
 
 /// Waits up to `timeout_ms` (-1: forever) for the connection. 0, or TIMEOUT / PEER_REJECTED (the

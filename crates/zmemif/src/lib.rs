@@ -11,6 +11,7 @@
 //! control.rs the control thread: handshakes, reconnects, teardown, armed interrupts
 //! port.rs    Socket and Port, the public objects
 //! ffi.rs     the C ABI (only `extern "C"`)
+//! node.rs    the N-API binding for Node.js (feature `node`), over the C ABI
 //! error.rs   errors with stable codes
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -20,6 +21,9 @@ mod control;
 pub mod creds;
 pub mod error;
 pub mod ffi;
+// Not in unit-test builds: napi-derive generates no bindings there.
+#[cfg(all(feature = "node", not(test)))]
+mod node;
 pub mod port;
 pub mod queue;
 pub mod region;

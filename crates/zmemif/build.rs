@@ -1,0 +1,5 @@
+// The N-API binding's link setup (feature `node`); nothing to do otherwise.
+fn main() {
+    #[cfg(feature = "node")]
+    napi_build::setup();
+}

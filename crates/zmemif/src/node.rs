@@ -1,0 +1,422 @@
+//! The N-API binding for Node.js (cargo feature `node`): the C ABI of `ffi.rs` again, shaped for
+//! a JavaScript caller that cannot take addresses. Built into the same library as the C ABI, so
+//! one file per platform serves Node's `require`, Bun's `require` and Bun's `bun:ffi` `dlopen`.
+//!
+//! - Every function calls the matching `zmemif_*` export: one implementation, one set of checks.
+//! - Handles are the C ABI's pointers carried as JS numbers (a user-space address fits in 2^53).
+//!   Functions that make a handle return it, or the negative result code.
+//! - Caller buffers are typed arrays (descriptors a `Uint32Array`, 4 words each; structs and
+//!   strings a `Uint8Array`), checked against the count given: the hot path is one call per
+//!   burst, numbers and one reused array, nothing allocated.
+//! - A region is one external `ArrayBuffer` over the mapping (never a copy); `detachBuffer`
+//!   revokes it before the queue detaches, so a stale view reads as empty instead of crashing.
+//! - Events reach the JS thread through one thread-safe function per JS thread (`eventSink`),
+//!   called with the same `(ctx, event, arg)` numbers as the C callback. It is weak: it does not
+//!   keep the event loop alive (the caller holds the loop while something waits).
+
+use std::cell::RefCell;
+use std::ffi::CStr;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{
+    ArrayBuffer, Either, FnArgs, FromNapiValue, Function, Uint32ArraySlice, Uint8ArraySlice,
+};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{sys, Env, Error as NapiError, Status};
+use napi_derive::napi;
+
+use crate::error::Code;
+use crate::ffi::{
+    self, zmemif_port, zmemif_port_config, zmemif_port_info, zmemif_queue, zmemif_socket,
+};
+use crate::port::Event;
+use crate::queue::{Desc, QueueStats};
+
+/// The JS function events are delivered to: `(ctx, event, arg)`, weak, errors not passed in.
+type Sink =
+    ThreadsafeFunction<FnArgs<(f64, u32, u32)>, (), FnArgs<(f64, u32, u32)>, Status, false, true>;
+
+thread_local! {
+    /// This JS thread's sink (the main thread's, or a Worker's).
+    static SINK: RefCell<Option<Arc<Sink>>> = const { RefCell::new(None) };
+}
+
+const DESC_WORDS: usize = std::mem::size_of::<Desc>() / 4;
+
+fn ptr<T>(h: f64) -> *mut T {
+    h as u64 as usize as *mut T
+}
+
+fn handle_or_code<T>(rc: i32, out: *mut T) -> f64 {
+    if rc < 0 {
+        rc as f64
+    } else {
+        out as usize as f64
+    }
+}
+
+fn invalid(msg: &str) -> i32 {
+    ffi::set_error(&crate::error::Error::invalid(msg.to_string()))
+}
+
+fn too_short(what: &str, have: usize, need: usize) -> i32 {
+    invalid(&format!(
+        "{what}: the array holds {have} elements, {need} needed"
+    ))
+}
+
+#[napi]
+pub fn strerror(code: i32) -> String {
+    // SAFETY: zmemif_strerror returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(ffi::zmemif_strerror(code)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The calling thread's message for the last failure.
+#[napi]
+pub fn last_error(mut buf: Uint8ArraySlice<'_>) -> i32 {
+    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
+    let buf = unsafe { buf.as_mut() };
+    ffi::zmemif_last_error(buf.as_mut_ptr(), buf.len() as u32)
+}
+
+/// A socket handle, or a negative code.
+#[napi]
+pub fn socket_new(path: Uint8ArraySlice<'_>, abstract_: u32, uid: u32, gid: u32, mode: u32) -> f64 {
+    let mut out: *mut zmemif_socket = std::ptr::null_mut();
+    // SAFETY: `path` is `path.len()` readable bytes; `out` is writable.
+    let rc = unsafe {
+        ffi::zmemif_socket_new(
+            path.as_ptr(),
+            path.len() as u32,
+            abstract_,
+            uid,
+            gid,
+            mode,
+            &mut out,
+        )
+    };
+    handle_or_code(rc, out)
+}
+
+#[napi]
+pub fn socket_free(s: f64) {
+    // SAFETY: the binding passes a handle from socket_new once.
+    unsafe { ffi::zmemif_socket_free(ptr(s)) }
+}
+
+/// A port handle, or a negative code. `config` holds a `zmemif_port_config` (80 bytes).
+#[napi]
+pub fn port_new(s: f64, config: Uint8ArraySlice<'_>) -> f64 {
+    if config.len() < std::mem::size_of::<zmemif_port_config>() {
+        return too_short(
+            "port_new config",
+            config.len(),
+            std::mem::size_of::<zmemif_port_config>(),
+        ) as f64;
+    }
+    let mut cfg = std::mem::MaybeUninit::<zmemif_port_config>::uninit();
+    // SAFETY: the struct is plain data (integers and byte arrays): any bytes are a valid value;
+    // `config` holds at least its size.
+    let cfg = unsafe {
+        std::ptr::copy_nonoverlapping(
+            config.as_ptr(),
+            cfg.as_mut_ptr().cast::<u8>(),
+            std::mem::size_of::<zmemif_port_config>(),
+        );
+        cfg.assume_init()
+    };
+    let mut out: *mut zmemif_port = std::ptr::null_mut();
+    // SAFETY: a live socket handle (binding's contract); `cfg` and `out` are local.
+    let rc = unsafe { ffi::zmemif_port_new(ptr(s), &cfg, &mut out) };
+    handle_or_code(rc, out)
+}
+
+#[napi]
+pub fn port_free(p: f64) {
+    // SAFETY: the binding passes a handle from port_new once.
+    unsafe { ffi::zmemif_port_free(ptr(p)) }
+}
+
+/// Installs this JS thread's event function; `port_set_callback` and `queue_arm_cb` report to it.
+#[napi]
+pub fn event_sink(f: Function<'_, FnArgs<(f64, u32, u32)>, ()>) -> napi::Result<()> {
+    let tsfn: Sink = f
+        .build_threadsafe_function()
+        .weak::<true>()
+        .callee_handled::<false>()
+        .build()?;
+    SINK.with(|s| *s.borrow_mut() = Some(Arc::new(tsfn)));
+    Ok(())
+}
+
+fn sink() -> Option<Arc<Sink>> {
+    SINK.with(|s| s.borrow().clone())
+}
+
+fn deliver(sink: &Sink, ctx: f64, ev: Event) {
+    let (e, a) = ffi::event_args(ev);
+    // Closing (the JS thread has exited) is fine: nobody is left to tell.
+    let _ = sink.call(
+        FnArgs::from((ctx, e, a)),
+        ThreadsafeFunctionCallMode::NonBlocking,
+    );
+}
+
+/// Sets the port's event callback to this thread's sink with `ctx`; `ctx` null clears it.
+#[napi]
+pub fn port_set_callback(p: f64, ctx: Option<f64>) -> i32 {
+    // SAFETY: a live port handle (binding's contract).
+    let Some(port) = (unsafe { ptr::<zmemif_port>(p).as_ref() }) else {
+        return invalid("port is null");
+    };
+    match ctx {
+        None => port.0.set_callback(None),
+        Some(ctx) => {
+            let Some(s) = sink() else {
+                return invalid("port_set_callback before event_sink on this thread");
+            };
+            port.0
+                .set_callback(Some(Arc::new(move |ev: Event| deliver(&s, ctx, ev))));
+        }
+    }
+    0
+}
+
+#[napi]
+pub fn port_wait_connected(p: f64, timeout_ms: i32) -> i32 {
+    // SAFETY: a live port handle (binding's contract).
+    unsafe { ffi::zmemif_port_wait_connected(ptr(p), timeout_ms) }
+}
+
+/// Fills `out` (64 bytes) with a `zmemif_port_info`.
+#[napi]
+pub fn port_info_get(p: f64, mut out: Uint8ArraySlice<'_>) -> i32 {
+    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
+    let out = unsafe { out.as_mut() };
+    let need = std::mem::size_of::<zmemif_port_info>();
+    if out.len() < need {
+        return too_short("port_info_get", out.len(), need);
+    }
+    let mut info = zmemif_port_info::default();
+    // SAFETY: a live port handle (binding's contract); `info` is local.
+    let rc = unsafe { ffi::zmemif_port_info_get(ptr(p), &mut info) };
+    // SAFETY: `info` is plain data of `need` bytes; `out` holds at least that many.
+    unsafe {
+        std::ptr::copy_nonoverlapping((&raw const info).cast::<u8>(), out.as_mut_ptr(), need)
+    };
+    rc
+}
+
+#[napi]
+pub fn port_peer_name(p: f64, mut buf: Uint8ArraySlice<'_>) -> i32 {
+    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
+    let buf = unsafe { buf.as_mut() };
+    // SAFETY: a live port handle; `buf` is `buf.len()` writable bytes.
+    unsafe { ffi::zmemif_port_peer_name(ptr(p), buf.as_mut_ptr(), buf.len() as u32) }
+}
+
+#[napi]
+pub fn port_reason(p: f64, mut buf: Uint8ArraySlice<'_>) -> i32 {
+    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
+    let buf = unsafe { buf.as_mut() };
+    // SAFETY: a live port handle; `buf` is `buf.len()` writable bytes.
+    unsafe { ffi::zmemif_port_reason(ptr(p), buf.as_mut_ptr(), buf.len() as u32) }
+}
+
+/// A queue handle, or a negative code.
+#[napi]
+pub fn queue_open(p: f64, dir: u32, qid: u32) -> f64 {
+    let mut out: *mut zmemif_queue = std::ptr::null_mut();
+    // SAFETY: a live port handle; `out` is local.
+    let rc = unsafe { ffi::zmemif_queue_open(ptr(p), dir, qid, &mut out) };
+    handle_or_code(rc, out)
+}
+
+#[napi]
+pub fn queue_free(q: f64) {
+    // SAFETY: the binding passes a handle from queue_open once, its views revoked.
+    unsafe { ffi::zmemif_queue_free(ptr(q)) }
+}
+
+#[napi]
+pub fn queue_attach(q: f64) -> i32 {
+    // SAFETY: a live queue handle (binding's contract).
+    unsafe { ffi::zmemif_queue_attach(ptr(q)) }
+}
+
+#[napi]
+pub fn queue_detach(q: f64) -> i32 {
+    // SAFETY: a live queue handle (binding's contract).
+    unsafe { ffi::zmemif_queue_detach(ptr(q)) }
+}
+
+#[napi]
+pub fn queue_num_regions(q: f64) -> i32 {
+    // SAFETY: a live queue handle (binding's contract).
+    unsafe { ffi::zmemif_queue_num_regions(ptr(q)) }
+}
+
+/// One external ArrayBuffer over region `idx` of the attached connection (never a copy), or a
+/// negative code. It must be revoked with `detach_buffer` before the queue detaches.
+#[napi]
+pub fn queue_region(env: Env, q: f64, idx: u32) -> napi::Result<Either<ArrayBuffer<'static>, i32>> {
+    let (mut base, mut size) = (0u64, 0u64);
+    // SAFETY: a live queue handle; `base` and `size` are local.
+    let rc = unsafe { ffi::zmemif_queue_region(ptr(q), idx, &mut base, &mut size) };
+    if rc < 0 {
+        return Ok(Either::B(rc));
+    }
+    let mut value = std::ptr::null_mut();
+    // SAFETY: the mapping stays valid until the queue detaches, and the binding detaches this
+    // buffer first; no finalizer: the memory belongs to the core.
+    let status = unsafe {
+        sys::napi_create_external_arraybuffer(
+            env.raw(),
+            base as usize as *mut std::ffi::c_void,
+            size as usize,
+            None,
+            std::ptr::null_mut(),
+            &mut value,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        // Never fall back to a copy: writes into a copy would silently go nowhere.
+        return Err(NapiError::new(
+            Status::GenericFailure,
+            format!(
+                "cannot make an external ArrayBuffer over the shared memory (napi status {status})"
+            ),
+        ));
+    }
+    // SAFETY: `value` is the ArrayBuffer just made in this env.
+    Ok(Either::A(unsafe {
+        ArrayBuffer::from_napi_value(env.raw(), value)
+    }?))
+}
+
+/// Revokes a region's ArrayBuffer: every view of it reads as empty from now on.
+#[napi]
+pub fn detach_buffer(buffer: ArrayBuffer<'_>) -> napi::Result<()> {
+    if buffer.is_detached()? {
+        return Ok(());
+    }
+    buffer.detach()
+}
+
+/// Fills `out` (64 bytes) with the queue's `zmemif_queue_stats`.
+#[napi]
+pub fn queue_stats_get(q: f64, mut out: Uint8ArraySlice<'_>) -> i32 {
+    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
+    let out = unsafe { out.as_mut() };
+    let need = std::mem::size_of::<QueueStats>();
+    if out.len() < need {
+        return too_short("queue_stats_get", out.len(), need);
+    }
+    let mut st = QueueStats::default();
+    // SAFETY: a live queue handle; `st` is local.
+    let rc = unsafe { ffi::zmemif_queue_stats_get(ptr(q), &mut st) };
+    // SAFETY: `st` is plain data of `need` bytes; `out` holds at least that many.
+    unsafe { std::ptr::copy_nonoverlapping((&raw const st).cast::<u8>(), out.as_mut_ptr(), need) };
+    rc
+}
+
+#[napi]
+pub fn queue_set_mode(q: f64, mode: u32) -> i32 {
+    // SAFETY: a live queue handle (binding's contract).
+    unsafe { ffi::zmemif_queue_set_mode(ptr(q), mode) }
+}
+
+#[napi]
+pub fn queue_wait(q: f64, timeout_ms: i32) -> i32 {
+    // SAFETY: a live queue handle (binding's contract).
+    unsafe { ffi::zmemif_queue_wait(ptr(q), timeout_ms) }
+}
+
+#[napi]
+pub fn queue_arm(q: f64) -> i32 {
+    // SAFETY: a live queue handle (binding's contract).
+    unsafe { ffi::zmemif_queue_arm(ptr(q)) }
+}
+
+/// As `queue_arm`, but reports RX_READY to this thread's sink with `ctx` (a Worker's queue).
+#[napi]
+pub fn queue_arm_cb(q: f64, ctx: f64) -> i32 {
+    // SAFETY: a live queue handle (binding's contract).
+    let Some(queue) = (unsafe { ptr::<zmemif_queue>(q).as_mut() }) else {
+        return invalid("queue is null");
+    };
+    let zmemif_queue::Rx(r) = queue else {
+        return invalid("only rx queues can be armed");
+    };
+    let Some(s) = sink() else {
+        return invalid("queue_arm_cb before event_sink on this thread");
+    };
+    let cb: crate::port::Callback = Arc::new(move |ev: Event| {
+        if let Event::RxReady { .. } = ev {
+            deliver(&s, ctx, ev)
+        }
+    });
+    match r.arm_with(Some(cb)) {
+        Ok(ready) => ready as i32,
+        Err(e) => ffi::set_error(&e),
+    }
+}
+
+#[napi]
+pub fn tx_wait(q: f64, n: u32, timeout_ms: i32) -> i32 {
+    // SAFETY: a live queue handle (binding's contract).
+    unsafe { ffi::zmemif_tx_wait(ptr(q), n, timeout_ms) }
+}
+
+// ---- hot path: numbers and one reused Uint32Array ----
+
+fn room(descs: &[u32], n: u32, op: &str) -> Option<i32> {
+    let have = descs.len() / DESC_WORDS;
+    (n as usize > have).then(|| too_short(op, have, n as usize))
+}
+
+#[napi]
+pub fn rx_burst(q: f64, mut descs: Uint32ArraySlice<'_>, max: u32) -> i32 {
+    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
+    let descs = unsafe { descs.as_mut() };
+    if let Some(rc) = room(descs, max, "rx_burst descriptors") {
+        return rc;
+    }
+    // SAFETY: a live queue handle; `descs` has room for `max` descriptors (checked; a Uint32Array
+    // is 4-aligned like `Desc`).
+    unsafe { ffi::zmemif_rx_burst(ptr(q), descs.as_mut_ptr().cast::<Desc>(), max) }
+}
+
+#[napi]
+pub fn rx_release(q: f64) -> i32 {
+    // SAFETY: a live queue handle (binding's contract).
+    unsafe { ffi::zmemif_rx_release(ptr(q)) }
+}
+
+#[napi]
+pub fn tx_alloc(q: f64, mut descs: Uint32ArraySlice<'_>, n: u32) -> i32 {
+    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
+    let descs = unsafe { descs.as_mut() };
+    if let Some(rc) = room(descs, n, "tx_alloc descriptors") {
+        return rc;
+    }
+    // SAFETY: as rx_burst.
+    unsafe { ffi::zmemif_tx_alloc(ptr(q), descs.as_mut_ptr().cast::<Desc>(), n) }
+}
+
+#[napi]
+pub fn tx_burst(q: f64, descs: Uint32ArraySlice<'_>, n: u32) -> i32 {
+    if let Some(rc) = room(&descs, n, "tx_burst descriptors") {
+        return rc;
+    }
+    // SAFETY: as rx_burst; read only.
+    unsafe { ffi::zmemif_tx_burst(ptr(q), descs.as_ptr().cast::<Desc>(), n) }
+}
+
+const _: () = {
+    // Desc is four u32 words (the JS side indexes it as such).
+    assert!(std::mem::size_of::<Desc>() == 16 && std::mem::align_of::<Desc>() <= 4);
+    assert!(Code::InvalidArgument as i32 == ffi::ZMEMIF_E_INVALID_ARGUMENT);
+};
