@@ -171,6 +171,12 @@ thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// This thread's message for its last failed call ("" when none).
+#[cfg_attr(any(test, not(feature = "node")), allow(dead_code))]
+pub(crate) fn last_error_message() -> String {
+    LAST_ERROR.with(|l| l.borrow().clone())
+}
+
 pub(crate) fn set_error(e: &Error) -> i32 {
     LAST_ERROR.with(|l| *l.borrow_mut() = e.message.clone());
     e.code as i32

@@ -5,27 +5,26 @@
 //! - Every function calls the matching `zmemif_*` export: one implementation, one set of checks.
 //! - Handles are the C ABI's pointers carried as JS numbers (a user-space address fits in 2^53).
 //!   Functions that make a handle return it, or the negative result code.
-//! - Caller buffers are typed arrays (descriptors a `Uint32Array`, 4 words each; structs and
-//!   strings a `Uint8Array`), checked against the count given: the hot path is one call per
-//!   burst, numbers and one reused array, nothing allocated.
+//! - Caller structs are typed arrays checked against their size. The hot path takes numbers only,
+//!   as under `bun:ffi`: a descriptor array's address (`address_of`, taken once per array), so a
+//!   burst is one call with nothing converted or allocated.
 //! - A region is one external `ArrayBuffer` over the mapping (never a copy); `detachBuffer`
 //!   revokes it before the queue detaches, so a stale view reads as empty instead of crashing.
-//! - Events reach the JS thread through one thread-safe function per JS thread (`eventSink`),
+//! - Events reach a JS thread through a thread-safe function (`event_hook`, one per JS thread),
 //!   called with the same `(ctx, event, arg)` numbers as the C callback. It is weak: it does not
 //!   keep the event loop alive (the caller holds the loop while something waits).
 
-use std::cell::RefCell;
 use std::ffi::CStr;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{
-    ArrayBuffer, Either, FnArgs, FromNapiValue, Function, Uint32ArraySlice, Uint8ArraySlice,
+    ArrayBuffer, BigUint64ArraySlice, Either, External, FnArgs, FromNapiValue, Function,
+    Uint32ArraySlice, Uint8ArraySlice,
 };
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Error as NapiError, Status};
 use napi_derive::napi;
 
-use crate::error::Code;
 use crate::ffi::{
     self, zmemif_port, zmemif_port_config, zmemif_port_info, zmemif_queue, zmemif_socket,
 };
@@ -35,13 +34,6 @@ use crate::queue::{Desc, QueueStats};
 /// The JS function events are delivered to: `(ctx, event, arg)`, weak, errors not passed in.
 type Sink =
     ThreadsafeFunction<FnArgs<(f64, u32, u32)>, (), FnArgs<(f64, u32, u32)>, Status, false, true>;
-
-thread_local! {
-    /// This JS thread's sink (the main thread's, or a Worker's).
-    static SINK: RefCell<Option<Arc<Sink>>> = const { RefCell::new(None) };
-}
-
-const DESC_WORDS: usize = std::mem::size_of::<Desc>() / 4;
 
 fn ptr<T>(h: f64) -> *mut T {
     h as u64 as usize as *mut T
@@ -73,12 +65,10 @@ pub fn strerror(code: i32) -> String {
         .into_owned()
 }
 
-/// The calling thread's message for the last failure.
+/// The calling thread's message for the last failure ("" when none).
 #[napi]
-pub fn last_error(mut buf: Uint8ArraySlice<'_>) -> i32 {
-    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
-    let buf = unsafe { buf.as_mut() };
-    ffi::zmemif_last_error(buf.as_mut_ptr(), buf.len() as u32)
+pub fn last_error() -> String {
+    ffi::last_error_message()
 }
 
 /// A socket handle, or a negative code.
@@ -139,20 +129,18 @@ pub fn port_free(p: f64) {
     unsafe { ffi::zmemif_port_free(ptr(p)) }
 }
 
-/// Installs this JS thread's event function; `port_set_callback` and `queue_arm_cb` report to it.
+/// A callback the core may call from its control thread, run on this JS thread's event loop
+/// with `(ctx, event, arg)`. Weak: it does not keep the loop alive.
 #[napi]
-pub fn event_sink(f: Function<'_, FnArgs<(f64, u32, u32)>, ()>) -> napi::Result<()> {
+pub fn event_hook(
+    f: Function<'_, FnArgs<(f64, u32, u32)>, ()>,
+) -> napi::Result<External<Arc<Sink>>> {
     let tsfn: Sink = f
         .build_threadsafe_function()
         .weak::<true>()
         .callee_handled::<false>()
         .build()?;
-    SINK.with(|s| *s.borrow_mut() = Some(Arc::new(tsfn)));
-    Ok(())
-}
-
-fn sink() -> Option<Arc<Sink>> {
-    SINK.with(|s| s.borrow().clone())
+    Ok(External::new(Arc::new(tsfn)))
 }
 
 fn deliver(sink: &Sink, ctx: f64, ev: Event) {
@@ -164,23 +152,17 @@ fn deliver(sink: &Sink, ctx: f64, ev: Event) {
     );
 }
 
-/// Sets the port's event callback to this thread's sink with `ctx`; `ctx` null clears it.
+/// Sets the port's event callback to `hook` with `ctx`; `hook` null clears it.
 #[napi]
-pub fn port_set_callback(p: f64, ctx: Option<f64>) -> i32 {
+pub fn port_set_callback(p: f64, hook: Option<&External<Arc<Sink>>>, ctx: f64) -> i32 {
     // SAFETY: a live port handle (binding's contract).
     let Some(port) = (unsafe { ptr::<zmemif_port>(p).as_ref() }) else {
         return invalid("port is null");
     };
-    match ctx {
-        None => port.0.set_callback(None),
-        Some(ctx) => {
-            let Some(s) = sink() else {
-                return invalid("port_set_callback before event_sink on this thread");
-            };
-            port.0
-                .set_callback(Some(Arc::new(move |ev: Event| deliver(&s, ctx, ev))));
-        }
-    }
+    port.0.set_callback(hook.map(|h| {
+        let s = Arc::clone(h);
+        Arc::new(move |ev: Event| deliver(&s, ctx, ev)) as crate::port::Callback
+    }));
     0
 }
 
@@ -210,19 +192,19 @@ pub fn port_info_get(p: f64, mut out: Uint8ArraySlice<'_>) -> i32 {
 }
 
 #[napi]
-pub fn port_peer_name(p: f64, mut buf: Uint8ArraySlice<'_>) -> i32 {
-    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
-    let buf = unsafe { buf.as_mut() };
-    // SAFETY: a live port handle; `buf` is `buf.len()` writable bytes.
-    unsafe { ffi::zmemif_port_peer_name(ptr(p), buf.as_mut_ptr(), buf.len() as u32) }
+pub fn port_peer_name(p: f64) -> String {
+    read_string(|b, l| {
+        // SAFETY: a live port handle; `b` is `l` writable bytes.
+        unsafe { ffi::zmemif_port_peer_name(ptr(p), b, l) }
+    })
 }
 
 #[napi]
-pub fn port_reason(p: f64, mut buf: Uint8ArraySlice<'_>) -> i32 {
-    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
-    let buf = unsafe { buf.as_mut() };
-    // SAFETY: a live port handle; `buf` is `buf.len()` writable bytes.
-    unsafe { ffi::zmemif_port_reason(ptr(p), buf.as_mut_ptr(), buf.len() as u32) }
+pub fn port_reason(p: f64) -> String {
+    read_string(|b, l| {
+        // SAFETY: a live port handle; `b` is `l` writable bytes.
+        unsafe { ffi::zmemif_port_reason(ptr(p), b, l) }
+    })
 }
 
 /// A queue handle, or a negative code.
@@ -305,21 +287,17 @@ pub fn detach_buffer(buffer: ArrayBuffer<'_>) -> napi::Result<()> {
     buffer.detach()
 }
 
-/// Fills `out` (64 bytes) with the queue's `zmemif_queue_stats`.
+/// Fills `out` (8 u64) with the queue's `zmemif_queue_stats`.
 #[napi]
-pub fn queue_stats_get(q: f64, mut out: Uint8ArraySlice<'_>) -> i32 {
+pub fn queue_stats_get(q: f64, mut out: BigUint64ArraySlice<'_>) -> i32 {
     // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
     let out = unsafe { out.as_mut() };
-    let need = std::mem::size_of::<QueueStats>();
+    let need = std::mem::size_of::<QueueStats>() / 8;
     if out.len() < need {
         return too_short("queue_stats_get", out.len(), need);
     }
-    let mut st = QueueStats::default();
-    // SAFETY: a live queue handle; `st` is local.
-    let rc = unsafe { ffi::zmemif_queue_stats_get(ptr(q), &mut st) };
-    // SAFETY: `st` is plain data of `need` bytes; `out` holds at least that many.
-    unsafe { std::ptr::copy_nonoverlapping((&raw const st).cast::<u8>(), out.as_mut_ptr(), need) };
-    rc
+    // SAFETY: a live queue handle; `out` holds a QueueStats (64 bytes, u64 fields, 8-aligned).
+    unsafe { ffi::zmemif_queue_stats_get(ptr(q), out.as_mut_ptr().cast::<QueueStats>()) }
 }
 
 #[napi]
@@ -340,9 +318,9 @@ pub fn queue_arm(q: f64) -> i32 {
     unsafe { ffi::zmemif_queue_arm(ptr(q)) }
 }
 
-/// As `queue_arm`, but reports RX_READY to this thread's sink with `ctx` (a Worker's queue).
+/// As `queue_arm`, but reports RX_READY to `hook` with `ctx` (a Worker's queue).
 #[napi]
-pub fn queue_arm_cb(q: f64, ctx: f64) -> i32 {
+pub fn queue_arm_cb(q: f64, hook: &External<Arc<Sink>>, ctx: f64) -> i32 {
     // SAFETY: a live queue handle (binding's contract).
     let Some(queue) = (unsafe { ptr::<zmemif_queue>(q).as_mut() }) else {
         return invalid("queue is null");
@@ -350,9 +328,7 @@ pub fn queue_arm_cb(q: f64, ctx: f64) -> i32 {
     let zmemif_queue::Rx(r) = queue else {
         return invalid("only rx queues can be armed");
     };
-    let Some(s) = sink() else {
-        return invalid("queue_arm_cb before event_sink on this thread");
-    };
+    let s = Arc::clone(hook);
     let cb: crate::port::Callback = Arc::new(move |ev: Event| {
         if let Event::RxReady { .. } = ev {
             deliver(&s, ctx, ev)
@@ -370,23 +346,20 @@ pub fn tx_wait(q: f64, n: u32, timeout_ms: i32) -> i32 {
     unsafe { ffi::zmemif_tx_wait(ptr(q), n, timeout_ms) }
 }
 
-// ---- hot path: numbers and one reused Uint32Array ----
+// ---- hot path: numbers only, one call per burst ----
 
-fn room(descs: &[u32], n: u32, op: &str) -> Option<i32> {
-    let have = descs.len() / DESC_WORDS;
-    (n as usize > have).then(|| too_short(op, have, n as usize))
+/// The byte address of a descriptor array. Stable for the array's life: asking for it makes V8
+/// keep the data off the heap, and a buffer made with `new ArrayBuffer` never moves.
+#[napi]
+pub fn address_of(descs: Uint32ArraySlice<'_>) -> f64 {
+    descs.as_ptr() as usize as f64
 }
 
+/// `descs` is an address from `address_of` with room for `max` descriptors.
 #[napi]
-pub fn rx_burst(q: f64, mut descs: Uint32ArraySlice<'_>, max: u32) -> i32 {
-    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
-    let descs = unsafe { descs.as_mut() };
-    if let Some(rc) = room(descs, max, "rx_burst descriptors") {
-        return rc;
-    }
-    // SAFETY: a live queue handle; `descs` has room for `max` descriptors (checked; a Uint32Array
-    // is 4-aligned like `Desc`).
-    unsafe { ffi::zmemif_rx_burst(ptr(q), descs.as_mut_ptr().cast::<Desc>(), max) }
+pub fn rx_burst(q: f64, descs: f64, max: u32) -> i32 {
+    // SAFETY: a live queue handle and an array of `max` descriptors (binding's contract).
+    unsafe { ffi::zmemif_rx_burst(ptr(q), ptr(descs), max) }
 }
 
 #[napi]
@@ -396,27 +369,26 @@ pub fn rx_release(q: f64) -> i32 {
 }
 
 #[napi]
-pub fn tx_alloc(q: f64, mut descs: Uint32ArraySlice<'_>, n: u32) -> i32 {
-    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
-    let descs = unsafe { descs.as_mut() };
-    if let Some(rc) = room(descs, n, "tx_alloc descriptors") {
-        return rc;
-    }
+pub fn tx_alloc(q: f64, descs: f64, n: u32) -> i32 {
     // SAFETY: as rx_burst.
-    unsafe { ffi::zmemif_tx_alloc(ptr(q), descs.as_mut_ptr().cast::<Desc>(), n) }
+    unsafe { ffi::zmemif_tx_alloc(ptr(q), ptr(descs), n) }
 }
 
 #[napi]
-pub fn tx_burst(q: f64, descs: Uint32ArraySlice<'_>, n: u32) -> i32 {
-    if let Some(rc) = room(&descs, n, "tx_burst descriptors") {
-        return rc;
-    }
-    // SAFETY: as rx_burst; read only.
-    unsafe { ffi::zmemif_tx_burst(ptr(q), descs.as_ptr().cast::<Desc>(), n) }
+pub fn tx_burst(q: f64, descs: f64, n: u32) -> i32 {
+    // SAFETY: as rx_burst.
+    unsafe { ffi::zmemif_tx_burst(ptr(q), ptr(descs), n) }
 }
 
-const _: () = {
-    // Desc is four u32 words (the JS side indexes it as such).
-    assert!(std::mem::size_of::<Desc>() == 16 && std::mem::align_of::<Desc>() <= 4);
-    assert!(Code::InvalidArgument as i32 == ffi::ZMEMIF_E_INVALID_ARGUMENT);
-};
+/// Calls `f(buf, len)` that returns a length, and decodes that many bytes as UTF-8.
+fn read_string(f: impl FnOnce(*mut u8, u32) -> i32) -> String {
+    let mut buf = [0u8; 1024];
+    let n = f(buf.as_mut_ptr(), buf.len() as u32);
+    if n <= 0 {
+        return String::new();
+    }
+    String::from_utf8_lossy(&buf[..(n as usize).min(buf.len() - 1)]).into_owned()
+}
+
+// Desc is four u32 words: the JS side indexes a Uint32Array of them.
+const _: () = assert!(std::mem::size_of::<Desc>() == 16 && std::mem::align_of::<Desc>() <= 4);
