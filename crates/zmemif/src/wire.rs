@@ -172,6 +172,11 @@ fn get_str(b: &[u8], off: usize, len: usize) -> Vec<u8> {
     let end = f.iter().position(|&c| c == 0).unwrap_or(len);
     f[..end].to_vec()
 }
+/// A C string field (names, reasons): its last byte is the terminator, as `put_str` writes it and
+/// VPP/DPDK read it (strlcpy), so at most `len - 1` bytes count even when no NUL is there.
+fn get_cstr(b: &[u8], off: usize, len: usize) -> Vec<u8> {
+    get_str(b, off, len - 1)
+}
 
 impl Msg {
     pub fn encode(&self) -> [u8; MSG_SIZE] {
@@ -234,7 +239,7 @@ impl Msg {
         Ok(match get16(b, 0) {
             ty::ACK => Msg::Ack,
             ty::HELLO => Msg::Hello(Hello {
-                name: get_str(b, 2, NAME_LEN),
+                name: get_cstr(b, 2, NAME_LEN),
                 min_version: get16(b, 34),
                 max_version: get16(b, 36),
                 max_region: get16(b, 38),
@@ -247,7 +252,7 @@ impl Msg {
                 id: get32(b, 4),
                 mode: b[8],
                 secret: get_str(b, 9, SECRET_LEN),
-                name: get_str(b, 33, NAME_LEN),
+                name: get_cstr(b, 33, NAME_LEN),
             }),
             ty::ADD_REGION => Msg::AddRegion {
                 index: get16(b, 2),
@@ -262,14 +267,14 @@ impl Msg {
                 private_hdr_size: get16(b, 13),
             }),
             ty::CONNECT => Msg::Connect {
-                name: get_str(b, 2, NAME_LEN),
+                name: get_cstr(b, 2, NAME_LEN),
             },
             ty::CONNECTED => Msg::Connected {
-                name: get_str(b, 2, NAME_LEN),
+                name: get_cstr(b, 2, NAME_LEN),
             },
             ty::DISCONNECT => Msg::Disconnect {
                 code: get32(b, 2),
-                reason: get_str(b, 6, REASON_LEN),
+                reason: get_cstr(b, 6, REASON_LEN),
             },
             t => return Err(DecodeError::UnknownType(t)),
         })
@@ -381,6 +386,22 @@ mod tests {
         .encode();
         assert_eq!(&b[0..6], &[8, 0, 5, 0, 0, 0]);
         assert_eq!(&b[6..22], b"Incorrect secret");
+    }
+
+    #[test]
+    fn unterminated_names_decode_as_their_encoding_would() {
+        // Found by the control_decode fuzz target: a 32-byte name without NUL decoded to 32
+        // bytes, but encodes to 31, so decode(encode(m)) differed from m.
+        let mut b = Msg::Connect { name: vec![] }.encode();
+        b[2..2 + NAME_LEN].fill(b'x');
+        let m = Msg::decode(&b).unwrap();
+        assert_eq!(
+            m,
+            Msg::Connect {
+                name: vec![b'x'; NAME_LEN - 1]
+            }
+        );
+        assert_eq!(Msg::decode(&m.encode()).unwrap(), m);
     }
 
     #[test]
