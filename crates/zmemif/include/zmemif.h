@@ -67,6 +67,9 @@
 // Longest allow-list accepted.
 #define ZMEMIF_MAX_ALLOW 65536
 
+// The largest packet, in bytes: a longer chain is dropped by `zmemif_rx_burst`.
+#define ZMEMIF_MAX_PACKET 65535
+
 typedef struct zmemif_port zmemif_port;
 
 typedef struct zmemif_queue zmemif_queue;
@@ -130,7 +133,11 @@ typedef struct {
   uint8_t role;
   uint16_t num_regions;
   uint32_t buffer_size;
-  uint32_t reserved0;
+  // The most descriptors one received packet can have on the current connection (0 when not
+  // connected): a `zmemif_rx_burst` array of this many entries always makes progress. A client
+  // gets `ceil(65535 / buffer_size)` (at most the ring size); a server, which does not learn
+  // the client's buffer size, gets the ring size. Read it after each connect.
+  uint32_t max_segments;
   uint64_t connects;
   uint64_t disconnects;
   // Handshakes refused, by us or by the peer.
@@ -319,6 +326,15 @@ int32_t zmemif_tx_wait(zmemif_queue *q, uint32_t n, int32_t timeout_ms);
 
 // Receives whole packets: writes up to `max` descriptors to `out` and returns how many. Releases
 // the previous burst first. NOT_CONNECTED: the connection ended (revoke views, then detach).
+//
+// Chains: a packet of several buffers comes as consecutive descriptors, NEXT set on all but its
+// last, and only whole packets are returned. A chain longer than any legal packet (more than
+// `zmemif_port_info.max_segments` descriptors or 65535 bytes), including one that never ends,
+// is dropped and counted in `bad_descs`, and the ring moves on. When the first waiting packet is
+// legal but has more descriptors than `max`, the result is ZMEMIF_E_TOO_LARGE, nothing is
+// consumed (the packet stays first on the ring), and `zmemif_last_error` names the count it
+// needs: call again with an array at least that long. An array of `max_segments` entries never
+// gets TOO_LARGE, so sizing `out` by it after each connect always makes progress.
 //
 // # Safety
 // `q` is a live rx queue handle; `out` has room for `max` descriptors.

@@ -4,6 +4,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
@@ -62,6 +63,19 @@ pub struct Connection {
     pub buffer_size: u32,
     pub peer_name: String,
     alive: AtomicBool,
+    /// Why the data path found the peer broken (an impossible ring index): the control thread
+    /// ends the connection with a DISCONNECT carrying this reason.
+    fault: OnceLock<String>,
+}
+
+/// The largest packet memif carries: descriptor lengths are u32, but every peer (DPDK, VPP) and
+/// the Ethernet/IP payloads it carries stop at 65535 bytes.
+pub const MAX_PACKET: u32 = 65535;
+
+/// Descriptors the longest legal packet needs with `buffer_size`-byte buffers:
+/// `ceil(65535 / buffer_size)`.
+pub fn max_chain(buffer_size: u32) -> u32 {
+    MAX_PACKET.div_ceil(buffer_size.max(1))
 }
 
 impl Connection {
@@ -88,6 +102,32 @@ impl Connection {
 
     pub fn mark_dead(&self) {
         self.alive.store(false, Ordering::Release);
+    }
+
+    /// The data path found the peer broken: stop using the connection now (nothing more is handed
+    /// out) and leave `reason` for the control thread, which sends it in a DISCONNECT. The first
+    /// reason wins.
+    pub fn set_fault(&self, reason: String) {
+        let _ = self.fault.set(reason);
+        self.mark_dead();
+    }
+
+    pub fn fault(&self) -> Option<&str> {
+        self.fault.get().map(String::as_str)
+    }
+
+    /// The most descriptors one packet received on `dir` ring `index` may have; longer chains are
+    /// dropped. A client knows its buffer size (the server fills the client's buffers): the
+    /// longest legal packet's chain, `max_chain(buffer_size)`. A server does not learn the client's
+    /// buffer size, so its limit is the ring size (a longer chain could never end). Never more
+    /// than the ring size.
+    pub fn max_segments(&self, dir: Dir, index: usize) -> u16 {
+        let size = 1u32 << self.rings(dir)[index].log2;
+        let limit = match self.role {
+            Role::Client => max_chain(self.buffer_size).min(size),
+            Role::Server => size,
+        };
+        limit as u16
     }
 
     pub fn eventfd(&self, dir: Dir, index: usize) -> &OwnedFd {
@@ -186,6 +226,7 @@ impl Connection {
             buffer_size: p.buffer_size,
             peer_name: String::new(),
             alive: AtomicBool::new(true),
+            fault: OnceLock::new(),
         };
         for dir in [Dir::C2S, Dir::S2C] {
             for i in 0..conn.rings(dir).len() {
@@ -235,6 +276,7 @@ impl Connection {
             buffer_size: 0,
             peer_name,
             alive: AtomicBool::new(true),
+            fault: OnceLock::new(),
         };
         for dir in [Dir::C2S, Dir::S2C] {
             for i in 0..conn.rings(dir).len() {

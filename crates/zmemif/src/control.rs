@@ -86,7 +86,7 @@ impl Control {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn wake(&self) {
+    pub(crate) fn wake(&self) {
         conn::signal(&self.wake);
     }
 
@@ -377,6 +377,7 @@ impl Worker {
                 self.shutdown(&ports);
                 return;
             }
+            self.close_faulted();
             let now = Instant::now();
             self.connect_clients(&ports, now);
             self.expire_handshakes(now);
@@ -516,6 +517,20 @@ impl Worker {
         for k in (0..self.links.len()).rev() {
             if self.links[k].deadline.is_some_and(|d| now >= d) {
                 self.close(k, fail("Handshake timed out"));
+            }
+        }
+    }
+
+    /// Ends the connections whose data path found the peer broken (`Connection::set_fault`),
+    /// telling the peer why.
+    fn close_faulted(&mut self) {
+        for k in (0..self.links.len()).rev() {
+            let reason = self.links[k]
+                .live
+                .as_ref()
+                .and_then(|c| c.fault().map(str::to_owned));
+            if let Some(r) = reason {
+                self.close(k, fail(r));
             }
         }
     }

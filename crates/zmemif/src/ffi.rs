@@ -56,6 +56,9 @@ pub const ZMEMIF_PORT_EXPECT_SERVER_UID: u32 = 2;
 pub const ZMEMIF_CRED_NONE: u32 = 0xFFFF_FFFF;
 /// Longest allow-list accepted.
 pub const ZMEMIF_MAX_ALLOW: u32 = 65536;
+/// The largest packet, in bytes: a longer chain is dropped by `zmemif_rx_burst`.
+pub const ZMEMIF_MAX_PACKET: u32 = 65535;
+const _: () = assert!(ZMEMIF_MAX_PACKET == crate::conn::MAX_PACKET);
 
 /// Port configuration (112 bytes). Zero fields take their defaults.
 #[repr(C)]
@@ -112,7 +115,11 @@ pub struct zmemif_port_info {
     pub role: u8,
     pub num_regions: u16,
     pub buffer_size: u32,
-    pub reserved0: u32,
+    /// The most descriptors one received packet can have on the current connection (0 when not
+    /// connected): a `zmemif_rx_burst` array of this many entries always makes progress. A client
+    /// gets `ceil(65535 / buffer_size)` (at most the ring size); a server, which does not learn
+    /// the client's buffer size, gets the ring size. Read it after each connect.
+    pub max_segments: u32,
     pub connects: u64,
     pub disconnects: u64,
     /// Handshakes refused, by us or by the peer.
@@ -148,6 +155,7 @@ const _: () = {
     assert!(offset_of!(zmemif_port_config, allow_gids) == 104);
     assert!(size_of::<zmemif_port_info>() == 80);
     assert!(offset_of!(zmemif_port_info, buffer_size) == 16);
+    assert!(offset_of!(zmemif_port_info, max_segments) == 20);
     assert!(offset_of!(zmemif_port_info, connects) == 24);
     assert!(offset_of!(zmemif_port_info, rejects) == 40);
     assert!(offset_of!(zmemif_port_info, peer_pid) == 48);
@@ -537,6 +545,7 @@ pub unsafe extern "C" fn zmemif_port_info_get(
             role: p.0.config().role as u8,
             num_regions: i.num_regions,
             buffer_size: i.buffer_size,
+            max_segments: i.max_segments as u32,
             connects: i.connects,
             disconnects: i.disconnects,
             rejects: i.rejects,
@@ -822,6 +831,15 @@ pub unsafe extern "C" fn zmemif_tx_wait(q: *mut zmemif_queue, n: u32, timeout_ms
 
 /// Receives whole packets: writes up to `max` descriptors to `out` and returns how many. Releases
 /// the previous burst first. NOT_CONNECTED: the connection ended (revoke views, then detach).
+///
+/// Chains: a packet of several buffers comes as consecutive descriptors, NEXT set on all but its
+/// last, and only whole packets are returned. A chain longer than any legal packet (more than
+/// `zmemif_port_info.max_segments` descriptors or 65535 bytes), including one that never ends,
+/// is dropped and counted in `bad_descs`, and the ring moves on. When the first waiting packet is
+/// legal but has more descriptors than `max`, the result is ZMEMIF_E_TOO_LARGE, nothing is
+/// consumed (the packet stays first on the ring), and `zmemif_last_error` names the count it
+/// needs: call again with an array at least that long. An array of `max_segments` entries never
+/// gets TOO_LARGE, so sizing `out` by it after each connect always makes progress.
 ///
 /// # Safety
 /// `q` is a live rx queue handle; `out` has room for `max` descriptors.

@@ -209,6 +209,9 @@ pub struct PortInfo {
     pub log2_ring_size: u8,
     pub num_regions: u16,
     pub buffer_size: u32,
+    /// The most descriptors one received packet can have on this connection (the largest over
+    /// its rx queues): an `rx_burst` array this long always makes progress. 0 when not connected.
+    pub max_segments: u16,
     pub connects: u64,
     pub disconnects: u64,
     pub rejects: u64,
@@ -260,8 +263,10 @@ impl PortShared {
         self.cfg.role
     }
 
+    /// The live connection, if any: one the data path found broken is not handed out again
+    /// while the control thread ends it.
     pub(crate) fn current(&self) -> Option<Arc<Connection>> {
-        self.state().conn.clone()
+        self.state().conn.clone().filter(|c| c.is_alive())
     }
 
     pub(crate) fn claim(&self, dir: Dir, qid: u16) -> Result<Arc<QueueCounters>> {
@@ -408,6 +413,11 @@ impl PortShared {
             i.log2_ring_size = c.c2s.first().map_or(0, |r| r.log2);
             i.num_regions = c.regions.len() as u16;
             i.buffer_size = c.buffer_size;
+            let rx = Dir::rx_of(c.role);
+            i.max_segments = (0..c.rings(rx).len())
+                .map(|q| c.max_segments(rx, q))
+                .max()
+                .unwrap_or(0);
         }
         i
     }

@@ -7,12 +7,13 @@
 //! regions before it is handed out; a bad one is counted and skipped, never followed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::conn::{desc_ok, drain, signal, Connection, Dir, Role};
+use crate::conn::{desc_ok, drain, signal, Connection, Dir, Role, MAX_PACKET};
+use crate::control::Control;
 use crate::error::{Code, Error, Result};
 use crate::port::PortShared;
 use crate::region::in_bounds;
@@ -110,6 +111,12 @@ struct Attached {
     buffer_size: u32,
     /// Server tx: the validated buffer the client offered in each slot, by slot.
     offered: Vec<RawDesc>,
+    /// rx: the most descriptors a legal packet has (`Connection::max_segments`).
+    max_chain: u16,
+    /// rx: dropping the rest of an over-long chain, up to its last descriptor.
+    skipping: bool,
+    /// The socket's control thread, woken when the peer breaks the ring protocol.
+    waker: Option<Weak<Control>>,
     /// rx: MASK_INT is currently clear (we asked the peer to signal).
     signalling: bool,
     /// rx in `RxMode::Interrupt`: keep MASK_INT clear even while bursts find data.
@@ -154,6 +161,9 @@ impl Attached {
             buf_offset,
             buffer_size: conn.buffer_size,
             offered: vec![RawDesc::default(); size as usize],
+            max_chain: conn.max_segments(dir, qid),
+            skipping: false,
+            waker: None,
             signalling: false,
             always_signal: false,
             dir,
@@ -208,7 +218,9 @@ impl Attached {
         self.released = self.next;
     }
 
-    /// Slots the peer has filled and we have not read, never more than the ring holds.
+    /// Slots the peer has filled and we have not read. An index that claims more than the ring
+    /// holds (or runs backwards) means a broken peer: the connection is ended (see `fault`) and
+    /// nothing is available, so no slot the peer did not fill is ever handed out.
     #[inline]
     fn rx_available(&self, counters: &QueueCounters) -> u16 {
         let (produced, limit) = match self.role {
@@ -222,16 +234,59 @@ impl Attached {
         let avail = produced.wrapping_sub(self.next);
         if avail > limit {
             QueueCounters::add(&counters.bad_descs, 1);
-            return limit;
+            self.fault(match self.role {
+                Role::Server => format!(
+                    "Invalid ring index: head {produced} tail {} on ring {} (size {})",
+                    self.next,
+                    self.ring_name(),
+                    self.size
+                ),
+                Role::Client => format!(
+                    "Invalid ring index: tail {produced} outside {}..={} (the buffers offered) on \
+                     ring {} (size {})",
+                    self.next,
+                    self.own,
+                    self.ring_name(),
+                    self.size
+                ),
+            });
+            return 0;
         }
         avail
     }
 
+    fn ring_name(&self) -> String {
+        format!("{:?} {}", self.dir, self.qid)
+    }
+
+    /// The peer broke the ring protocol: mark the connection dead at once (nothing more is read
+    /// or written) and wake the control thread, which sends the peer a DISCONNECT with `reason`
+    /// and reports it on the port.
+    #[cold]
+    fn fault(&self, reason: String) {
+        self.conn.set_fault(reason);
+        if let Some(ctl) = self.waker.as_ref().and_then(|w| w.upgrade()) {
+            ctl.wake();
+        }
+    }
+
+    /// Receives whole packets (see `RxQueue::rx_burst`).
+    ///
+    /// A packet whose chain is longer than `max_chain` descriptors or `MAX_PACKET` bytes cannot be
+    /// legal: it is dropped and counted in `bad_descs`, through its last descriptor, even if that
+    /// arrives in a later burst (`skipping`). As `max_chain` is at most the ring size, a chain
+    /// that never ends (NEXT on every slot of a full ring) is dropped too. A legal packet with
+    /// more segments than `out` holds is returned nowhere and the ring stays where it is: the
+    /// caller gets TOO_LARGE naming the count needed; an `out` of `max_chain` entries always
+    /// makes progress.
     fn rx_burst(&mut self, out: &mut [Desc], c: &QueueCounters) -> Result<usize> {
         self.rx_release();
         if self.signalling && !self.always_signal {
             self.ring.set_flags(RING_FLAG_MASK_INT);
             self.signalling = false;
+        }
+        if out.is_empty() {
+            return Ok(0);
         }
         let avail = self.rx_available(c);
         if avail == self.size {
@@ -243,99 +298,134 @@ impl Attached {
             self.ring.prefetch(self.next.wrapping_add(k));
         }
         let (mut i, mut n, mut packets, mut bytes, mut bad) = (0u16, 0usize, 0u64, 0u64, 0u64);
+        // The rest of an over-long chain dropped in an earlier burst.
+        while self.skipping && i < avail {
+            let d = self.ring.read_desc(self.next.wrapping_add(i));
+            i += 1;
+            bad += 1;
+            self.skipping = d.flags & DESC_FLAG_NEXT != 0;
+        }
+        let mut too_small = 0u32;
         'packets: while i < avail {
-            let (start_i, start_n) = (i, n);
-            let mut ok = true;
-            let mut len = 0u64;
+            let start_i = i;
+            let (mut segs, mut len, mut ok) = (0u32, 0u64, true);
             loop {
                 if i == avail {
-                    // The chain goes on past what the peer published: wait for the rest, unless it
-                    // already fills the ring and so can never end (a broken or hostile peer).
-                    if start_i == 0 && avail == self.size {
-                        bad += avail as u64;
-                        n = start_n;
-                        break 'packets;
-                    }
+                    // The chain goes on past what the peer published: wait for the rest.
                     i = start_i;
-                    n = start_n;
                     break 'packets;
                 }
                 let d = self.ring.read_desc(self.next.wrapping_add(i));
                 i += 1;
-                if !desc_ok(&d, &self.regions) {
-                    ok = false;
-                }
-                if ok {
-                    if n == out.len() {
-                        if start_n == 0 {
-                            return Err(Error::new(
-                                Code::TooLarge,
-                                format!(
-                                    "a packet has more segments than the {} descriptors passed to \
-                                     rx_burst: pass a larger array (a 65535-byte packet needs \
-                                     65535 / buffer_size + 1)",
-                                    out.len()
-                                ),
-                            ));
-                        }
-                        i = start_i;
-                        n = start_n;
-                        break 'packets;
+                segs += 1;
+                len += d.length as u64;
+                ok &= desc_ok(&d, &self.regions);
+                let more = d.flags & DESC_FLAG_NEXT != 0;
+                // `more` counts the descriptor still to come, so a chain of exactly `max_chain`
+                // slots that fills the ring and goes on is caught here, not waited for forever.
+                if segs + more as u32 > self.max_chain as u32 || len > MAX_PACKET as u64 {
+                    // Longer than any legal packet: drop it through its end.
+                    bad += (i - start_i) as u64;
+                    self.skipping = more;
+                    while self.skipping && i < avail {
+                        let d = self.ring.read_desc(self.next.wrapping_add(i));
+                        i += 1;
+                        bad += 1;
+                        self.skipping = d.flags & DESC_FLAG_NEXT != 0;
                     }
-                    out[n] = Desc {
+                    continue 'packets;
+                }
+                if ok && n + (segs as usize) <= out.len() {
+                    out[n + segs as usize - 1] = Desc {
                         flags: d.flags & DESC_FLAG_NEXT,
                         region: d.region,
                         length: d.length,
                         offset: d.offset,
                         reserved: 0,
                     };
-                    n += 1;
-                    len += d.length as u64;
                 }
-                if d.flags & DESC_FLAG_NEXT == 0 {
+                if !more {
                     break;
                 }
             }
-            if ok {
-                packets += 1;
-                bytes += len;
-            } else {
+            if !ok {
                 // Drop the whole packet: count its slots, hand out none of them.
                 bad += (i - start_i) as u64;
-                n = start_n;
+                continue;
             }
+            if n + segs as usize > out.len() {
+                // A legal packet that does not fit what is left of `out`: it stays for the next
+                // burst (or, when it is the first, for a larger array).
+                i = start_i;
+                if n == 0 {
+                    too_small = segs;
+                }
+                break;
+            }
+            n += segs as usize;
+            packets += 1;
+            bytes += len;
         }
         self.next = self.next.wrapping_add(i);
         QueueCounters::add(&c.packets, packets);
         QueueCounters::add(&c.bytes, bytes);
         QueueCounters::add(&c.bad_descs, bad);
+        if too_small > 0 {
+            return Err(Error::new(
+                Code::TooLarge,
+                format!(
+                    "the next packet has {too_small} segments, more than the {} descriptors passed \
+                     to rx_burst: pass at least {too_small} (an array of max_segments = {} always \
+                     makes progress); the packet stays on the ring",
+                    out.len(),
+                    self.max_chain
+                ),
+            ));
+        }
         Ok(n)
     }
 
     // ---- tx ----
 
-    fn tx_alloc(&mut self, out: &mut [Desc], c: &QueueCounters) -> usize {
-        let free = match self.role {
+    /// Buffers we may hand out now: the client's free slots, or the buffers the client offered
+    /// the server. An index further than the ring size from ours (either way) means a broken
+    /// peer: the connection is ended (see `fault`) and nothing is handed out.
+    #[inline]
+    fn tx_room(&self, c: &QueueCounters) -> u16 {
+        let (room, peer) = match self.role {
             Role::Client => {
-                let used = self.next.wrapping_sub(self.ring.tail(Ordering::Acquire));
-                if used > self.size {
-                    // The server claims to have consumed slots we never sent.
-                    QueueCounters::add(&c.bad_descs, 1);
-                    0
-                } else {
-                    self.size - used
-                }
+                let tail = self.ring.tail(Ordering::Acquire);
+                let used = self.next.wrapping_sub(tail);
+                (self.size.wrapping_sub(used), tail)
             }
             Role::Server => {
-                let offered = self.ring.head(Ordering::Acquire).wrapping_sub(self.next);
-                if offered > self.size {
-                    QueueCounters::add(&c.bad_descs, 1);
-                    self.size
-                } else {
-                    offered
-                }
+                let head = self.ring.head(Ordering::Acquire);
+                (head.wrapping_sub(self.next), head)
             }
         };
+        if room > self.size {
+            QueueCounters::add(&c.bad_descs, 1);
+            self.fault(match self.role {
+                Role::Client => format!(
+                    "Invalid ring index: tail {peer} head {} on ring {} (size {})",
+                    self.next,
+                    self.ring_name(),
+                    self.size
+                ),
+                Role::Server => format!(
+                    "Invalid ring index: head {peer} tail {} on ring {} (size {})",
+                    self.next,
+                    self.ring_name(),
+                    self.size
+                ),
+            });
+            return 0;
+        }
+        room
+    }
+
+    fn tx_alloc(&mut self, out: &mut [Desc], c: &QueueCounters) -> usize {
+        let free = self.tx_room(c);
         let mut free = free as usize;
         let mut k = 0usize;
         let mut skipped = false;
@@ -451,18 +541,8 @@ impl Attached {
         Ok(n)
     }
 
-    fn tx_free(&self) -> u16 {
-        match self.role {
-            Role::Client => {
-                let used = self.next.wrapping_sub(self.ring.tail(Ordering::Acquire));
-                self.size.saturating_sub(used)
-            }
-            Role::Server => self
-                .ring
-                .head(Ordering::Acquire)
-                .wrapping_sub(self.next)
-                .min(self.size),
-        }
+    fn tx_free(&self, c: &QueueCounters) -> u16 {
+        self.tx_room(c)
     }
 
     #[inline]
@@ -544,6 +624,7 @@ impl QueueCore {
         }
         let g = conn.generation;
         let mut a = Attached::new(conn, self.dir, self.qid as usize);
+        a.waker = self.port.ctl.get().cloned();
         if self.dir == Dir::rx_of(a.role) {
             a.apply_mode(self.rx_mode);
         }
@@ -857,7 +938,7 @@ impl TxQueue {
     /// does not signal freed buffers, so this yields, then sleeps in growing steps up to 10 ms.
     pub fn wait(&mut self, n: u16, timeout: Option<Duration>) -> Result<bool> {
         self.core
-            .wait_until(timeout, |a, _| a.tx_free() >= n.min(a.size))
+            .wait_until(timeout, |a, c| a.tx_free(c) >= n.min(a.size))
     }
 }
 
@@ -963,7 +1044,7 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_index_beyond_the_ring_is_clamped() {
+    fn an_impossible_peer_index_ends_the_connection_and_delivers_nothing() {
         let p = pair(2, 256); // 4 slots
         let ring = p.client.ring(Dir::C2S, 0);
         for s in 0..4 {
@@ -973,10 +1054,22 @@ mod tests {
         let c = QueueCounters::default();
         let mut a = server_rx(&p);
         let mut out = [Desc::default(); 64];
-        assert_eq!(a.rx_burst(&mut out, &c).unwrap(), 4);
-        assert!(c.bad_descs.load(Ordering::Relaxed) >= 1);
+        assert_eq!(
+            a.rx_burst(&mut out, &c).unwrap(),
+            0,
+            "no slot it did not fill"
+        );
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 1);
+        assert!(!p.server.is_alive());
+        assert_eq!(
+            p.server.fault(),
+            Some("Invalid ring index: head 5000 tail 0 on ring C2S 0 (size 4)")
+        );
+    }
 
-        // Client side: a server whose tail runs past the buffers we offered.
+    #[test]
+    fn a_server_filling_more_than_offered_ends_the_connection() {
+        let p = pair(2, 256);
         let mut rx = Attached::new(p.client.clone(), Dir::S2C, 0);
         let s2c = p.server.ring(Dir::S2C, 0);
         for s in 0..4 {
@@ -984,8 +1077,143 @@ mod tests {
         }
         s2c.publish_tail(40000);
         let c = QueueCounters::default();
-        assert_eq!(rx.rx_burst(&mut out, &c).unwrap(), 4);
+        let mut out = [Desc::default(); 8];
+        assert_eq!(rx.rx_burst(&mut out, &c).unwrap(), 0);
         assert_eq!(c.bad_descs.load(Ordering::Relaxed), 1);
+        let why = p.client.fault().unwrap();
+        assert!(why.starts_with("Invalid ring index: tail 40000"), "{why}");
+        assert!(why.ends_with("on ring S2C 0 (size 4)"), "{why}");
+    }
+
+    #[test]
+    fn an_impossible_index_on_the_tx_side_hands_out_nothing() {
+        // Client tx: the server claims to have consumed slots never sent.
+        let p = pair(2, 256);
+        let c = QueueCounters::default();
+        let mut tx = Attached::new(p.client.clone(), Dir::C2S, 0);
+        p.server.ring(Dir::C2S, 0).publish_tail(9);
+        let mut out = [Desc::default(); 8];
+        assert_eq!(tx.tx_alloc(&mut out, &c), 0);
+        assert_eq!(tx.tx_free(&c), 0);
+        assert_eq!(
+            p.client.fault(),
+            Some("Invalid ring index: tail 9 head 0 on ring C2S 0 (size 4)")
+        );
+        // Server tx: the client offers more buffers than the ring has, or its head runs backwards.
+        for head in [5u16, 65535] {
+            let p = pair(2, 256);
+            let mut tx = Attached::new(p.server.clone(), Dir::S2C, 0);
+            p.client.ring(Dir::S2C, 0).publish_head(head);
+            assert_eq!(tx.tx_alloc(&mut out, &c), 0);
+            assert_eq!(
+                p.server.fault().map(str::to_owned),
+                Some(format!(
+                    "Invalid ring index: head {head} tail 0 on ring S2C 0 (size 4)"
+                ))
+            );
+        }
+    }
+
+    /// The hostile server fills the client's offered S2C buffers: `(length, flags)` per slot.
+    fn server_fill(p: &Pair, segs: &[(u32, u16)]) {
+        let ring = p.server.ring(Dir::S2C, 0);
+        let mut tail = ring.tail(Ordering::Relaxed);
+        for &(len, flags) in segs {
+            ring.write_len_flags(tail, len, flags);
+            tail = tail.wrapping_add(1);
+        }
+        ring.publish_tail(tail);
+    }
+
+    /// A chain of `n` buffers of `len` bytes, NEXT on all but the last.
+    fn chain(n: usize, len: u32) -> Vec<(u32, u16)> {
+        (0..n)
+            .map(|k| (len, if k + 1 < n { DESC_NEXT } else { 0 }))
+            .collect()
+    }
+
+    #[test]
+    fn a_legal_chain_longer_than_the_array_waits_for_a_larger_one() {
+        // 128-byte buffers: a 9000-byte packet is 71 segments; the longest legal one is 512.
+        let p = pair(10, 128);
+        let mut rx = Attached::new(p.client.clone(), Dir::S2C, 0);
+        assert_eq!(rx.max_chain, 512);
+        assert_eq!(p.client.max_segments(Dir::S2C, 0), 512);
+        let mut pkt = chain(70, 128);
+        pkt[69].0 = 9000 - 69 * 128;
+        pkt.push((60, 0)); // and a small packet after it
+        pkt[69].1 = 0;
+        server_fill(&p, &pkt);
+        let c = QueueCounters::default();
+        let mut small = [Desc::default(); 32];
+        for _ in 0..3 {
+            let e = rx.rx_burst(&mut small, &c).unwrap_err();
+            assert_eq!(e.code, Code::TooLarge);
+            assert!(e.message.contains("pass at least 70"), "{}", e.message);
+        }
+        assert_eq!(rx.next, 0, "the ring did not move");
+        let mut big = vec![Desc::default(); rx.max_chain as usize];
+        assert_eq!(rx.rx_burst(&mut big, &c).unwrap(), 71);
+        assert_eq!(big[..70].iter().map(|d| d.length as u64).sum::<u64>(), 9000);
+        assert_eq!(big[69].flags, 0);
+        assert_eq!(c.packets.load(Ordering::Relaxed), 2);
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_chain_longer_than_any_legal_packet_is_dropped_through_its_end() {
+        // 2048-byte buffers: no legal packet has more than 32 segments.
+        let p = pair(6, 2048);
+        let mut rx = Attached::new(p.client.clone(), Dir::S2C, 0);
+        assert_eq!(rx.max_chain, 32);
+        let c = QueueCounters::default();
+        let mut out = [Desc::default(); 64];
+        server_fill(&p, &chain(33, 10)); // 330 bytes, but 33 segments
+        server_fill(&p, &[(60, 0)]);
+        assert_eq!(rx.rx_burst(&mut out, &c).unwrap(), 1);
+        assert_eq!(out[0].length, 60);
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 33);
+        // An over-long chain whose end comes in a later burst is dropped through that end.
+        let mut long = chain(40, 10);
+        let rest = long.split_off(35);
+        rx.rx_release(); // the client re-offers the buffers (an honest server fills only those)
+        server_fill(&p, &long);
+        assert_eq!(rx.rx_burst(&mut out, &c).unwrap(), 0);
+        rx.rx_release();
+        server_fill(&p, &rest);
+        server_fill(&p, &[(61, 0)]);
+        assert_eq!(rx.rx_burst(&mut out, &c).unwrap(), 1);
+        assert_eq!(out[0].length, 61);
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 73);
+        // More than 65535 bytes in legal-looking segments.
+        rx.rx_release();
+        server_fill(&p, &chain(32, 2048)); // 65536 bytes
+        server_fill(&p, &[(62, 0)]);
+        assert_eq!(rx.rx_burst(&mut out, &c).unwrap(), 1);
+        assert_eq!(out[0].length, 62);
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 105);
+        assert_eq!(c.packets.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_server_drops_chains_over_65535_bytes() {
+        let p = pair(10, 2048);
+        let c = QueueCounters::default();
+        let mut a = server_rx(&p);
+        assert_eq!(
+            a.max_chain, 1024,
+            "a server does not know the client's buffer size"
+        );
+        let mut out = vec![Desc::default(); 1024];
+        let mut pkt: Vec<RawDesc> = (0..40)
+            .map(|k| desc(0, 4096 + k * 2048, 2048, DESC_NEXT))
+            .collect(); // 81920 bytes
+        pkt[39].flags = 0;
+        pkt.push(desc(0, 4096, 70, 0));
+        client_push(&p, &pkt);
+        assert_eq!(a.rx_burst(&mut out, &c).unwrap(), 1);
+        assert_eq!(out[0].length, 70);
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 40);
     }
 
     #[test]
@@ -1013,8 +1241,11 @@ mod tests {
         client_push(&p, &endless);
         assert_eq!(a.rx_burst(&mut out, &c).unwrap(), 0);
         assert_eq!(c.bad_descs.load(Ordering::Relaxed), 4);
-        client_push(&p, &[desc(0, 400, 10, 0)]);
+        // Its end, when it comes, goes with it; the next packet is delivered.
+        client_push(&p, &[desc(0, 400, 10, 0), desc(0, 500, 11, 0)]);
         assert_eq!(a.rx_burst(&mut out, &c).unwrap(), 1);
+        assert_eq!(out[0].length, 11);
+        assert_eq!(c.bad_descs.load(Ordering::Relaxed), 5);
     }
 
     #[test]
@@ -1033,6 +1264,7 @@ mod tests {
         let mut out = [Desc::default(); 2];
         let e = a.rx_burst(&mut out, &c).unwrap_err();
         assert_eq!(e.code, Code::TooLarge);
+        assert!(e.message.contains("pass at least 3"), "{}", e.message);
         let mut out = [Desc::default(); 3];
         assert_eq!(a.rx_burst(&mut out, &c).unwrap(), 3);
     }

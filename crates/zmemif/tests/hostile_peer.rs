@@ -237,3 +237,157 @@ fn a_client_that_never_finishes_the_handshake_is_timed_out() {
     }
     assert!(start.elapsed() >= Duration::from_secs(4));
 }
+
+/// A raw client that completes the handshake honestly with memory of its own, then breaks the ring
+/// protocol: returns the control socket and its side of the connection.
+fn raw_connected_client(addr: &SocketAddr, id: u32) -> (OwnedFd, zmemif::conn::Connection) {
+    use zmemif::conn::{Connection, Params};
+    use zmemif::Dir;
+    let fd = sock::connect_to(addr).expect("connect");
+    let (hello, _) = recv_msg(&fd).expect("HELLO");
+    assert!(matches!(hello, Msg::Hello(_)));
+    let p = Params {
+        num_c2s: 1,
+        num_s2c: 1,
+        log2: 10,
+        buffer_size: 2048,
+    };
+    let conn = Connection::create_client(p, 1, "core-evil").unwrap();
+    let step = |m: Msg, with: Option<std::os::fd::BorrowedFd<'_>>| {
+        send_raw(&fd, &m.encode(), with);
+        recv_msg(&fd).expect("a reply").0
+    };
+    let a = step(Msg::decode(&init(id, VERSION)).unwrap(), None);
+    assert!(matches!(a, Msg::Ack), "{a:?}");
+    let r = &conn.regions[0];
+    let a = step(
+        Msg::AddRegion {
+            index: 0,
+            size: r.len() as u64,
+        },
+        Some(r.fd().as_fd()),
+    );
+    assert!(matches!(a, Msg::Ack), "{a:?}");
+    for dir in [Dir::C2S, Dir::S2C] {
+        let info = &conn.rings(dir)[0];
+        let m = Msg::AddRing(AddRing {
+            c2s: dir == Dir::C2S,
+            index: 0,
+            region: info.region,
+            offset: info.offset,
+            log2_size: info.log2,
+            private_hdr_size: 0,
+        });
+        let a = step(m, Some(info.eventfd.as_fd()));
+        assert!(matches!(a, Msg::Ack), "{a:?}");
+    }
+    let c = step(
+        Msg::Connect {
+            name: b"core-evil".to_vec(),
+        },
+        None,
+    );
+    assert!(matches!(c, Msg::Connected { .. }), "{c:?}");
+    let s2c = conn.ring(Dir::S2C, 0);
+    s2c.publish_head(s2c.size());
+    (fd, conn)
+}
+
+/// The reason of the DISCONNECT the server sends next.
+fn disconnect_reason(fd: &OwnedFd) -> String {
+    match recv_msg(fd) {
+        Some((Msg::Disconnect { reason, .. }, _)) => String::from_utf8(reason).unwrap(),
+        other => panic!("expected DISCONNECT, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_impossible_ring_index_ends_the_connection_and_delivers_nothing_stale() {
+    use zmemif::{Desc, Dir, Status};
+    let path = tmp_sock("core-index");
+    let addr = SocketAddr::parse(&path).unwrap();
+    let server = Socket::new(addr.clone(), Perms::default()).unwrap();
+    let port = Port::new(
+        &server,
+        PortConfig {
+            id: 7,
+            role: Role::Server,
+            ..PortConfig::default()
+        },
+    )
+    .unwrap();
+    let mut rx = port.rx_queue(0).unwrap();
+    let mut tx = port.tx_queue(0).unwrap();
+    let mut out = vec![Desc::default(); 2048];
+
+    // rx: one honest packet, then a head 1029 slots ahead of our tail in a 1024-slot ring.
+    let (fd, conn) = raw_connected_client(&addr, 7);
+    port.wait_connected(Some(T)).unwrap();
+    let c2s = conn.ring(Dir::C2S, 0);
+    let mut d = c2s.read_desc(0);
+    d.length = 60;
+    c2s.write_desc(0, d);
+    c2s.publish_head(1);
+    let deadline = Instant::now() + T;
+    while rx.rx_burst(&mut out).unwrap() == 0 {
+        assert!(Instant::now() < deadline, "the honest packet never came");
+    }
+    c2s.publish_head(1030); // slots 1..1030 were never filled
+    let deadline = Instant::now() + T;
+    loop {
+        match rx.rx_burst(&mut out) {
+            Ok(0) => {}
+            Ok(n) => panic!("{n} descriptors the peer never filled were delivered"),
+            Err(e) => {
+                assert_eq!(e.code, zmemif::Code::NotConnected);
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "still connected");
+    }
+    let why = "Invalid ring index: head 1030 tail 1 on ring C2S 0 (size 1024)";
+    assert_eq!(disconnect_reason(&fd), why);
+    assert_eq!(port.info().reason, why);
+    assert_ne!(port.status(), Status::Connected);
+    assert_eq!(rx.stats().packets, 1);
+    drop((fd, conn));
+
+    // tx: a client whose S2C head offers more buffers than the ring has.
+    let (fd, conn) = raw_connected_client(&addr, 7);
+    port.wait_connected(Some(T)).unwrap();
+    conn.ring(Dir::S2C, 0).publish_head(5000);
+    let mut bufs = [Desc::default(); 32];
+    let deadline = Instant::now() + T;
+    loop {
+        match tx.alloc(&mut bufs) {
+            Ok(0) => {}
+            Ok(n) => panic!("{n} buffers the client never offered were handed out"),
+            Err(e) => {
+                assert_eq!(e.code, zmemif::Code::NotConnected);
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "still connected");
+    }
+    let why = "Invalid ring index: head 5000 tail 0 on ring S2C 0 (size 1024)";
+    assert_eq!(disconnect_reason(&fd), why);
+    assert_eq!(port.info().reason, why);
+
+    // The port serves the next, honest client.
+    drop((fd, conn));
+    let client_sock = Socket::new(addr.clone(), Perms::default()).unwrap();
+    let client = Port::new(
+        &client_sock,
+        PortConfig {
+            id: 7,
+            ..PortConfig::default()
+        },
+    )
+    .unwrap();
+    client.wait_connected(Some(T)).unwrap();
+    port.wait_connected(Some(T)).unwrap();
+    let mut ctx = client.tx_queue(0).unwrap();
+    assert!(ctx.send(&pattern(0, 100)).unwrap());
+    let got = recv_packets(&mut rx, 1, T);
+    assert_eq!(got.len(), 1);
+}
