@@ -901,3 +901,129 @@ fn on_server_msg(
 fn ack(link: &Link) -> std::result::Result<(), Fail> {
     sock::send(&link.fd, &Msg::Ack, None).map_err(silent)
 }
+
+/// Test hooks for `crates/zmemif/fuzz` (feature `fuzzing`, off in every normal build): one
+/// handshake, either role, driven message by message without a control thread. Replies go to the
+/// other end of a socket pair and are discarded; the handshake code itself is the production one.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::*;
+    use crate::port::PortConfig;
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+
+    /// What a fed message carries besides its 128 bytes.
+    pub enum Attach {
+        None,
+        /// A memfd of `size` bytes (at least `content.len()`) starting with `content`.
+        Memfd {
+            size: u32,
+            content: Vec<u8>,
+        },
+        Eventfd,
+    }
+
+    pub struct Handshake {
+        link: Option<Link>,
+        ports: Vec<Arc<PortShared>>,
+        peer: OwnedFd,
+    }
+
+    impl Handshake {
+        /// A client port's link, waiting for HELLO.
+        pub fn client(mut cfg: PortConfig) -> Handshake {
+            cfg.role = Role::Client;
+            Handshake::new(cfg, Phase::Hello)
+        }
+
+        /// A server port's accepted link (HELLO already sent), waiting for INIT.
+        pub fn server(mut cfg: PortConfig) -> Handshake {
+            cfg.role = Role::Server;
+            Handshake::new(cfg, Phase::Init)
+        }
+
+        fn new(cfg: PortConfig, phase: Phase) -> Handshake {
+            let role = cfg.role;
+            let port = Arc::new(PortShared::new(cfg));
+            let (ours, peer) = socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            )
+            .expect("socketpair");
+            let bound = (role == Role::Client).then(|| port.clone());
+            let deadline = Instant::now() + Duration::from_secs(3600);
+            Handshake {
+                link: Some(Link::new(ours, role, bound, phase, deadline)),
+                ports: vec![port],
+                peer,
+            }
+        }
+
+        /// Feeds one message as the control thread would; `Err` carries the reason the link
+        /// ended with (after which nothing more is read).
+        pub fn feed(&mut self, bytes: &[u8], attach: Attach) -> std::result::Result<(), String> {
+            let Some(link) = self.link.as_mut() else {
+                return Err("ended".into());
+            };
+            let fd = match attach {
+                Attach::None => None,
+                Attach::Eventfd => Some(new_eventfd().expect("eventfd")),
+                Attach::Memfd { size, content } => {
+                    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+                    use std::io::Write;
+                    let fd = memfd_create(
+                        c"zmemif-fuzz",
+                        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+                    )
+                    .expect("memfd_create");
+                    let mut f = std::fs::File::from(fd);
+                    f.write_all(&content).expect("memfd write");
+                    f.set_len((size as u64).max(content.len() as u64))
+                        .expect("memfd size");
+                    Some(OwnedFd::from(f))
+                }
+            };
+            let r = match Msg::decode(bytes) {
+                Err(e) => Err(fail(e.to_string())),
+                Ok(Msg::Disconnect { reason, .. }) => Err(Fail {
+                    reason: name_str(&reason),
+                    tell_peer: false,
+                }),
+                Ok(msg) => match link.role {
+                    Role::Client => on_client_msg(link, msg),
+                    Role::Server => on_server_msg(link, msg, fd, &self.ports),
+                },
+            };
+            // Discard what we answered (ACKs, fds), so the socket never fills.
+            while let Recv::Msg(..) = sock::recv(&self.peer) {}
+            r.map_err(|f| {
+                self.end(&f.reason);
+                f.reason
+            })
+        }
+
+        pub fn connected(&self) -> bool {
+            self.ports[0].status() == Status::Connected
+        }
+
+        /// As `Worker::close`, without a socket to tell.
+        fn end(&mut self, reason: &str) {
+            if let Some(link) = self.link.take() {
+                if let Some(p) = &link.port {
+                    if link.phase == Phase::Connected {
+                        p.set_disconnected(reason);
+                    } else {
+                        p.set_rejected(reason);
+                    }
+                }
+            }
+        }
+    }
+
+    impl Drop for Handshake {
+        fn drop(&mut self) {
+            self.end("done");
+        }
+    }
+}

@@ -38,3 +38,10 @@ pub use port::{Event, Port, PortConfig, PortInfo, Socket, Status};
 pub use queue::{Desc, QueueStats, RxMode, RxQueue, TxQueue, DESC_NEXT};
 pub use sock::{Perms, SocketAddr};
 pub use wire::Mode;
+
+/// Test hooks for the cargo-fuzz targets (`crates/zmemif/fuzz`), behind the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::control::fuzzing::{Attach, Handshake};
+    pub use crate::queue::fuzzing::{FuzzQueue, Pair, RawDesc};
+}

@@ -239,7 +239,7 @@ pub struct PortShared {
 }
 
 impl PortShared {
-    fn new(cfg: PortConfig) -> PortShared {
+    pub(crate) fn new(cfg: PortConfig) -> PortShared {
         let mk = |n: u16| (0..n).map(|_| Arc::new(QueueCounters::default())).collect();
         PortShared {
             c2s_counters: mk(cfg.num_c2s),

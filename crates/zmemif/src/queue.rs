@@ -942,6 +942,114 @@ impl TxQueue {
     }
 }
 
+/// Test hooks for `crates/zmemif/fuzz` (feature `fuzzing`, off in every normal build): one
+/// queue's data path over a real connection whose other side the fuzzer writes at will.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::*;
+    use crate::conn::{Params, RingInfo};
+    use crate::region::Region;
+    pub use crate::ring::RawDesc;
+
+    /// Both ends of one connection in this process (memfd regions, mapped twice).
+    pub struct Pair {
+        pub client: Arc<Connection>,
+        pub server: Arc<Connection>,
+    }
+
+    impl Pair {
+        pub fn new(log2: u8, buffer_size: u32) -> Pair {
+            let p = Params {
+                num_c2s: 1,
+                num_s2c: 1,
+                log2,
+                buffer_size,
+            };
+            let c = Connection::create_client(p, 1, "zmemif-fuzz").unwrap();
+            let regions = c
+                .regions
+                .iter()
+                .map(|r| Region::from_peer(r.fd().try_clone().unwrap(), r.len() as u64).unwrap())
+                .collect();
+            let dup = |v: &[RingInfo]| -> Vec<RingInfo> {
+                v.iter()
+                    .map(|r| RingInfo {
+                        region: r.region,
+                        offset: r.offset,
+                        log2: r.log2,
+                        eventfd: r.eventfd.try_clone().unwrap(),
+                        buffers: None,
+                    })
+                    .collect()
+            };
+            let s =
+                Connection::from_peer(regions, dup(&c.c2s), dup(&c.s2c), 1, "c".into()).unwrap();
+            let ring = c.ring(Dir::S2C, 0);
+            ring.publish_head(ring.size());
+            Pair {
+                client: Arc::new(c),
+                server: Arc::new(s),
+            }
+        }
+
+        /// The ring `dir` as seen by `role`'s side (the peer writes through this one).
+        pub fn ring(&self, role: Role, dir: Dir) -> crate::ring::Ring {
+            match role {
+                Role::Client => self.client.ring(dir, 0),
+                Role::Server => self.server.ring(dir, 0),
+            }
+        }
+
+        /// A queue of `role` on ring `dir` (rx if `dir` is what `role` receives on).
+        pub fn queue(&self, role: Role, dir: Dir) -> FuzzQueue {
+            let conn = match role {
+                Role::Client => self.client.clone(),
+                Role::Server => self.server.clone(),
+            };
+            FuzzQueue {
+                a: Attached::new(conn, dir, 0),
+                c: QueueCounters::default(),
+            }
+        }
+    }
+
+    pub struct FuzzQueue {
+        a: Attached,
+        c: QueueCounters,
+    }
+
+    impl FuzzQueue {
+        pub fn rx_burst(&mut self, out: &mut [Desc]) -> Result<usize> {
+            self.a.rx_burst(out, &self.c)
+        }
+        pub fn release(&mut self) {
+            self.a.rx_release()
+        }
+        pub fn alloc(&mut self, out: &mut [Desc]) -> usize {
+            self.a.tx_alloc(out, &self.c)
+        }
+        pub fn tx_burst(&mut self, descs: &[Desc]) -> Result<usize> {
+            self.a.tx_burst(descs, &self.c)
+        }
+        pub fn tx_free(&self) -> u16 {
+            self.a.tx_free(&self.c)
+        }
+        pub fn max_segments(&self) -> u16 {
+            self.a.max_chain
+        }
+        pub fn stats(&self) -> QueueStats {
+            self.c.snapshot()
+        }
+        /// The regions' (base, length), to check every descriptor handed out.
+        pub fn regions(&self) -> &[(*mut u8, usize)] {
+            &self.a.regions
+        }
+        pub fn alive(&self) -> bool {
+            self.a.conn.is_alive()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The data path against a hostile peer: both ends of one connection in this process, the
