@@ -926,6 +926,7 @@ pub mod fuzzing {
         link: Option<Link>,
         ports: Vec<Arc<PortShared>>,
         peer: OwnedFd,
+        addr: SocketAddr,
     }
 
     impl Handshake {
@@ -957,6 +958,7 @@ pub mod fuzzing {
                 link: Some(Link::new(ours, role, bound, phase, deadline)),
                 ports: vec![port],
                 peer,
+                addr: SocketAddr::Path("/nonexistent/zmemif-fuzz.sock".into()),
             }
         }
 
@@ -986,12 +988,9 @@ pub mod fuzzing {
             };
             let r = match Msg::decode(bytes) {
                 Err(e) => Err(fail(e.to_string())),
-                Ok(Msg::Disconnect { reason, .. }) => Err(Fail {
-                    reason: name_str(&reason),
-                    tell_peer: false,
-                }),
+                Ok(Msg::Disconnect { reason, .. }) => Err(silent(name_str(&reason))),
                 Ok(msg) => match link.role {
-                    Role::Client => on_client_msg(link, msg),
+                    Role::Client => on_client_msg(link, msg, &self.addr),
                     Role::Server => on_server_msg(link, msg, fd, &self.ports),
                 },
             };
@@ -1014,7 +1013,7 @@ pub mod fuzzing {
                     if link.phase == Phase::Connected {
                         p.set_disconnected(reason);
                     } else {
-                        p.set_rejected(reason);
+                        p.set_rejected(reason, link.peer);
                     }
                 }
             }

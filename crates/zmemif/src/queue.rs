@@ -1018,18 +1018,40 @@ pub mod fuzzing {
         c: QueueCounters,
     }
 
+    /// Each call first checks the connection as `QueueCore::live` does: a dead one is refused.
     impl FuzzQueue {
+        fn live(&mut self) -> Result<&mut Attached> {
+            if self.a.conn.is_alive() {
+                Ok(&mut self.a)
+            } else {
+                Err(Error::not_connected())
+            }
+        }
         pub fn rx_burst(&mut self, out: &mut [Desc]) -> Result<usize> {
-            self.a.rx_burst(out, &self.c)
+            let c = &self.c;
+            match self.a.conn.is_alive() {
+                true => self.a.rx_burst(out, c),
+                false => Err(Error::not_connected()),
+            }
         }
         pub fn release(&mut self) {
-            self.a.rx_release()
+            if let Ok(a) = self.live() {
+                a.rx_release()
+            }
         }
         pub fn alloc(&mut self, out: &mut [Desc]) -> usize {
-            self.a.tx_alloc(out, &self.c)
+            let c = &self.c;
+            match self.a.conn.is_alive() {
+                true => self.a.tx_alloc(out, c),
+                false => 0,
+            }
         }
         pub fn tx_burst(&mut self, descs: &[Desc]) -> Result<usize> {
-            self.a.tx_burst(descs, &self.c)
+            let c = &self.c;
+            match self.a.conn.is_alive() {
+                true => self.a.tx_burst(descs, c),
+                false => Err(Error::not_connected()),
+            }
         }
         pub fn tx_free(&self) -> u16 {
             self.a.tx_free(&self.c)

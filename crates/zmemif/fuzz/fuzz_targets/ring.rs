@@ -179,6 +179,7 @@ fuzz_target!(|input: Input| {
                             }
                         }
                     }
+                    Err(e) if e.code == Code::NotConnected => assert!(dead),
                     Err(e) => {
                         assert_eq!(e.code, Code::TooLarge, "{e:?}");
                         assert!(len < max_seg, "TOO_LARGE with an array of max_segments");
