@@ -19,8 +19,8 @@ import { udpSocket, type UdpSocket } from "./socket.ts";
 
 export interface DgramSocketOptions {
   type: "udp4" | "udp6";
-  /** the memif port (the one option node:dgram does not have) */
-  memif: MemifUdpOptions;
+  /** the memif port (the one option node:dgram does not have); default `{ socket: "/run/memif.sock" }`, the forwarder's */
+  memif?: MemifUdpOptions;
   /** 'message' gets a copy of each datagram rather than a view valid during the listener; default false */
   copy?: boolean;
   /** bytes queued while the ring is full, at most; a send beyond fails with ENOBUFS; default 16 MiB */
@@ -48,11 +48,15 @@ interface Queued {
   cb: SendCallback | undefined;
 }
 
+/** The memif port `createSocket("udp4")` uses: the forwarder's default socket. */
+export const DEFAULT_DGRAM_MEMIF: MemifUdpOptions = { socket: "/run/memif.sock" };
+
+/** `createSocket("udp4")` and `createSocket({ type, memif, ... })`, as node:dgram takes them. */
 export function createSocket(
-  options: DgramSocketOptions,
+  options: DgramSocketOptions | "udp4" | "udp6",
   onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void,
 ): DgramSocket {
-  const s = new DgramSocket(options);
+  const s = new DgramSocket(typeof options === "string" ? { type: options } : options);
   if (onMessage !== undefined) s.on("message", onMessage);
   return s;
 }
@@ -76,7 +80,7 @@ export class DgramSocket extends EventEmitter {
       throw new UdpError("EINVAL", `createSocket: type must be 'udp4' or 'udp6', got ${String(options?.type)}`);
     }
     this.type = options.type;
-    this.#memif = options.memif;
+    this.#memif = options.memif ?? DEFAULT_DGRAM_MEMIF;
     this.#copy = options.copy ?? false;
     this.#limit = options.sendQueueLimit ?? 16 * 1024 * 1024;
   }
@@ -185,7 +189,12 @@ export class DgramSocket extends EventEmitter {
       }
     }
     if (this.#queuedBytes + bytes.byteLength > this.#limit) {
-      const e = new UdpError("EINVAL", `send: ${this.#queuedBytes} bytes already wait for ring space (sendQueueLimit)`);
+      // ENOBUFS, "no buffer space": the send could succeed later, unlike an invalid argument.
+      const e = new UdpError(
+        "ENOBUFS",
+        `send: ${this.#queuedBytes} bytes already wait for ring space (sendQueueLimit ${this.#limit}); ` +
+          "wait for earlier sends' callbacks, or raise sendQueueLimit",
+      );
       this.#fail(e, cb);
       return;
     }

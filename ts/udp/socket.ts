@@ -150,6 +150,15 @@ export async function udpSocket<T extends UdpBinaryType = "buffer">(
   }
   const hostname = options.hostname ?? "0.0.0.0";
   const local = hostname === "::" || hostname === "0.0.0.0" ? null : parseAddress(hostname, "hostname");
+  if (local !== null && (local.family === 4 ? local.v4 >>> 24 === 127 : local.v6!.join() === "0,0,0,1")) {
+    // The kernel's usual local default; over memif nothing for it ever arrives (no host puts a
+    // loopback address on a wire, and the forwarder steers its --host address to memif).
+    throw new UdpError(
+      "EADDRNOTAVAIL",
+      `hostname ${hostname} is a loopback address: no datagram for it arrives over memif. Bind the host ` +
+        `address the forwarder steers to memif (its --host, e.g. hostname: "192.0.2.1"), or "0.0.0.0" for any`,
+    );
+  }
   const lport = portOf(options.port ?? 0, "port", true);
   let remote: { addr: Addr; port: number; hostname: string } | null = null;
   if (options.connect !== undefined) {
