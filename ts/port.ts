@@ -204,7 +204,7 @@ function modeNumber(mode: Mode | undefined): number {
   }
 }
 
-/** Encodes options as `zmemif_port_config` (112 bytes, little-endian). */
+/** Encodes options as `zmemif_port_config` (216 bytes, little-endian). */
 function encodeConfig(o: PortOptions): Uint8Array {
   const role = o.role ?? "client";
   if (role !== "client" && role !== "server") {

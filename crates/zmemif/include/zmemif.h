@@ -64,8 +64,8 @@
 // A credential field of `zmemif_port_info` with no peer to describe.
 #define ZMEMIF_CRED_NONE 4294967295
 
-// Longest allow-list accepted.
-#define ZMEMIF_MAX_ALLOW 65536
+// Entries in each allow-list of `zmemif_port_config`.
+#define ZMEMIF_MAX_ALLOW 16
 
 // The largest packet, in bytes: a longer chain is dropped by `zmemif_rx_burst`.
 #define ZMEMIF_MAX_PACKET 65535
@@ -76,7 +76,7 @@ typedef struct zmemif_queue zmemif_queue;
 
 typedef struct zmemif_socket zmemif_socket;
 
-// Port configuration (112 bytes). Zero fields take their defaults.
+// Port configuration (216 bytes, plain data). Zero fields take their defaults.
 typedef struct {
   // Interface id.
   uint32_t id;
@@ -103,16 +103,14 @@ typedef struct {
   uint32_t flags;
   // Client, with `ZMEMIF_PORT_EXPECT_SERVER_UID`: the uid the server must run as.
   uint32_t expect_server_uid;
-  // Server: number of uids at `allow_uids` (0: no uid list).
-  uint32_t n_allow_uids;
-  // Server: only peers with one of these uids, or one of the gids, may connect.
-  const uint32_t *allow_uids;
-  // Server: number of gids at `allow_gids` (0: no gid list).
-  uint32_t n_allow_gids;
-  // Reserved, 0.
-  uint32_t reserved;
+  // Server: entries used in `allow_uids`, 0..=16 (0: no uid list).
+  uint16_t n_allow_uids;
+  // Server: entries used in `allow_gids`, 0..=16 (0: no gid list).
+  uint16_t n_allow_gids;
+  // Server: only peers running as one of these uids, or with one of the gids, may connect.
+  uint32_t allow_uids[ZMEMIF_MAX_ALLOW];
   // Server: gids allowed to connect (the peer's effective gid at connect).
-  const uint32_t *allow_gids;
+  uint32_t allow_gids[ZMEMIF_MAX_ALLOW];
 } zmemif_port_config;
 
 // Called from the socket's control thread: `event` is 1 connected (arg = generation),
@@ -210,8 +208,7 @@ void zmemif_socket_free(zmemif_socket *s);
 // on stderr (with `ZMEMIF_PORT_REQUIRE_SECRET`: fails with INVALID_ARGUMENT instead).
 //
 // # Safety
-// `s` is a live socket handle, `cfg` points to a `zmemif_port_config` (its allow-lists as long
-// as their counts say), `out` is writable.
+// `s` is a live socket handle, `cfg` points to a `zmemif_port_config`, `out` is writable.
 int32_t zmemif_port_new(zmemif_socket *s, const zmemif_port_config *cfg, zmemif_port **out);
 
 // Disconnects (telling the peer) and frees the port. Its queues stay valid but NOT_CONNECTED.

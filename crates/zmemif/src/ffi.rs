@@ -54,13 +54,13 @@ pub const ZMEMIF_PORT_REQUIRE_SECRET: u32 = 1;
 pub const ZMEMIF_PORT_EXPECT_SERVER_UID: u32 = 2;
 /// A credential field of `zmemif_port_info` with no peer to describe.
 pub const ZMEMIF_CRED_NONE: u32 = 0xFFFF_FFFF;
-/// Longest allow-list accepted.
-pub const ZMEMIF_MAX_ALLOW: u32 = 65536;
+/// Entries in each allow-list of `zmemif_port_config`.
+pub const ZMEMIF_MAX_ALLOW: usize = 16;
 /// The largest packet, in bytes: a longer chain is dropped by `zmemif_rx_burst`.
 pub const ZMEMIF_MAX_PACKET: u32 = 65535;
 const _: () = assert!(ZMEMIF_MAX_PACKET == crate::conn::MAX_PACKET);
 
-/// Port configuration (112 bytes). Zero fields take their defaults.
+/// Port configuration (216 bytes, plain data). Zero fields take their defaults.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct zmemif_port_config {
@@ -89,16 +89,14 @@ pub struct zmemif_port_config {
     pub flags: u32,
     /// Client, with `ZMEMIF_PORT_EXPECT_SERVER_UID`: the uid the server must run as.
     pub expect_server_uid: u32,
-    /// Server: number of uids at `allow_uids` (0: no uid list).
-    pub n_allow_uids: u32,
-    /// Server: only peers with one of these uids, or one of the gids, may connect.
-    pub allow_uids: *const u32,
-    /// Server: number of gids at `allow_gids` (0: no gid list).
-    pub n_allow_gids: u32,
-    /// Reserved, 0.
-    pub reserved: u32,
+    /// Server: entries used in `allow_uids`, 0..=16 (0: no uid list).
+    pub n_allow_uids: u16,
+    /// Server: entries used in `allow_gids`, 0..=16 (0: no gid list).
+    pub n_allow_gids: u16,
+    /// Server: only peers running as one of these uids, or with one of the gids, may connect.
+    pub allow_uids: [u32; ZMEMIF_MAX_ALLOW],
     /// Server: gids allowed to connect (the peer's effective gid at connect).
-    pub allow_gids: *const u32,
+    pub allow_gids: [u32; ZMEMIF_MAX_ALLOW],
 }
 
 /// A port's state, counters and peer credentials (80 bytes).
@@ -141,7 +139,7 @@ const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(size_of::<Desc>() == 16);
     assert!(size_of::<QueueStats>() == 64);
-    assert!(size_of::<zmemif_port_config>() == 112);
+    assert!(size_of::<zmemif_port_config>() == 216);
     assert!(offset_of!(zmemif_port_config, num_c2s) == 8);
     assert!(offset_of!(zmemif_port_config, buffer_size) == 12);
     assert!(offset_of!(zmemif_port_config, reconnect_ms) == 16);
@@ -150,9 +148,9 @@ const _: () = {
     assert!(offset_of!(zmemif_port_config, flags) == 76);
     assert!(offset_of!(zmemif_port_config, expect_server_uid) == 80);
     assert!(offset_of!(zmemif_port_config, n_allow_uids) == 84);
+    assert!(offset_of!(zmemif_port_config, n_allow_gids) == 86);
     assert!(offset_of!(zmemif_port_config, allow_uids) == 88);
-    assert!(offset_of!(zmemif_port_config, n_allow_gids) == 96);
-    assert!(offset_of!(zmemif_port_config, allow_gids) == 104);
+    assert!(offset_of!(zmemif_port_config, allow_gids) == 152);
     assert!(size_of::<zmemif_port_info>() == 80);
     assert!(offset_of!(zmemif_port_info, buffer_size) == 16);
     assert!(offset_of!(zmemif_port_info, max_segments) == 20);
@@ -332,27 +330,15 @@ pub unsafe extern "C" fn zmemif_socket_free(s: *mut zmemif_socket) {
     }
 }
 
-/// # Safety
-/// A non-zero count comes with a pointer to that many readable `u32`s.
-unsafe fn id_list(p: *const u32, n: u32, what: &str) -> Result<Vec<u32>> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    if n > ZMEMIF_MAX_ALLOW {
-        return Err(Error::invalid(format!(
-            "{what}: {n} entries; at most {ZMEMIF_MAX_ALLOW}: allow a group (allow_gids) instead"
-        )));
-    }
-    if p.is_null() {
-        return Err(null(what));
-    }
-    // SAFETY: the caller's contract: `n` readable u32s at `p`.
-    Ok(unsafe { std::slice::from_raw_parts(p, n as usize) }.to_vec())
+fn id_list(ids: &[u32; ZMEMIF_MAX_ALLOW], n: u16, what: &str) -> Result<Vec<u32>> {
+    ids.get(..n as usize).map(<[u32]>::to_vec).ok_or_else(|| {
+        Error::invalid(format!(
+            "{what}: {n} entries; at most {ZMEMIF_MAX_ALLOW}: allow a group instead"
+        ))
+    })
 }
 
-/// # Safety
-/// `c.allow_uids` / `c.allow_gids` point to `n_allow_uids` / `n_allow_gids` readable `u32`s.
-unsafe fn config_from(c: &zmemif_port_config) -> Result<PortConfig> {
+fn config_from(c: &zmemif_port_config) -> Result<PortConfig> {
     let role = match c.role {
         0 => Role::Client,
         1 => Role::Server,
@@ -384,10 +370,8 @@ unsafe fn config_from(c: &zmemif_port_config) -> Result<PortConfig> {
             c.flags
         )));
     }
-    // SAFETY: the caller's contract.
-    let allow_uids = unsafe { id_list(c.allow_uids, c.n_allow_uids, "allow_uids") }?;
-    // SAFETY: the caller's contract.
-    let allow_gids = unsafe { id_list(c.allow_gids, c.n_allow_gids, "allow_gids") }?;
+    let allow_uids = id_list(&c.allow_uids, c.n_allow_uids, "allow_uids")?;
+    let allow_gids = id_list(&c.allow_gids, c.n_allow_gids, "allow_gids")?;
     let d = PortConfig::default();
     let name_end = c.name.iter().position(|&b| b == 0).unwrap_or(c.name.len());
     let name = std::str::from_utf8(&c.name[..name_end])
@@ -433,8 +417,7 @@ unsafe fn config_from(c: &zmemif_port_config) -> Result<PortConfig> {
 /// on stderr (with `ZMEMIF_PORT_REQUIRE_SECRET`: fails with INVALID_ARGUMENT instead).
 ///
 /// # Safety
-/// `s` is a live socket handle, `cfg` points to a `zmemif_port_config` (its allow-lists as long
-/// as their counts say), `out` is writable.
+/// `s` is a live socket handle, `cfg` points to a `zmemif_port_config`, `out` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn zmemif_port_new(
     s: *mut zmemif_socket,
@@ -449,9 +432,7 @@ pub unsafe extern "C" fn zmemif_port_new(
         if out.is_null() {
             return Err(null("out"));
         }
-        // SAFETY: the caller's contract.
-        let cfg = unsafe { config_from(c) }?;
-        let p = Port::new(&s.0, cfg)?;
+        let p = Port::new(&s.0, config_from(c)?)?;
         // SAFETY: `out` is non-null and writable.
         unsafe { *out = Box::into_raw(Box::new(zmemif_port(p))) };
         Ok(0)
@@ -982,10 +963,9 @@ mod tests {
             flags: 0,
             expect_server_uid: 0,
             n_allow_uids: 0,
-            allow_uids: std::ptr::null(),
             n_allow_gids: 0,
-            reserved: 0,
-            allow_gids: std::ptr::null(),
+            allow_uids: [0; ZMEMIF_MAX_ALLOW],
+            allow_gids: [0; ZMEMIF_MAX_ALLOW],
         };
         let mut p = std::ptr::null_mut();
         // SAFETY: `s` is live; pointers valid.
@@ -1005,17 +985,16 @@ mod tests {
         for (bad, says) in [
             (
                 zmemif_port_config {
-                    n_allow_uids: 2,
+                    n_allow_uids: 17,
                     ..cfg
                 },
-                "allow_uids is null",
+                "allow_uids: 17 entries; at most 16",
             ),
             (zmemif_port_config { flags: 4, ..cfg }, "flags 0x4"),
             (
                 zmemif_port_config {
                     role: ZMEMIF_ROLE_CLIENT,
                     n_allow_gids: 1,
-                    allow_gids: [7u32].as_ptr(),
                     ..cfg
                 },
                 "applies to a server port",
@@ -1028,7 +1007,7 @@ mod tests {
                 "applies to a client port",
             ),
         ] {
-            // SAFETY: as above; the lists are as long as their counts (or null and refused).
+            // SAFETY: as above.
             let rc = unsafe { zmemif_port_new(s, &bad, &mut p) };
             assert_eq!(rc, ZMEMIF_E_INVALID_ARGUMENT);
             let n = zmemif_last_error(buf.as_mut_ptr(), buf.len() as u32);
