@@ -21,6 +21,7 @@ export {
   type PortInfo,
   type PortOptions,
   type PortState,
+  type PeerCredentials,
   type RejectedEvent,
   type Role,
 } from "./port.ts";

@@ -12,6 +12,7 @@ import { JSCallback, type Pointer } from "bun:ffi";
 import { MemifError } from "./errors.ts";
 import {
   check,
+  CRED_NONE,
   encode,
   errorFor,
   EVENT_CALLBACK,
@@ -20,11 +21,14 @@ import {
   EVENT_REJECTED,
   EVENT_RX_READY,
   lib,
+  MAX_ALLOW,
   MODE_ETHERNET,
   MODE_IP,
   MODE_PUNT_INJECT,
   PORT_CONFIG_SIZE,
+  PORT_EXPECT_SERVER_UID,
   PORT_INFO_SIZE,
+  PORT_REQUIRE_SECRET,
   readString,
   ROLE_CLIENT,
   ROLE_SERVER,
@@ -64,6 +68,29 @@ export interface PortOptions {
   name?: string;
   /** client: how often to retry connecting, ms; default 1000 */
   reconnectMs?: number;
+  /**
+   * server: only peers running as one of these uids (or with one of `allowGids`) may connect;
+   * others get a DISCONNECT saying why and show as 'rejected'. Up to 16. Default: anyone who can
+   * reach the socket
+   */
+  allowUids?: number[];
+  /** server: as `allowUids`, for the peer's gid (its effective gid when it connected) */
+  allowGids?: number[];
+  /**
+   * server: on an abstract socket, neither a secret nor an allow-list is an error (default: a
+   * warning on stderr, once): any process in the network namespace could connect
+   */
+  requireSecret?: boolean;
+  /** client: connect only to a server running as this uid (checked before the secret is sent) */
+  expectServerUid?: number;
+}
+
+/** A process at the other end of the control socket, as the kernel saw it (`SO_PEERCRED`). */
+export interface PeerCredentials {
+  /** 0 when not visible from our pid namespace */
+  pid: number;
+  uid: number;
+  gid: number;
 }
 
 export interface PortInfo {
@@ -80,6 +107,10 @@ export interface PortInfo {
   disconnects: number;
   /** handshakes refused, by us or by the peer */
   rejects: number;
+  /** the connected peer's credentials; null while not connected */
+  peer: PeerCredentials | null;
+  /** the process at the other end of the last refused handshake; null: none yet */
+  rejectedPeer: PeerCredentials | null;
 }
 
 export interface ConnectedEvent {
@@ -98,6 +129,8 @@ export interface DisconnectedEvent {
 export interface RejectedEvent {
   reason: string;
   rejects: number;
+  /** the other side: for a server, the client it refused (uid, pid) */
+  peer: PeerCredentials | null;
 }
 
 export interface ConnectOptions {
@@ -191,6 +224,27 @@ function bytesOf(name: string, v: string | Uint8Array | undefined, max: number):
   return b;
 }
 
+function idList(name: string, v: number[] | undefined): number[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > MAX_ALLOW) {
+    throw new MemifError(
+      "INVALID_ARGUMENT",
+      `Port: ${name} must be an array of at most ${MAX_ALLOW} ids; to allow more, allow a group (allowGids)`,
+    );
+  }
+  for (const id of v) {
+    if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) {
+      throw new MemifError("INVALID_ARGUMENT", `Port: ${name} must hold integer ids in 0..4294967294, got ${id}`);
+    }
+  }
+  return v;
+}
+
+function credentials(d: DataView, at: number): PeerCredentials | null {
+  const pid = d.getUint32(at, true);
+  return pid === CRED_NONE ? null : { pid, uid: d.getUint32(at + 4, true), gid: d.getUint32(at + 8, true) };
+}
+
 function modeNumber(mode: Mode | undefined): number {
   switch (mode ?? "ethernet") {
     case "ethernet":
@@ -225,7 +279,18 @@ function encodeConfig(o: PortOptions): Uint8Array {
   dv.setUint32(16, intIn("reconnectMs", o.reconnectMs, 1, 0xffffffff, 0), true);
   buf.set(secret, 20);
   buf.set(name, 44);
-  dv.setUint32(76, 0, true);
+  const uids = idList("allowUids", o.allowUids);
+  const gids = idList("allowGids", o.allowGids);
+  let flags = o.requireSecret === true ? PORT_REQUIRE_SECRET : 0;
+  if (o.expectServerUid !== undefined) {
+    flags |= PORT_EXPECT_SERVER_UID;
+    dv.setUint32(80, intIn("expectServerUid", o.expectServerUid, 0, 0xfffffffe, 0), true);
+  }
+  dv.setUint32(76, flags, true);
+  dv.setUint16(84, uids.length, true);
+  dv.setUint16(86, gids.length, true);
+  uids.forEach((id, i) => dv.setUint32(88 + 4 * i, id, true));
+  gids.forEach((id, i) => dv.setUint32(88 + 4 * MAX_ALLOW + 4 * i, id, true));
   return buf;
 }
 
@@ -332,6 +397,8 @@ export class Port extends EventEmitter<PortEvents> {
       connects: Number(d.getBigUint64(24, true)),
       disconnects: Number(d.getBigUint64(32, true)),
       rejects: Number(d.getBigUint64(40, true)),
+      peer: credentials(d, 48),
+      rejectedPeer: credentials(d, 60),
     };
   }
 
@@ -409,7 +476,8 @@ export class Port extends EventEmitter<PortEvents> {
     if (rejects <= this.#rejectsSeen) return;
     this.#rejectsSeen = rejects;
     const reason = this.reason();
-    queueMicrotask(() => this.emit("rejected", { reason, rejects }));
+    const peer = this.info().rejectedPeer;
+    queueMicrotask(() => this.emit("rejected", { reason, rejects, peer }));
     if (this.role !== "client") return;
     for (const w of [...this.#connectWaiters]) {
       w.reject(
