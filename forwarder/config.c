@@ -33,6 +33,9 @@ enum {
 	OPT_MEMIF_RING_SIZE,
 	OPT_MEMIF_BUFFER_SIZE,
 	OPT_MEMIF_SECRET,
+	OPT_MEMIF_ALLOW_UID,
+	OPT_MEMIF_ALLOW_GID,
+	OPT_MEMIF_REQUIRE_SECRET,
 	OPT_UDP_PORTS,
 	OPT_EXCEPTION,
 	OPT_KERNEL_IFACE,
@@ -63,6 +66,9 @@ static const struct option long_options[] = {
 	{ "memif-ring-size",	required_argument, NULL, OPT_MEMIF_RING_SIZE },
 	{ "memif-buffer-size",	required_argument, NULL, OPT_MEMIF_BUFFER_SIZE },
 	{ "memif-secret",	required_argument, NULL, OPT_MEMIF_SECRET },
+	{ "memif-allow-uid",	required_argument, NULL, OPT_MEMIF_ALLOW_UID },
+	{ "memif-allow-gid",	required_argument, NULL, OPT_MEMIF_ALLOW_GID },
+	{ "memif-require-secret", no_argument,     NULL, OPT_MEMIF_REQUIRE_SECRET },
 	{ "udp-ports",		required_argument, NULL, OPT_UDP_PORTS },
 	{ "exception",		required_argument, NULL, OPT_EXCEPTION },
 	{ "kernel-iface",	required_argument, NULL, OPT_KERNEL_IFACE },
@@ -120,6 +126,15 @@ fwd_usage(FILE *f, const char *prog)
 "                            (default 1024)\n"
 "  --memif-buffer-size N     bytes per memif buffer, 128..2048 (default 2048)\n"
 "  --memif-secret STRING     secret the peer must present, up to 24 chars (default none)\n"
+"  --memif-allow-uid LIST    only peers running as one of these users (names or uids,\n"
+"                            comma separated, repeatable) may connect; others get a\n"
+"                            memif DISCONNECT saying why (default: anyone who can\n"
+"                            reach the socket)\n"
+"  --memif-allow-gid LIST    as --memif-allow-uid, for the peer's gid; a peer matching\n"
+"                            either list may connect\n"
+"  --memif-require-secret    an abstract socket with neither --memif-secret nor an\n"
+"                            allow-list is an error (default: a warning): any process\n"
+"                            in the network namespace could connect and receive packets\n"
 "Steering:\n"
 "  --udp-ports LIST          UDP destination ports that go to memif ports; LIST is\n"
 "                            comma separated PORT[-PORT][:MEMIF]: with :MEMIF the ports\n"
@@ -316,6 +331,39 @@ parse_group(const char *opt, const char *arg, gid_t *gid)
 	return 0;
 }
 
+/* NAME|ID[,NAME|ID...] appended to ids[*n]; users, or groups when 'group' is set. */
+static int
+parse_id_list(const char *opt, const char *arg, bool group, uint32_t *ids, unsigned int *n)
+{
+	char *list = strdup(arg), *save = NULL, *tok;
+	int ret = -1;
+
+	if (list == NULL)
+		return -1;
+	for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		uid_t uid;
+		gid_t gid;
+
+		if (*n == MAX_ALLOW) {
+			fprintf(stderr, "%s: %s: at most %u entries; allow a group instead\n",
+				FWD_NAME, opt, MAX_ALLOW);
+			goto out;
+		}
+		if (group ? parse_group(opt, tok, &gid) : parse_user(opt, tok, &uid))
+			goto out;
+		ids[(*n)++] = group ? gid : uid;
+	}
+	if (*n == 0) {
+		fprintf(stderr, "%s: %s: give at least one %s\n", FWD_NAME, opt,
+			group ? "group" : "user");
+		goto out;
+	}
+	ret = 0;
+out:
+	free(list);
+	return ret;
+}
+
 static int
 parse_path(const char *opt, const char *arg, char *dst, size_t size)
 {
@@ -492,6 +540,19 @@ fwd_parse_args(struct fwd_config *cfg, int argc, char **argv)
 			}
 			cfg->memif_secret = optarg;
 			break;
+		case OPT_MEMIF_ALLOW_UID:
+			if (parse_id_list(optname, optarg, false, cfg->allow_uids,
+					  &cfg->n_allow_uids) < 0)
+				return -1;
+			break;
+		case OPT_MEMIF_ALLOW_GID:
+			if (parse_id_list(optname, optarg, true, cfg->allow_gids,
+					  &cfg->n_allow_gids) < 0)
+				return -1;
+			break;
+		case OPT_MEMIF_REQUIRE_SECRET:
+			cfg->require_secret = true;
+			break;
 		case OPT_UDP_PORTS:
 			if (parse_udp_ports(cfg, optarg, &max_memif) < 0)
 				return -1;
@@ -619,6 +680,20 @@ fwd_parse_args(struct fwd_config *cfg, int argc, char **argv)
 	if (cfg->socket_perms_given && cfg->memif_role == MEMIF_CLIENT) {
 		fprintf(stderr, "%s: --memif-socket-owner/-group/-mode apply to the server's "
 			"socket; --memif-role is client\n", FWD_NAME);
+		return -1;
+	}
+	if ((cfg->n_allow_uids > 0 || cfg->n_allow_gids > 0 || cfg->require_secret) &&
+	    cfg->memif_role == MEMIF_CLIENT) {
+		fprintf(stderr, "%s: --memif-allow-uid/-gid and --memif-require-secret apply to "
+			"the server role; --memif-role is client\n", FWD_NAME);
+		return -1;
+	}
+	if (cfg->require_secret && cfg->memif_abstract && cfg->memif_secret == NULL &&
+	    cfg->n_allow_uids == 0 && cfg->n_allow_gids == 0) {
+		fprintf(stderr, "%s: --memif-require-secret: the abstract socket %s has neither "
+			"--memif-secret nor --memif-allow-uid/-gid, so any process in this network "
+			"namespace could connect and receive the memif ports' packets: give one of "
+			"them, or use a filesystem socket\n", FWD_NAME, cfg->memif_socket);
 		return -1;
 	}
 	if (!cfg->memif_abstract && cfg->memif_socket[0] != '/') {

@@ -30,6 +30,7 @@
 #define MAX_OWNED_PER_LCORE	16	/* memif and exception ports served by one lcore */
 #define MAX_RXQ_PER_LCORE	8
 #define MAX_FWD_LCORES		RTE_MAX_LCORE
+#define MAX_ALLOW		32	/* entries in --memif-allow-uid / --memif-allow-gid */
 
 /* Port slots: 0 is the uplink, 1..n_memif the memif ports, then the exception port. */
 #define SLOT_UPLINK		0
@@ -68,6 +69,11 @@ struct fwd_config {
 	unsigned int memif_ring_size;
 	unsigned int memif_buffer_size;
 	const char *memif_secret;
+	uid_t allow_uids[MAX_ALLOW];	/* peers that may connect (server); none: any */
+	unsigned int n_allow_uids;
+	gid_t allow_gids[MAX_ALLOW];
+	unsigned int n_allow_gids;
+	bool require_secret;		/* unguarded abstract socket: an error, not a warning */
 
 	uint16_t *udp_port_map;		/* 65536 entries */
 	bool udp_ports_given;
@@ -191,6 +197,11 @@ void fwd_lcores_assign_ports(struct fwd_ctx *ctx);
 int fwd_lcores_alloc(struct fwd_ctx *ctx);
 int lcore_main(void *arg);
 void fwd_lcore_wait_quiescent(const struct fwd_ctx *ctx, unsigned int idx);
+
+/* creds.c */
+int creds_setup(const struct fwd_config *cfg);
+int creds_selftest(void);
+void creds_json(FILE *f);
 
 /* stats.c */
 void stats_print(const struct fwd_ctx *ctx, FILE *f);

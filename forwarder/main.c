@@ -192,6 +192,7 @@ main(int argc, char **argv)
 	}
 	if (fwd_parse_args(&ctx->cfg, app_argc, app_argv) < 0)
 		return EXIT_FAILURE;
+	creds_setup(&ctx->cfg);
 	ctx->exception = exception_resolve(ctx->cfg.exception);
 
 	ret = rte_eal_init(eal_argc, argv);
@@ -229,6 +230,8 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	if (fwd_ports_start(ctx) < 0)
+		goto fail;
+	if (creds_selftest() < 0)	/* before the lcores: no packet flows until it passed */
 		goto fail;
 	if (mgmt_open(&ctx->cfg, mgmt_fds, &n_mgmt) < 0)
 		goto fail;

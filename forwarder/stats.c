@@ -143,8 +143,7 @@ stats_json(const struct fwd_ctx *ctx, size_t *len)
 	fprintf(f, "{\"program\":\"%s\",\"uptime_s\":%.3f,\"host\":\"%s/%u\",\"mac\":\"%s\","
 		"\"memif_role\":\"%s\",\"memif_socket\":\"%s\",\"exception\":\"%s\","
 		"\"kernel_iface\":\"%s\",\"tsc_hz\":%" PRIu64 ","
-		"\"mbufs\":{\"size\":%u,\"available\":%u},"
-		"\"ports\":[", FWD_NAME, uptime(ctx), addr,
+		"\"mbufs\":{\"size\":%u,\"available\":%u},", FWD_NAME, uptime(ctx), addr,
 		cfg->host_prefix, mac, cfg->memif_role == MEMIF_SERVER ? "server" : "client",
 		cfg->memif_socket,
 		ctx->exception == EXCEPTION_TAP ? "tap" :
@@ -152,6 +151,8 @@ stats_json(const struct fwd_ctx *ctx, size_t *len)
 		ctx->exception_slot != SLOT_NONE ? cfg->kernel_iface : "", rte_get_tsc_hz(),
 		ctx->pool->size,
 		rte_mempool_avail_count(ctx->pool));
+	creds_json(f);
+	fprintf(f, ",\"ports\":[");
 
 	for (s = 0; s < ctx->n_slots; s++) {
 		const struct fwd_port *p = &ctx->ports[s];

@@ -281,6 +281,43 @@ check "SIGTERM: forwarder exits 0" test $rc -eq 0
 check "SIGTERM: sockets removed, kernel interface gone" bash -c \
 	"! test -e '$sock' && ! test -e '$mgmt' && ! ip -n $ns_h link show $kif 2>/dev/null"
 
+# ---- who may connect: --memif-allow-uid --------------------------------------------------
+# The socket is open to every uid (mode 0666 in a directory others may traverse), so the
+# allow-list is what refuses uid 64715 (a uid with no account, via setpriv; /usr/bin/python3, as
+# a python3 under /root is not theirs to run) and admits the echo.
+chmod 711 "$tmp"
+usock=$tmp/memif-allow.sock
+ip netns exec "$ns_h" "$FWD" -l "$FWD_LCORES" --no-huge -m 512 --no-pci --no-telemetry \
+	--no-shconf --file-prefix "zmf-fwd-e2u$id" --vdev="net_af_packet0,iface=$veth_u" -- \
+	--host $HOST/24 --memif-socket "$usock" --memif-socket-mode 0666 --memif-allow-uid 0 \
+	--mgmt "$mgmt" --kernel-iface "$kif" --stats-period 0 >"$tmp/fwd-allow.log" 2>&1 &
+fwd_pid=$!
+check "allow-uid: the PMD's accepts reach the credential check" bash -c \
+	"for i in \$(seq 100); do grep -m1 'checked against the allow-list' '$tmp/fwd-allow.log' \
+	&& exit 0; kill -0 $fwd_pid || exit 1; sleep 0.1; done; exit 1"
+check "allow-uid: uid 64715 refused with a DISCONNECT saying why" \
+	setpriv --reuid=64715 --regid=64715 --clear-groups /usr/bin/python3 -c "
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.settimeout(5); s.connect('$usock')
+m = s.recv(128); t = struct.unpack_from('<H', m)[0]; r = m[6:102].split(b'\0')[0].decode()
+print('message type %d: %s' % (t, r)); exit(0 if t == 8 and r == 'uid 64715 not allowed (allowed: 0)' else 1)"
+$ECHO_CMD "$usock" 0 >"$tmp/echo-allow.log" 2>&1 &
+echo_pid[u]=$!
+check "allow-uid: the echo (uid 0) connects" $T wait-link "$mgmt" memif0 up 30
+check "allow-uid: UDP echoed intact" in_c $T udp $HOST 5000 50
+check "allow-uid: JSON shows the peer and the refusal" python3 -c "
+import json, socket
+s = socket.socket(socket.AF_UNIX); s.connect('$mgmt')
+d = json.loads(s.makefile().read()); peers, ref = d['memif_peers'], d['memif_refused']
+print(peers, ref)
+exit(0 if [p['uid'] for p in peers] == [0] and ref['count'] >= 1 and ref['last']['uid'] == 64715 else 1)"
+kill -TERM $fwd_pid
+wait $fwd_pid
+rc=$?
+fwd_pid=
+stop_echo u
+check "allow-uid: SIGTERM exits 0" test $rc -eq 0
+
 # ---- forwarder as memif client of a server echo ------------------------------------------
 csock=$tmp/memif-server.sock
 start_server_echo() {
