@@ -96,7 +96,7 @@ pub fn socket_free(s: f64) {
     unsafe { ffi::zmemif_socket_free(ptr(s)) }
 }
 
-/// A port handle, or a negative code. `config` holds a `zmemif_port_config` (80 bytes).
+/// A port handle, or a negative code. `config` holds a `zmemif_port_config` (216 bytes).
 #[napi]
 pub fn port_new(s: f64, config: Uint8ArraySlice<'_>) -> f64 {
     if config.len() < std::mem::size_of::<zmemif_port_config>() {
@@ -172,7 +172,7 @@ pub fn port_wait_connected(p: f64, timeout_ms: i32) -> i32 {
     unsafe { ffi::zmemif_port_wait_connected(ptr(p), timeout_ms) }
 }
 
-/// Fills `out` (64 bytes) with a `zmemif_port_info`.
+/// Fills `out` (80 bytes) with a `zmemif_port_info`.
 #[napi]
 pub fn port_info_get(p: f64, mut out: Uint8ArraySlice<'_>) -> i32 {
     // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
