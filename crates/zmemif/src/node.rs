@@ -18,8 +18,8 @@ use std::ffi::CStr;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{
-    ArrayBuffer, BigUint64ArraySlice, Either, External, FnArgs, FromNapiValue, Function,
-    Uint32ArraySlice, Uint8ArraySlice,
+    ArrayBuffer, BigUint64ArraySlice, Either, External, FnArgs, FromNapiValue, Function, JsValue,
+    Object, Uint32ArraySlice, Uint8ArraySlice,
 };
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Error as NapiError, Status};
@@ -355,29 +355,137 @@ pub fn address_of(descs: Uint32ArraySlice<'_>) -> f64 {
     descs.as_ptr() as usize as f64
 }
 
-/// `descs` is an address from `address_of` with room for `max` descriptors.
-#[napi]
-pub fn rx_burst(q: f64, descs: f64, max: u32) -> i32 {
-    // SAFETY: a live queue handle and an array of `max` descriptors (binding's contract).
-    unsafe { ffi::zmemif_rx_burst(ptr(q), ptr(descs), max) }
+// The four burst functions are plain N-API callbacks, not `#[napi]` functions: napi-rs's
+// generated wrapper (argument validation, borrow scopes) costs several times the burst itself.
+// Each reads three numbers, calls the C ABI and returns its i32: five N-API calls in all.
+
+/// `(queue, descs address, n)` from the call's arguments; a missing or non-number argument reads
+/// as 0 (a null handle or address, which the C ABI refuses with INVALID_ARGUMENT).
+///
+/// # Safety
+/// Called by N-API with a live `env` and `info`.
+unsafe fn numbers3(env: sys::napi_env, info: sys::napi_callback_info) -> [f64; 3] {
+    let mut argc = 3usize;
+    let mut argv = [std::ptr::null_mut(); 3];
+    let mut out = [0f64; 3];
+    // SAFETY: `argv` has room for `argc` values; N-API fills at most that many.
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    if status == sys::Status::napi_ok {
+        for (o, v) in out.iter_mut().zip(argv.iter()).take(argc) {
+            // SAFETY: `v` is an argument of this call; a non-number leaves `o` at 0.
+            unsafe { sys::napi_get_value_double(env, *v, o) };
+        }
+    }
+    out
 }
 
-#[napi]
-pub fn rx_release(q: f64) -> i32 {
+/// # Safety
+/// Called by N-API with a live `env`.
+unsafe fn int32(env: sys::napi_env, v: i32) -> sys::napi_value {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: `out` is writable; on failure it stays null (undefined in JS).
+    unsafe { sys::napi_create_int32(env, v, &mut out) };
+    out
+}
+
+/// # Safety
+/// Called by N-API; the binding passes a live queue handle and an address from `address_of` with
+/// room for `n` descriptors (the same contract as under bun:ffi).
+unsafe fn burst(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    f: impl FnOnce(*mut zmemif_queue, *mut Desc, u32) -> i32,
+) -> sys::napi_value {
+    // SAFETY: the caller's contract.
+    let [q, d, n] = unsafe { numbers3(env, info) };
+    // SAFETY: the caller's contract.
+    unsafe { int32(env, f(ptr(q), ptr(d), n as u32)) }
+}
+
+unsafe extern "C" fn rx_burst(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: see `burst`.
+    unsafe { burst(env, info, |q, d, n| ffi::zmemif_rx_burst(q, d, n)) }
+}
+
+unsafe extern "C" fn tx_alloc(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: see `burst`.
+    unsafe { burst(env, info, |q, d, n| ffi::zmemif_tx_alloc(q, d, n)) }
+}
+
+unsafe extern "C" fn tx_burst(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: see `burst`; tx_burst only reads the descriptors.
+    unsafe { burst(env, info, |q, d, n| ffi::zmemif_tx_burst(q, d, n)) }
+}
+
+unsafe extern "C" fn rx_release(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: see `burst` (one argument: the queue).
+    let [q, _, _] = unsafe { numbers3(env, info) };
     // SAFETY: a live queue handle (binding's contract).
-    unsafe { ffi::zmemif_rx_release(ptr(q)) }
+    unsafe { int32(env, ffi::zmemif_rx_release(ptr(q))) }
 }
 
-#[napi]
-pub fn tx_alloc(q: f64, descs: f64, n: u32) -> i32 {
-    // SAFETY: as rx_burst.
-    unsafe { ffi::zmemif_tx_alloc(ptr(q), ptr(descs), n) }
-}
-
-#[napi]
-pub fn tx_burst(q: f64, descs: f64, n: u32) -> i32 {
-    // SAFETY: as rx_burst.
-    unsafe { ffi::zmemif_tx_burst(ptr(q), ptr(descs), n) }
+/// Adds the raw hot-path functions to the module's exports.
+#[napi(module_exports)]
+pub fn hot_path(exports: Object<'_>, env: Env) -> napi::Result<()> {
+    let fns: [(&str, sys::napi_callback); 4] = [
+        ("rxBurst", Some(rx_burst)),
+        ("rxRelease", Some(rx_release)),
+        ("txAlloc", Some(tx_alloc)),
+        ("txBurst", Some(tx_burst)),
+    ];
+    for (name, cb) in fns {
+        let mut f = std::ptr::null_mut();
+        // SAFETY: a live env during module init; `name` is `name.len()` bytes of UTF-8.
+        let status = unsafe {
+            sys::napi_create_function(
+                env.raw(),
+                name.as_ptr().cast(),
+                name.len() as isize,
+                cb,
+                std::ptr::null_mut(),
+                &mut f,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            return Err(NapiError::new(
+                Status::GenericFailure,
+                format!("napi_create_function({name}) failed: {status}"),
+            ));
+        }
+        let cname = std::ffi::CString::new(name).expect("no NUL in the names above");
+        // SAFETY: `exports` is the module's exports object, `f` the function just made.
+        let status = unsafe {
+            sys::napi_set_named_property(env.raw(), exports.value().value, cname.as_ptr(), f)
+        };
+        if status != sys::Status::napi_ok {
+            return Err(NapiError::new(
+                Status::GenericFailure,
+                format!("exporting {name} failed: {status}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Calls `f(buf, len)` that returns a length, and decodes that many bytes as UTF-8.
