@@ -342,6 +342,10 @@ export class Port extends EventEmitter<PortEvents> {
     }
     socket._track(this, true);
     this.ref();
+    // The core starts connecting in zmemif_port_new: a handshake that completed before the
+    // callback was set sent its CONNECTED to nobody. Report that connection now.
+    const info = this.info();
+    if (info.state === "connected") this.#noteConnected(info);
   }
 
   /** @internal the native handle; throws CLOSED after close() */
