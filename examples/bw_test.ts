@@ -8,9 +8,10 @@
  * Both run the hot path in one thread: rxBurst / alloc + txBurst with reused Batches, numbers
  * only, nothing allocated per packet; payloads are not touched (the sender sets lengths only).
  * Queues poll (rx mode 'polling'); every pass over the queues checks the clock, and the loop
- * yields to the event loop now and then so timers and Ctrl-C still work.
+ * yields to the event loop now and then so timers and Ctrl-C still work. A peer that leaves is
+ * waited for: the rates drop to 0 until the next one connects.
  */
-import { Batch, MemifSocket, type Port, type Queue } from "zmemif";
+import { Batch, MemifError, MemifSocket, type Port, type Queue } from "zmemif";
 import { cli, onStop } from "./cli.ts";
 
 const o = cli("bw_test", "Memif packet-rate test: a sender and a receiver, N ports x M queues, Mpps each second.", {
@@ -53,7 +54,16 @@ for (let p = 0; p < o.ports; p++) {
 }
 let stop = false;
 onStop(() => (stop = true));
-console.log(`${o.role}: ${o.ports} port(s) x ${o.queues} queue(s) on ${o.socket} as memif ${memifRole}; waiting for the peer`);
+const peerRole = memifRole === "server" ? "client" : "server";
+const ids = o.ports === 1 ? `id ${o.id}` : `ids ${o.id}..${o.id + o.ports - 1}`;
+for (const p of ports) {
+  p.on("disconnected", (e) => console.log(`port ${p.id} disconnected: ${e.reason}; waiting for the next ${peerRole}`));
+  p.on("connected", (e) => e.generation > 1 && console.log(`port ${p.id} connected to ${e.peerName} again`));
+}
+console.log(
+  `${o.role}: ${o.ports} port(s) x ${o.queues} queue(s) as memif ${memifRole}; ` +
+    `waiting for a memif ${peerRole} on ${o.socket} (${ids}); --socket and --id to change`,
+);
 try {
   await Promise.all(ports.map((p) => p.connect({ timeoutMs: o["connect-timeout-ms"] })));
 } catch (e) {
@@ -86,15 +96,21 @@ while (!stop) {
       const q = queues[k]!;
       const b = batches[k]!;
       if (sender) {
-        const got = q.alloc(b, burst);
+        const got = q.alloc(b, burst); // 0 also while the receiver is gone
         if (got === 0) continue;
         const d = b.descs;
         for (let i = 0; i < got; i++) d[i * 4 + 1] = size; // length; payload untouched
-        const sent = q.txBurst(b, got);
+        let sent = 0;
+        try {
+          sent = q.txBurst(b, got);
+        } catch (e) {
+          // the receiver left between alloc and txBurst: those buffers went with it
+          if (!(e instanceof MemifError) || e.code !== "NOT_CONNECTED") throw e;
+        }
         moved += sent;
         bytes += sent * size;
       } else {
-        const n = q.rxBurst(b);
+        const n = q.rxBurst(b); // 0 also while the sender is gone
         if (n === 0) continue;
         const d = b.descs;
         for (let i = 0; i < n; i++) bytes += d[i * 4 + 1]!;

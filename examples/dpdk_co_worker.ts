@@ -36,11 +36,12 @@ const sender = o.role === "sender";
 const id = o.id >= 0 ? o.id : sender ? 0 : 1;
 const socket = new MemifSocket(o.socket);
 const port = socket.port({ id, role: "client", name: `dpdk_co_worker-${o.role}`, reconnectMs: 200 });
-port.on("disconnected", (e) => console.log(`disconnected: ${e.reason}`));
+port.on("disconnected", (e) => console.log(`disconnected: ${e.reason}; reconnecting`));
+port.on("connected", (e) => e.generation > 1 && console.log(`connected to ${e.peerName} again`));
 let stop = false;
 onStop(() => (stop = true));
 
-console.log(`${o.role}: memif client id ${id} on ${o.socket}; connecting`);
+console.log(`${o.role}: waiting for the DPDK memif server on ${o.socket} (id ${id}); --socket and --id to change`);
 try {
   const ev = await port.connect({ timeoutMs: o["connect-timeout-ms"] });
   console.log(`connected to ${ev.peerName}`);

@@ -6,8 +6,13 @@
  *
  * The client sends packets carrying a sequence number and a timestamp, one at a time; the server
  * echoes every packet back; the client prints the round-trip times (min, p50, p99, max).
- * The server echoes through the burst API (rxBurst → alloc → copy → txBurst); the client uses the
- * conveniences (send, readable + rxBurst).
+ * The server echoes through the burst API (rxBurst → alloc → copy → txBurst, chained packets
+ * rebuilt as chains), or with --api send through `send()`; the client uses the conveniences
+ * (send, readable + rxBurst).
+ *
+ * A peer may leave at any moment, even in the middle of a burst. The server then drops the rest
+ * of that burst and serves the next client; the client counts the packet in flight as lost and
+ * waits for the server to come back.
  */
 import { Batch, MemifError, MemifSocket, type Queue, type RxMode } from "zmemif";
 import { cli, onStop, percentile, us } from "./cli.ts";
@@ -16,6 +21,7 @@ const o = cli("simple_echo", "Echo server, or a client that measures round-trip 
   role: { type: "choice", choices: ["server", "client"], help: "server echoes; client sends and measures" },
   socket: { type: "string", default: "@zmemif-echo", help: "control socket: a path, or @name (abstract)" },
   id: { type: "int", default: "0", min: 0, max: 0xffffffff, help: "memif interface id (same on both sides)" },
+  api: { type: "choice", default: "burst", choices: ["burst", "send"], help: "server: echo through the burst API or send()" },
   count: { type: "int", default: "1000", min: 1, max: 1e9, help: "client: packets to send" },
   size: { type: "int", default: "64", min: 16, max: 65535, help: "client: packet size in bytes" },
   "interval-ms": { type: "number", default: "0", min: 0, max: 60000, help: "client: pause between packets" },
@@ -24,66 +30,127 @@ const o = cli("simple_echo", "Echo server, or a client that measures round-trip 
   "rx-mode": { type: "choice", default: "adaptive", choices: ["adaptive", "interrupt", "polling"], help: "how rx waits" },
 });
 
+/** The errors that mean "the peer left": the connection under a batch or queue ended. */
+function peerLeft(e: unknown): boolean {
+  return e instanceof MemifError && (e.code === "NOT_CONNECTED" || e.code === "STALE_VIEW");
+}
+
+const role = o.role as "server" | "client";
+const peer = role === "server" ? "client" : "server";
 const socket = new MemifSocket(o.socket);
-const port = socket.port({ id: o.id, role: o.role as "server" | "client", name: `simple_echo-${o.role}` });
+const port = socket.port({ id: o.id, role, name: `simple_echo-${role}` });
 const rx = port.rxQueue(0, { rxMode: o["rx-mode"] as RxMode });
 const tx = port.txQueue(0);
 port.on("connected", (e) => console.log(`connected to ${e.peerName}`));
-port.on("disconnected", (e) => console.log(`disconnected: ${e.reason}`));
+port.on("disconnected", (e) => console.log(`disconnected: ${e.reason}; waiting for the next ${peer}`));
 port.on("rejected", (e) => console.log(`handshake refused: ${e.reason}`));
+console.log(`waiting for a memif ${peer} on ${o.socket} (id ${o.id}); --socket and --id to change, Ctrl-C to stop`);
 
-if (o.role === "server") {
+if (role === "server") {
   let echoed = 0;
-  let running = true;
+  let cut = 0;
   onStop(() => {
-    running = false;
-    console.log(`echoed ${echoed} packets`);
+    console.log(`echoed ${echoed} packets${cut > 0 ? `; ${cut} burst(s) cut short (client gone or not reading)` : ""}`);
     socket.close();
     process.exit(0);
   });
-  console.log(`listening on ${o.socket} (id ${o.id}); Ctrl-C to stop`);
   const rb = new Batch(32);
-  const tb = new Batch(32);
-  while (running) {
+  const tb = new Batch(256); // room for a 65535-byte packet even in small buffers
+
+  /** Copies packet i of rb into tx buffers k.. of tb (chaining them); how many it used, or -1. */
+  const copyInto = (i: number, k: number, got: number): number => {
+    const end = rb.packetEnd(i);
+    let used = 0;
+    let room = 0; // bytes left in tx buffer k + used - 1
+    for (let j = i; j < end; j++) {
+      const src = rb.view(rb.region(j));
+      let at = rb.offset(j);
+      let left = rb.length(j);
+      while (left > 0) {
+        if (room === 0) {
+          if (k + used === got) return -1;
+          if (used > 0) tb.setNext(k + used - 1, true);
+          room = tb.length(k + used); // after alloc: the buffer's capacity
+          tb.setLength(k + used, 0);
+          tb.setNext(k + used, false);
+          used++;
+        }
+        const b = k + used - 1;
+        const take = Math.min(room, left);
+        tb.view(tb.region(b)).set(src.subarray(at, at + take), tb.offset(b) + tb.length(b));
+        tb.setLength(b, tb.length(b) + take);
+        at += take;
+        left -= take;
+        room -= take;
+      }
+    }
+    return used;
+  };
+
+  /** Echoes the n descriptors of rb through alloc + txBurst. */
+  const echoBurst = async (n: number): Promise<void> => {
+    let i = 0;
+    while (i < n) {
+      const got = tx.alloc(tb);
+      let k = 0;
+      while (i < n) {
+        if (rb.packetLength(i) === 0) {
+          i = rb.packetEnd(i); // nothing to echo
+          continue;
+        }
+        const used = copyInto(i, k, got);
+        if (used < 0) break; // the rest of the reservation is too small for it
+        k += used;
+        i = rb.packetEnd(i);
+      }
+      if (k > 0) {
+        echoed += countPackets(tb, tx.txBurst(tb, k));
+        continue;
+      }
+      if (i === n) break;
+      if (got === tb.capacity) {
+        // larger than 256 buffers can carry (a peer's tiny buffers): let send() size its batch
+        await tx.send(rb.copyPacket(i), { timeoutMs: 1000 });
+        echoed++;
+        i = rb.packetEnd(i);
+      } else {
+        await tx.writable(1000, Math.min(tb.capacity, got + 1)); // the ring is full: wait for room
+      }
+      if (!rb.valid) return; // the client left while we waited: this burst is gone with it
+    }
+  };
+
+  /** Echoes the n descriptors of rb one packet at a time through send(). */
+  const echoSend = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i = rb.packetEnd(i)) {
+      if (rb.packetLength(i) === 0) continue; // nothing to echo
+      await tx.send(rb.copyPacket(i), { timeoutMs: 1000 }); // waits for ring space
+      echoed++;
+      if (!rb.valid) return; // the client left while we waited: this burst is gone with it
+    }
+  };
+
+  for (;;) {
     const n = rx.rxBurst(rb);
     if (n === 0) {
-      await rx.readable();
+      await rx.readable(); // also resolves when the next client connects
       continue;
     }
-    let i = 0;
     try {
-      while (i < n) {
-        if (rb.hasNext(i)) {
-          // a chained packet: the convenience path copies and chains it
-          await tx.send(rb.copyPacket(i));
-          i = rb.packetEnd(i);
-          echoed++;
-          continue;
-        }
-        // single-buffer packets: one alloc for the rest of the burst, one txBurst
-        let end = i;
-        while (end < n && !rb.hasNext(end)) end++;
-        const got = tx.alloc(tb, end - i);
-        if (got === 0) {
-          await tx.writable(1000);
-          continue;
-        }
-        for (let k = 0; k < got; k++, i++) {
-          const off = rb.offset(i);
-          tb.write(k, rb.view(rb.region(i)).subarray(off, off + rb.length(i)));
-        }
-        echoed += tx.txBurst(tb, got);
-      }
+      await (o.api === "send" ? echoSend(n) : echoBurst(n));
     } catch (e) {
-      // the client went away mid-burst: drop the rest and wait for the next one
-      if (!(e instanceof MemifError) || !["NOT_CONNECTED", "STALE_VIEW", "TIMEOUT"].includes(e.code)) throw e;
+      // The client left mid-burst (or stopped reading for a second): drop the rest of the burst.
+      if (!peerLeft(e) && !(e instanceof MemifError && e.code === "TIMEOUT")) throw e;
+      cut++;
     }
   }
 } else {
-  await port.connect({ timeoutMs: o["connect-timeout-ms"] }).catch((e: MemifError) => {
-    console.error(`simple_echo: ${e.message}`);
-    process.exit(1);
-  });
+  const connect = () =>
+    port.connect({ timeoutMs: o["connect-timeout-ms"] }).catch((e: MemifError) => {
+      console.error(`simple_echo: ${e.message}`);
+      process.exit(1);
+    });
+  await connect();
   const rtts: number[] = [];
   let lost = 0;
   const batch = new Batch(32);
@@ -92,10 +159,16 @@ if (o.role === "server") {
   for (let seq = 0; seq < o.count; seq++) {
     dv.setUint32(0, seq, true);
     dv.setFloat64(8, performance.now(), true);
-    await tx.send(packet, { timeoutMs: o["timeout-ms"] });
-    const rtt = await awaitEcho(rx, batch, seq, o["timeout-ms"]);
-    if (rtt < 0) lost++;
-    else rtts.push(rtt);
+    try {
+      await tx.send(packet, { timeoutMs: o["timeout-ms"] });
+      const rtt = await awaitEcho(rx, batch, seq, o["timeout-ms"]);
+      if (rtt < 0) lost++;
+      else rtts.push(rtt);
+    } catch (e) {
+      if (!peerLeft(e) && !(e instanceof MemifError && e.code === "TIMEOUT")) throw e;
+      lost++;
+      if (!port.connected) await connect(); // the server left: wait for it (or the next one)
+    }
     if (o["interval-ms"] > 0) await Bun.sleep(o["interval-ms"]);
   }
   rtts.sort((a, b) => a - b);
@@ -105,6 +178,13 @@ if (o.role === "server") {
   );
   socket.close();
   process.exit(lost === 0 ? 0 : 1);
+}
+
+/** How many packets the first n descriptors of b hold (a packet ends at a buffer without NEXT). */
+function countPackets(b: Batch, n: number): number {
+  let packets = 0;
+  for (let i = 0; i < n; i++) if (!b.hasNext(i)) packets++;
+  return packets;
 }
 
 /** Receives until the echo of `seq` arrives; its round-trip time in ms, or -1 after `timeoutMs`. */

@@ -132,6 +132,8 @@ if (o.api === "dgram") {
 }
 
 const timeoutMs = o["connect-timeout-ms"];
+const peer = o.role === "client" ? "server (the forwarder)" : "client";
+console.log(`waiting for a memif ${peer} on ${o.socket} (id ${o.id}); --socket and --id to change`);
 await sockets[0]!.memif.port.connect(timeoutMs >= 0 ? { timeoutMs } : {}).catch((e: Error) => {
   console.error(`udp_echo: ${e.message}`);
   process.exit(1);

@@ -4,9 +4,12 @@
  * (missing testpmd = failure).
  */
 import { afterEach, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { alive, between, chaosClient, chaosSocket, example, kill9, rustPeer } from "./helpers/chaos.ts";
 import { abstractName } from "./helpers/peers.ts";
+import type { Proc } from "./helpers/proc.ts";
 import { Testpmd, uniqueAbstract } from "./helpers/testpmd.ts";
 
 const EXAMPLES = join(import.meta.dir, "..", "examples");
@@ -57,16 +60,29 @@ function show(r: { out: string; err: string; code: number }): string {
   return `exit ${r.code}\n--- stdout\n${r.out}--- stderr\n${r.err}`;
 }
 
-test("every example documents itself with --help and rejects a bad argument with what to do", async () => {
+const ALL = readdirSync(EXAMPLES)
+  .filter((f) => f.endsWith(".ts") && f !== "cli.ts")
+  .map((f) => f.slice(0, -3))
+  .sort();
+
+test("every example answers --help with its usage on stdout, and exits 0", async () => {
+  expect(ALL).toEqual(["bw_test", "dpdk_co_worker", "readme_echo", "simple_echo", "udp_client", "udp_echo"]);
+  for (const name of ALL) {
+    const help = await run(name, ["--help"]).output;
+    expect(help.code, `${name}: ${show(help)}`).toBe(0);
+    expect(help.out, name).toStartWith(`usage: bun examples/${name}.ts`);
+    expect(help.err, name).toBe("");
+  }
+}, 60_000);
+
+test("every example rejects a bad argument with what to do", async () => {
   for (const [name, bad] of [
     ["simple_echo", ["--role", "both"]],
     ["bw_test", ["--role", "sender", "--queues", "0"]],
     ["dpdk_co_worker", ["--role", "receiver", "--size", "12"]],
+    ["udp_echo", ["--mode", "tap"]],
+    ["udp_client", ["--count", "0"]],
   ] as const) {
-    const help = await run(name, ["--help"]).output;
-    expect(help.code, show(help)).toBe(0);
-    expect(help.out).toContain(`usage: bun examples/${name}.ts`);
-    expect(help.out).toContain("--role");
     const wrong = await run(name, [...bad]).output;
     expect(wrong.code, show(wrong)).toBe(2);
     expect(wrong.err).toMatch(/must be/);
@@ -74,9 +90,9 @@ test("every example documents itself with --help and rejects a bad argument with
   }
 }, 30_000);
 
-test("simple_echo: the client prints round-trip times, the server echoed every packet", async () => {
+test.each(["burst", "send"])("simple_echo: the client prints round-trip times, the server (--api %s) echoed every packet", async (api) => {
   const socket = abstractName();
-  const server = run("simple_echo", ["--role", "server", "--socket", socket]);
+  const server = run("simple_echo", ["--role", "server", "--socket", socket, "--api", api]);
   const client = await run("simple_echo", ["--role", "client", "--socket", socket, "--count", "300", "--size", "100"]).output;
   expect(client.code, show(client)).toBe(0);
   expect(client.out).toMatch(/^connected to simple_echo-server$/m);
@@ -86,7 +102,7 @@ test("simple_echo: the client prints round-trip times, the server echoed every p
   expect(min).toBeGreaterThan(0);
   expect(min <= p50 && p50 <= p99 && p99 <= max).toBe(true);
   const s = await server.stop();
-  expect(s.out, show(s)).toMatch(/^listening on /m);
+  expect(s.out, show(s)).toMatch(/^waiting for a memif client on /m);
   expect(s.out).toMatch(/^echoed 300 packets$/m);
 }, 30_000);
 
@@ -147,13 +163,184 @@ test("dpdk_co_worker: sender -> testpmd (io, id 0 -> id 1) -> receiver, sequence
   expect(received).toBeGreaterThanOrEqual(COUNT * 0.9);
 }, 40_000);
 
-test("readme_echo: the README's 30-line example runs", async () => {
+test("readme_echo: the README's example is examples/readme_echo.ts, and it runs", async () => {
+  const readme = readFileSync(join(EXAMPLES, "..", "README.md"), "utf8");
+  const file = readFileSync(join(EXAMPLES, "readme_echo.ts"), "utf8");
+  expect(readme).toContain("```ts\n" + file + "```\n");
   const socket = abstractName();
   const server = run("readme_echo", ["server", socket]);
   const client = await run("readme_echo", ["client", socket]).output;
   expect(client.code, show(client)).toBe(0);
-  const lines = client.out.trim().split("\n");
+  const lines = client.out.trim().split("\n").slice(1); // after "waiting for a memif server ..."
   expect(lines.length, show(client)).toBe(5);
   lines.forEach((l, i) => expect(l).toMatch(new RegExp(`^ping ${i} came back in \\d+ µs$`)));
   await server.stop();
+}, 30_000);
+
+// ---- what every example says while it waits, and how it survives its peer ----
+
+const followed: Proc[] = [];
+function follow(p: Proc): Proc {
+  followed.push(p);
+  return p;
+}
+afterEach(async () => {
+  for (const p of followed.splice(0)) await kill9(p);
+});
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+test("every example says what it waits for and how to change it", async () => {
+  const sock = chaosSocket("wait");
+  const cases: [string, string[], RegExp][] = [
+    ["simple_echo", ["--role", "server", "--socket", sock], /waiting for a memif client on S \(id 0\); --socket and --id to change/],
+    ["simple_echo", ["--role", "client", "--socket", sock, "--id", "3"], /waiting for a memif server on S \(id 3\); --socket and --id to change/],
+    ["bw_test", ["--role", "receiver", "--socket", sock, "--ports", "2"], /waiting for a memif client on S \(ids 0\.\.1\); --socket and --id to change/],
+    ["bw_test", ["--role", "sender", "--socket", sock], /waiting for a memif server on S \(id 0\); --socket and --id to change/],
+    ["dpdk_co_worker", ["--role", "receiver", "--socket", sock], /waiting for the DPDK memif server on S \(id 1\); --socket and --id to change/],
+    ["readme_echo", ["server", sock], /waiting for a memif client on S \(id 0\); give another socket as the second argument/],
+    ["readme_echo", ["client", sock], /waiting for a memif server on S \(id 0\); give another socket as the second argument/],
+    ["udp_client", ["--socket", sock], /waiting for a memif server \(the forwarder, or udp_echo --role server\) on S \(id 0\); --socket and --id to change/],
+    // with its defaults, as the issue tried it
+    ["udp_echo", [], /waiting for a memif server \(the forwarder\) on \/run\/memif\.sock \(id 0\); --socket and --id to change/],
+  ];
+  for (const [name, args, re] of cases) {
+    const p = follow(example(name, args));
+    await p.waitFor(new RegExp(re.source.replace("S", escape(sock))), 10_000);
+    await kill9(p);
+  }
+}, 60_000);
+
+/** Starts chaos clients against `socket` and SIGKILLs each 10-90 ms into its echoed traffic. */
+async function killClients(socket: string, times: number): Promise<void> {
+  for (let k = 0; k < times; k++) {
+    const c = follow(chaosClient(socket, ["--flowing", "20"]));
+    await c.waitFor(/^flowing 1$/, 10_000);
+    await Bun.sleep(between(10, 90));
+    await kill9(c);
+  }
+}
+
+test.each(["burst", "send"])("simple_echo server (--api %s) serves the next client after clients SIGKILLed mid-burst", async (api) => {
+  const sock = chaosSocket("echo");
+  const server = follow(example("simple_echo", ["--role", "server", "--socket", sock, "--api", api]));
+  await server.waitFor(/^waiting for a memif client/);
+  await killClients(sock, 3);
+  const honest = await run("simple_echo", ["--role", "client", "--socket", sock, "--count", "200", "--size", "9000"]).output;
+  expect(honest.code, show(honest)).toBe(0);
+  expect(honest.out).toMatch(/rtt over 200 packets of 9000 bytes: .*; lost 0$/m);
+  expect(alive(server.proc.pid), server.stderr).toBe(true);
+  expect(server.lines.filter((l) => /^disconnected: .*; waiting for the next client$/.test(l)).length).toBeGreaterThanOrEqual(3);
+}, 60_000);
+
+test("simple_echo client waits for its server to come back after a SIGKILL, and finishes", async () => {
+  const sock = chaosSocket("echoc");
+  let server = follow(example("simple_echo", ["--role", "server", "--socket", sock]));
+  await server.waitFor(/^waiting for a memif client/);
+  const client = follow(example("simple_echo", ["--role", "client", "--socket", sock, "--count", "3000", "--size", "9000", "--timeout-ms", "300"]));
+  await server.waitFor(/^connected to simple_echo-client$/);
+  await Bun.sleep(between(50, 150));
+  await kill9(server);
+  await client.waitFor(/^disconnected: .*; waiting for the next server$/);
+  server = follow(example("simple_echo", ["--role", "server", "--socket", sock]));
+  await client.waitFor(/^connected to simple_echo-server$/);
+  const summary = await client.waitFor(/^rtt over \d+ packets of 9000 bytes/, 30_000);
+  const m = /^rtt over (\d+) packets .*; lost (\d+)$/.exec(summary)!;
+  expect(Number(m[1]) + Number(m[2])).toBe(3000);
+  expect(Number(m[2])).toBeLessThanOrEqual(3); // the packet in flight at the kill, perhaps the one after
+}, 60_000);
+
+test("readme_echo server serves the next client after clients SIGKILLed mid-burst", async () => {
+  const sock = chaosSocket("readme");
+  const server = follow(example("readme_echo", ["server", sock]));
+  await server.waitFor(/^waiting for a memif client/);
+  await killClients(sock, 3);
+  const client = await run("readme_echo", ["client", sock]).output;
+  expect(client.code, show(client)).toBe(0);
+  expect(client.out).toMatch(/^ping 4 came back in \d+ µs$/m);
+  expect(alive(server.proc.pid), server.stderr).toBe(true);
+}, 60_000);
+
+test("bw_test: the receiver counts the next sender after one was SIGKILLed, and the sender the next receiver", async () => {
+  const sock = chaosSocket("bw");
+  const receiver = follow(example("bw_test", ["--role", "receiver", "--socket", sock]));
+  await receiver.waitFor(/waiting for a memif client/);
+  const sender1 = follow(example("bw_test", ["--role", "sender", "--socket", sock]));
+  await sender1.waitFor(/^\[\d+s\] tx [1-9]/);
+  await kill9(sender1);
+  await receiver.waitFor(/^port 0 disconnected: .*; waiting for the next client$/);
+  const sender2 = follow(example("bw_test", ["--role", "sender", "--socket", sock]));
+  await receiver.waitFor(/^port 0 connected to bw_test-sender again$/);
+  await kill9(receiver);
+  await sender2.waitFor(/^port 0 disconnected: .*; waiting for the next server$/);
+  const receiver2 = follow(example("bw_test", ["--role", "receiver", "--socket", sock, "--seconds", "2"]));
+  await sender2.waitFor(/^port 0 connected to bw_test-receiver again$/);
+  const r = await receiver2.exited;
+  expect(r, receiver2.stderr).toBe(0);
+  const total = receiver2.lines.find((l) => l.startsWith("total: received"));
+  expect(Number(/received (\d+)/.exec(total ?? "")?.[1]), receiver2.lines.join("\n")).toBeGreaterThan(10_000);
+  expect(alive(sender2.proc.pid)).toBe(true);
+}, 60_000);
+
+test("dpdk_co_worker reconnects to its server after the server was SIGKILLed", async () => {
+  const sock = chaosSocket("cow");
+  const peer = () => follow(rustPeer(["--socket", sock, "--role", "server", "--id", "1", "--action", "idle", "--interval-ms", "0"]));
+  let server = peer();
+  const receiver = follow(example("dpdk_co_worker", ["--role", "receiver", "--socket", sock]));
+  await receiver.waitFor(/^connected to /);
+  await kill9(server);
+  await receiver.waitFor(/^disconnected: .*; reconnecting$/);
+  server = peer();
+  await receiver.waitFor(/^connected to .* again$/);
+  expect(alive(receiver.proc.pid)).toBe(true);
+}, 30_000);
+
+test("udp_client <-> udp_echo: echoes checked; udp_echo serves the next client after a SIGKILL, udp_client waits out an echo restart", async () => {
+  const sock = chaosSocket("udp");
+  const echoArgs = ["--role", "server", "--socket", sock, "--host", "192.0.2.1", "--ports", "5000"];
+  let echo = follow(example("udp_echo", echoArgs));
+  await echo.waitFor(/^waiting for a memif client/);
+  const first = await run("udp_client", ["--socket", sock, "--count", "100", "--size", "3000"]).output;
+  expect(first.code, show(first)).toBe(0);
+  expect(first.out).toMatch(/^sent 100 datagrams of 3000 bytes, 100 echoed unchanged, 0 changed, 0 lost; rtt min /m);
+  // a client killed while its datagrams fly
+  const doomed = follow(example("udp_client", ["--socket", sock, "--count", "100000", "--size", "9000"]));
+  await doomed.waitFor(/^connected to udp_echo;/);
+  await Bun.sleep(between(30, 90));
+  await kill9(doomed);
+  const second = await run("udp_client", ["--socket", sock, "--count", "100"]).output;
+  expect(second.code, show(second)).toBe(0);
+  expect(second.out).toMatch(/100 echoed unchanged, 0 changed, 0 lost/);
+  // the echo killed under a client, and started again
+  const client = follow(example("udp_client", ["--socket", sock, "--count", "400", "--interval-ms", "5", "--timeout-ms", "200"]));
+  await client.waitFor(/^connected to udp_echo;/);
+  await Bun.sleep(300);
+  await kill9(echo);
+  await client.waitFor(/^disconnected: .*; waiting for the peer to come back$/);
+  echo = follow(example("udp_echo", echoArgs));
+  await client.waitFor(/^connected to udp_echo again$/);
+  const summary = await client.waitFor(/^sent 400 datagrams/, 30_000);
+  const m = /(\d+) echoed unchanged, 0 changed, (\d+) lost/.exec(summary);
+  expect(m, summary).not.toBeNull();
+  expect(Number(m![1]) + Number(m![2])).toBe(400);
+  expect(Number(m![1])).toBeGreaterThan(300);
+}, 60_000);
+
+test("udp_client --help: the two commands it shows are in docs/udp-migration.md and work as written", async () => {
+  const help = await run("udp_client", ["--help"]).output;
+  const commands = help.out.split("\n").filter((l) => l.startsWith("  bun examples/")).map((l) => l.trim());
+  expect(commands.length, help.out).toBe(2);
+  const guide = readFileSync(join(EXAMPLES, "..", "docs", "udp-migration.md"), "utf8");
+  for (const c of commands) expect(guide).toContain(`\n${c}\n`);
+  // as written, but on a socket of our own (the documented name may be in use on this machine)
+  const sock = chaosSocket("udpdoc");
+  const argv = (c: string) => c.replace("@zmemif-udp", sock).split(" ").slice(1);
+  const [echoArgs, clientArgs] = commands.map(argv) as [string[], string[]];
+  expect(echoArgs[0]).toBe("examples/udp_echo.ts");
+  expect(clientArgs[0]).toBe("examples/udp_client.ts");
+  const echo = follow(example("udp_echo", echoArgs.slice(1)));
+  await echo.waitFor(/^waiting for a memif client/);
+  const client = await run("udp_client", clientArgs.slice(1)).output;
+  expect(client.code, show(client)).toBe(0);
+  expect(client.out).toMatch(/^sent 10 datagrams of 64 bytes, 10 echoed unchanged, 0 changed, 0 lost; rtt min /m);
 }, 30_000);

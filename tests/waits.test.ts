@@ -102,7 +102,7 @@ for (const [rq, sq] of [
     const socket = abstractName();
     const t0 = performance.now();
     const receiver = bwTest(["--role", "receiver", "--socket", socket, "--queues", String(rq), "--seconds", "2"]);
-    await receiver.waitFor(/waiting for the peer/);
+    await receiver.waitFor(/waiting for a memif client/);
     const sender = bwTest(["--role", "sender", "--socket", socket, "--queues", String(sq), "--seconds", "1.5"]);
     const [rc, sc] = await Promise.all([receiver.exited, sender.exited]);
     const elapsed = performance.now() - t0;
