@@ -63,3 +63,15 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** Waits until `p` printed `n` lines matching `re`; throws with its last lines after `timeoutMs`. */
+export async function waitCount(p: Proc, re: RegExp, n: number, timeoutMs = 10_000): Promise<void> {
+  const t0 = performance.now();
+  const count = () => p.lines.filter((l) => re.test(l)).length;
+  while (count() < n) {
+    if (performance.now() - t0 > timeoutMs) {
+      throw new Error(`${count()} of ${n} lines matching ${re} within ${timeoutMs} ms; last:\n${p.lines.slice(-8).join("\n")}\n${p.stderr}`);
+    }
+    await Bun.sleep(5);
+  }
+}
