@@ -7,5 +7,5 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/install-deps.sh
-cargo build --release -p zmemif
+cargo build --release -p zmemif --features node
 exec "$ROOT/node_modules/.bin/bun" run benches/pps.ts "$@"

@@ -131,7 +131,9 @@ no_skips() {
 rust_tests() {
 	local log
 	log="$(mktemp)"
-	cargo test --release -p zmemif 2>&1 | tee "$log"
+	# --features node as in the build step: the same library, so this does not rebuild it without
+	# the N-API binding that the Node.js tests load.
+	cargo test --release -p zmemif --features node 2>&1 | tee "$log"
 	no_skips "$log" '^test result: .*; [1-9][0-9]* ignored;' "ignored Rust tests"
 	rm -f "$log"
 }
@@ -159,7 +161,8 @@ forwarder_e2e() { # e2e.sh exits 2 when it lacks root, ip, ethtool or python3
 step "install dependencies" bash scripts/install-deps.sh
 step "rustfmt" cargo fmt --all --check
 step "clippy (-D warnings)" cargo clippy --release --all-targets -- -D warnings
-step "build" cargo build --release -p zmemif
+step "clippy with the N-API binding (--features node)" cargo clippy --release -p zmemif --all-targets --features node -- -D warnings
+step "build (C ABI + N-API binding)" cargo build --release -p zmemif --features node
 step "C header is what cbindgen generates, and every declared function is exported" check_header
 step "Rust tests (unit, two-process, hostile peer, dpdk-testpmd interop)" rust_tests
 step "TypeScript type check (strict)" "$ROOT/node_modules/.bin/tsc" --noEmit
