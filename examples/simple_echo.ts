@@ -50,11 +50,15 @@ if (role === "server") {
   let echoed = 0;
   let cut = 0;
   onStop(() => {
-    console.log(`echoed ${echoed} packets${cut > 0 ? `; ${cut} burst(s) cut short (client gone or not reading)` : ""}`);
+    const bad = rx.stats().badDescs; // descriptors a client got wrong: dropped, never delivered
+    console.log(
+      `echoed ${echoed} packets${cut > 0 ? `; ${cut} burst(s) cut short (client gone or not reading)` : ""}` +
+        `${bad > 0 ? `; ${bad} bad descriptor(s) dropped` : ""}`,
+    );
     socket.close();
     process.exit(0);
   });
-  const rb = new Batch(32);
+  let rb = new Batch(32);
   const tb = new Batch(256); // room for a 65535-byte packet even in small buffers
 
   /** Copies packet i of rb into tx buffers k.. of tb (chaining them); how many it used, or -1. */
@@ -131,7 +135,15 @@ if (role === "server") {
   };
 
   for (;;) {
-    const n = rx.rxBurst(rb);
+    let n: number;
+    try {
+      n = rx.rxBurst(rb);
+    } catch (e) {
+      // a packet of more segments than the batch holds (a client with small buffers): grow it
+      if (!(e instanceof MemifError && e.code === "TOO_LARGE" && rb.capacity < 65536)) throw e;
+      rb = new Batch(rb.capacity * 2);
+      continue;
+    }
     if (n === 0) {
       await rx.readable(); // also resolves when the next client connects
       continue;

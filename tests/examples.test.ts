@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { alive, between, chaosClient, chaosSocket, example, kill9, rustPeer } from "./helpers/chaos.ts";
 import { abstractName } from "./helpers/peers.ts";
-import type { Proc } from "./helpers/proc.ts";
+import { Proc } from "./helpers/proc.ts";
 import { Testpmd, uniqueAbstract } from "./helpers/testpmd.ts";
 
 const EXAMPLES = join(import.meta.dir, "..", "examples");
@@ -346,3 +346,35 @@ test("udp_client --help: the two commands it shows are in docs/udp-migration.md 
   expect(client.code, show(client)).toBe(0);
   expect(client.out).toMatch(/^sent 10 datagrams of 64 bytes, 10 echoed unchanged, 0 changed, 0 lost; rtt min /m);
 }, 30_000);
+
+/** Rejects when `server` exits (it should outlive its clients). */
+function diedFirst(server: Proc): Promise<never> {
+  return server.exited.then((code) => {
+    throw new Error(`the server exited (${code}) first:\n${server.lines.slice(-5).join("\n")}\n${server.stderr}`);
+  });
+}
+
+test.each(["burst", "send"])("simple_echo server (--api %s) drops a chain that never ends, counts it, and serves the next client", async (api) => {
+  const sock = chaosSocket("endless");
+  const server = follow(example("simple_echo", ["--role", "server", "--socket", sock, "--api", api]));
+  await server.waitFor(/^waiting for a memif client/);
+  const hostile = follow(new Proc([process.execPath, join(import.meta.dir, "helpers", "endless_chain.ts"), "--socket", sock]));
+  await hostile.waitFor(/^chained 1024$/);
+  await Bun.sleep(200);
+  await kill9(hostile);
+  const honest = follow(chaosClient(sock, ["--count", "1000"]));
+  expect(await Promise.race([honest.exited, diedFirst(server)]), honest.stderr).toBe(0);
+  expect(honest.json().at(-1)).toMatchObject({ echoed: 1000, lost: 0, bad: 0 });
+  await server.stop();
+  expect(server.lines.at(-1), server.stderr).toMatch(/^echoed \d+ packets.*; 1024 bad descriptor\(s\) dropped$/);
+}, 30_000);
+
+test.each(["burst", "send"])("simple_echo server (--api %s) echoes a client with 128-byte buffers: 9000 and 65535 bytes (71 and 512 segments)", async (api) => {
+  const sock = chaosSocket("small");
+  const server = follow(example("simple_echo", ["--role", "server", "--socket", sock, "--api", api]));
+  await server.waitFor(/^waiting for a memif client/);
+  const client = follow(chaosClient(sock, ["--count", "600", "--buffer-size", "128", "--sizes", "64,9000,65535", "--window", "8"]));
+  expect(await Promise.race([client.exited, diedFirst(server)]), client.stderr).toBe(0);
+  expect(client.json().at(-1)).toMatchObject({ echoed: 600, lost: 0, bad: 0 });
+  expect(alive(server.proc.pid)).toBe(true);
+}, 60_000);

@@ -3,7 +3,7 @@
  * echo, for the chaos tests (and usable by hand):
  *
  *   bun tests/helpers/chaos_client.ts --socket PATH|@NAME [--id N] [--count N] [--window W]
- *                                     [--sizes 64,9000] [--flowing N]
+ *                                     [--sizes 64,9000] [--flowing N] [--buffer-size B]
  *
  * Packet s has the size sizes[s % sizes.length] (by default 64 and 9000 bytes alternately: a
  * 9000-byte frame is a chain of 5 buffers of 2048) and carries pattern(s) (below). Echoes must
@@ -26,6 +26,7 @@ const { values: a } = parseArgs({
     window: { type: "string", default: "64" },
     sizes: { type: "string", default: "64,9000" },
     flowing: { type: "string", default: "50" },
+    "buffer-size": { type: "string", default: "2048" },
   },
 });
 if (a.socket === undefined) throw new Error("--socket is required");
@@ -52,7 +53,13 @@ function same(x: Uint8Array, y: Uint8Array): boolean {
 
 const say = (line: string) => process.stdout.write(line + "\n");
 const socket = new MemifSocket(a.socket);
-const port = socket.port({ id: Number(a.id), role: "client", name: "chaos-client", reconnectMs: 20 });
+const port = socket.port({
+  id: Number(a.id),
+  role: "client",
+  name: "chaos-client",
+  reconnectMs: 20,
+  bufferSize: Number(a["buffer-size"]),
+});
 const tx = port.txQueue(0);
 const rx = port.rxQueue(0);
 
@@ -95,9 +102,17 @@ function wrong(what: string): void {
 }
 
 async function receive(): Promise<void> {
-  const batch = new Batch(64);
+  let batch = new Batch(64);
   for (;;) {
-    const n = rx.rxBurst(batch);
+    let n: number;
+    try {
+      n = rx.rxBurst(batch);
+    } catch (e) {
+      // a packet of more segments than the batch holds (small buffers): grow the batch
+      if (!(e instanceof MemifError && e.code === "TOO_LARGE" && batch.capacity < 65536)) throw e;
+      batch = new Batch(batch.capacity * 2);
+      continue;
+    }
     if (n === 0) {
       await rx.readable();
       continue;
