@@ -20,6 +20,10 @@ USAGE: zmemif-peer [OPTIONS]
   --role client|server  [default: client]
   --id N                interface id [default: 0]
   --secret S            shared secret (up to 24 bytes)
+  --allow-uid LIST      server: only peers running as these uids (comma separated) may connect
+  --allow-gid LIST      server: only peers with these gids (either list admits)
+  --require-secret      server: an abstract socket with neither secret nor allow-list is an error
+  --expect-server-uid N client: connect only to a server running as uid N
   --mode eth|ip         interface mode [default: eth]
   --queues N            queues in each direction [default: 1]
   --c2s N, --s2c N      client-to-server / server-to-client queues, when they differ
@@ -44,6 +48,10 @@ struct Opts {
     role: Role,
     id: u32,
     secret: Option<String>,
+    allow_uids: Vec<u32>,
+    allow_gids: Vec<u32>,
+    require_secret: bool,
+    expect_server_uid: Option<u32>,
     mode: Mode,
     c2s: u16,
     s2c: u16,
@@ -65,6 +73,10 @@ fn parse() -> Result<Opts, String> {
         role: Role::Client,
         id: 0,
         secret: None,
+        allow_uids: Vec::new(),
+        allow_gids: Vec::new(),
+        require_secret: false,
+        expect_server_uid: None,
         mode: Mode::Ethernet,
         c2s: 1,
         s2c: 1,
@@ -89,6 +101,10 @@ fn parse() -> Result<Opts, String> {
             o.check = true;
             continue;
         }
+        if a == "--require-secret" {
+            o.require_secret = true;
+            continue;
+        }
         let v = args
             .next()
             .ok_or(format!("{a} needs a value (see --help)"))?;
@@ -107,6 +123,18 @@ fn parse() -> Result<Opts, String> {
             }
             "--id" => o.id = num(&v)? as u32,
             "--secret" => o.secret = Some(v),
+            "--allow-uid" | "--allow-gid" => {
+                let ids = v
+                    .split(',')
+                    .map(|x| num(x).map(|n| n as u32))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if a == "--allow-uid" {
+                    o.allow_uids.extend(ids)
+                } else {
+                    o.allow_gids.extend(ids)
+                }
+            }
+            "--expect-server-uid" => o.expect_server_uid = Some(num(&v)? as u32),
             "--mode" => {
                 o.mode = match v.as_str() {
                     "eth" => Mode::Ethernet,
@@ -219,13 +247,36 @@ fn run(o: &Opts) -> zmemif::Result<()> {
             num_s2c: o.s2c,
             ring_size: o.ring_size,
             buffer_size: o.buffer_size,
+            allow_uids: o.allow_uids.clone(),
+            allow_gids: o.allow_gids.clone(),
+            require_secret: o.require_secret,
+            expect_server_uid: o.expect_server_uid,
             ..PortConfig::default()
         },
     )?;
-    port.wait_connected(Some(Duration::from_secs_f64(o.connect_timeout)))?;
+    // A server keeps listening after refusing a client (reported as a "rejected" line).
+    let deadline = Instant::now() + Duration::from_secs_f64(o.connect_timeout);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match port.wait_connected(Some(left)) {
+            Err(e) if e.code == zmemif::Code::PeerRejected && o.role == Role::Server => {
+                let r = port.info().rejected_peer;
+                emit(format!(
+                    "{{\"event\":\"rejected\",\"reason\":{:?},\"peer_pid\":{},\"peer_uid\":{}}}",
+                    port.info().reason,
+                    r.map_or(-1, |p| i64::from(p.pid)),
+                    r.map_or(-1, |p| i64::from(p.uid))
+                ));
+            }
+            r => break r?,
+        }
+    }
     let info = port.info();
+    let (pid, uid, gid) = info.peer.map_or((-1, -1, -1), |p| {
+        (i64::from(p.pid), i64::from(p.uid), i64::from(p.gid))
+    });
     emit(format!(
-        "{{\"event\":\"connected\",\"peer\":{:?},\"c2s\":{},\"s2c\":{},\"log2_ring\":{},\"regions\":{}}}",
+        "{{\"event\":\"connected\",\"peer\":{:?},\"c2s\":{},\"s2c\":{},\"log2_ring\":{},\"regions\":{},\"peer_pid\":{pid},\"peer_uid\":{uid},\"peer_gid\":{gid}}}",
         info.peer_name, info.num_c2s, info.num_s2c, info.log2_ring_size, info.num_regions
     ));
     let (nrx, ntx) = match o.role {
