@@ -5,7 +5,8 @@
  * dpdk-testpmd; missing testpmd is a failure) and checks the packets went through DPDK and back.
  */
 import { afterEach, expect, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DPDK_SOCKET, RECEIVER, RECIPE, SENDER, TESTPMD } from "../examples/dpdk_recipe.ts";
 import { findTestpmd } from "./helpers/testpmd.ts";
@@ -69,3 +70,26 @@ test("the DPDK testpmd recipe works as written: sender -> testpmd -> receiver", 
   expect(received, out()).toBeGreaterThanOrEqual(90_000);
   expect(testpmd.lines.some((l) => l.includes("Cannot allocate memory")), testpmd.lines.join("\n")).toBe(false);
 }, 60_000);
+
+test("`bash scripts/bench.sh --help` prints the benchmark's options and installs or builds nothing", () => {
+  // Every installer and builder bench.sh could reach leaves a mark and fails.
+  const fake = mkdtempSync(join(tmpdir(), "zmemif-benchhelp-"));
+  try {
+    for (const tool of ["cargo", "apt-get", "dpkg-query", "npm", "rustup", "bun"]) {
+      writeFileSync(join(fake, tool), `#!/bin/sh\necho ${tool} >> "${fake}/called"\nexit 99\n`, { mode: 0o755 });
+    }
+    const r = Bun.spawnSync(["bash", join(ROOT, "scripts", "bench.sh"), "--help"], {
+      env: { ...process.env, PATH: `${fake}:${process.env.PATH}`, HOME: fake },
+    });
+    const out = r.stdout.toString();
+    expect(r.exitCode, out + r.stderr.toString()).toBe(0);
+    expect(existsSync(join(fake, "called")) ? readFileSync(join(fake, "called"), "utf8") : "").toBe("");
+    const pps = Bun.spawnSync([process.execPath, "run", join(ROOT, "benches", "pps.ts"), "--help"], { cwd: ROOT });
+    expect(pps.exitCode).toBe(0);
+    expect(out).toStartWith("usage: bash scripts/bench.sh");
+    expect(out).toContain(pps.stdout.toString()); // the same text as the benchmark's own --help
+    expect(out).toContain("--scenario");
+  } finally {
+    rmSync(fake, { recursive: true, force: true });
+  }
+});
