@@ -93,3 +93,21 @@ test("`bash scripts/bench.sh --help` prints the benchmark's options and installs
     rmSync(fake, { recursive: true, force: true });
   }
 });
+
+test("README.md, DESIGN.md and docs/ link only to files inside the repository, and they exist", () => {
+  const docs = ["README.md", "DESIGN.md", ...new Bun.Glob("docs/*.md").scanSync({ cwd: ROOT }), "forwarder/README.md", "benches/README.md"];
+  const bad: string[] = [];
+  for (const doc of docs) {
+    if (!existsSync(join(ROOT, doc))) continue;
+    const text = readFileSync(join(ROOT, doc), "utf8");
+    const dir = join(ROOT, doc, "..");
+    // [text](target) links and `path` mentions of the parent directory.
+    for (const m of text.matchAll(/\]\(([^)#\s]+)[^)]*\)|`(\.\.\/[^`\s]+)`/g)) {
+      const target = m[1] ?? m[2]!;
+      if (/^[a-z]+:/.test(target)) continue; // https:, mailto:
+      const abs = join(dir, target);
+      if (!abs.startsWith(ROOT + "/") || !existsSync(abs)) bad.push(`${doc}: ${target}`);
+    }
+  }
+  expect(bad).toEqual([]);
+});
