@@ -2,9 +2,9 @@
 # Every test and check of zmemif, on a fresh Debian 12 machine (as root): installs what it needs
 # (scripts/install-deps.sh), then formatting, lints, the generated C header, the Rust tests (with
 # dpdk-testpmd peers), the TypeScript type check, the Bun tests, the benchmark's smoke run, the
-# forwarder's end-to-end test and a self-test of this script.
+# forwarder's end-to-end test, scripts/try-forwarder.sh and a self-test of this script.
 #   bash scripts/test.sh            everything
-#   bash scripts/test.sh --quick    without the benchmark smoke run and the forwarder's e2e test
+#   bash scripts/test.sh --quick    without the benchmark smoke run and the forwarder tests in namespaces
 #
 # Every check is one `step NAME COMMAND...` line below: the step runs in a subshell with errexit
 # on, and the first step that fails stops the run with a non-zero exit, naming the step. The last
@@ -156,6 +156,23 @@ forwarder_e2e() { # e2e.sh exits 2 when it lacks root, ip, ethtool or python3
 	return "$rc"
 }
 
+try_forwarder() { # the README's walk-through run as written; then nothing of it may be left
+	local log ns pids n p
+	log=$(mktemp)
+	bash scripts/try-forwarder.sh 20 >"$log" 2>&1 || { cat "$log"; rm -f "$log"; return 1; }
+	cat "$log"
+	ns=$(sed -n 's/.*1\. namespaces \([^ ]*\) (forwarder) and \([^ ]*\) (client).*/\1 \2/p' "$log")
+	pids=$(sed -n 's/.*stopped pids \([0-9]*\) (forwarder) \([0-9]*\) (echo).*/\1 \2/p' "$log")
+	rm -f "$log"
+	[[ -n $ns && -n $pids ]] || { echo "try-forwarder.sh did not name its namespaces and pids"; return 1; }
+	for n in $ns; do
+		if ip netns list | grep -qw "$n"; then echo "namespace $n left behind"; return 1; fi
+	done
+	for p in $pids; do
+		if kill -0 "$p" 2>/dev/null; then echo "pid $p left running"; return 1; fi
+	done
+}
+
 # ---- the steps, in order (one line each) ------------------------------------------------------
 
 step "install dependencies" bash scripts/install-deps.sh
@@ -170,6 +187,7 @@ step "forwarder: build (the Bun UDP tests use it)" make -s -C forwarder
 step "Bun tests" bun_tests
 full_step "benchmark smoke run" "$BUN" run benches/pps.ts --smoke
 full_step "forwarder: end-to-end test (network namespaces, Bun echo)" forwarder_e2e
+full_step "forwarder: scripts/try-forwarder.sh as written, leaving nothing behind" try_forwarder
 # Add steps above this line; the self-test stays last (its inner run stops at an early step).
 step "CI script self-test (an injected failing step turns the run red)" bash scripts/ci-selftest.sh
 

@@ -31,19 +31,13 @@ ECHO_SERVER_CMD=${ECHO_SERVER_CMD:-env ECHO_ROLE=server $here/bun-echo.sh}
 FWD_LCORES=${FWD_LCORES:-0,1}
 T="python3 $here/fwdtest.py"
 
-id=$(printf '%04x' $((RANDOM)))	# names stay within 15 characters
-ns_h=zmf-fwd-h$id
-ns_c=zmf-fwd-c$id
-veth_u=zmf-fwd-u$id
-veth_c=zmf-fwd-v$id
-kif=zmf-fwd-k$id
+# The namespaces, veth and their settings: shared with scripts/try-forwarder.sh.
+. "$here/netns.sh"
+netns_names "${NETNS_PREFIX:-zmf-fwd}"
+id=${ns_h##*-h}
 tmp=$(mktemp -d /tmp/zmf-fwd-e2e.XXXXXX)
 sock=$tmp/memif.sock
 mgmt=$tmp/mgmt.sock
-HOST=192.0.2.1
-CLIENT=192.0.2.2
-HOST6=2001:db8:5::1
-CLIENT6=2001:db8:5::2
 
 passed=0
 failed=0
@@ -73,17 +67,6 @@ in_c() { ip netns exec "$ns_c" "$@"; }
 in_h() { ip netns exec "$ns_h" "$@"; }
 counters() { $T mgmt "$mgmt" "$@"; }
 
-stop_pid() {	# TERM, then KILL after 5 s; returns the exit code
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-}
-
 cleanup() {
 	local id p
 	for id in "${!echo_pid[@]}"; do
@@ -93,8 +76,7 @@ cleanup() {
 		stop_pid "$p"
 	done
 	[ -n "$fwd_pid" ] && stop_pid "$fwd_pid"
-	ip netns del "$ns_c" 2>/dev/null
-	ip netns del "$ns_h" 2>/dev/null
+	netns_teardown
 	if [ "${KEEP:-0}" = 1 ] || [ $failed -gt 0 ]; then
 		log "logs kept in $tmp"
 	else
@@ -161,24 +143,8 @@ check "refuses more memif ports than the tx lcores serve" bash -c \
 	--host $HOST/24 --memif-ports 40 --exception none --mgmt none \
 	--memif-socket $tmp/refused.sock 2>&1) && exit 1; echo \"\$out\" | grep -- '--memif-ports 40'"
 
-# ---- namespaces ---------------------------------------------------------------------------
-ip netns add "$ns_h" && ip netns add "$ns_c" &&
-ip link add "$veth_u" netns "$ns_h" type veth peer name "$veth_c" netns "$ns_c" || exit 2
-in_c ip link set lo up
-in_c ip addr add $CLIENT/24 dev "$veth_c"
-in_c ip -6 addr add $CLIENT6/64 dev "$veth_c" nodad
-in_c ip link set "$veth_c" up
-in_h ip link set lo up
-in_h ip link set "$veth_u" up
-# The uplink veth stands in for a NIC the kernel does not see: the kernel in the host
-# namespace must not answer on it (arp_ignore=8: no ARP replies; rp_filter=1: the host
-# address lives on the TAP, so IPv4 arriving on the veth is dropped; no IPv6 on it).
-in_h sysctl -qw net.ipv4.conf."$veth_u".arp_ignore=8 net.ipv4.conf."$veth_u".rp_filter=1 \
-	net.ipv4.conf.all.rp_filter=1 net.ipv6.conf."$veth_u".disable_ipv6=1
-# af_packet hands frames over as the stack left them: no offloads, so checksums are real
-# and no super-frames cross (a NIC does this in hardware).
-in_c ethtool -K "$veth_c" tso off gso off gro off tx off rx off >/dev/null 2>&1
-in_h ethtool -K "$veth_u" tso off gso off gro off tx off rx off >/dev/null 2>&1
+# ---- namespaces (forwarder/tests/netns.sh) ------------------------------------------------
+netns_setup || exit 2
 
 # ---- forwarder ----------------------------------------------------------------------------
 ip netns exec "$ns_h" "$FWD" -l "$FWD_LCORES" --no-huge -m 512 --no-pci --no-telemetry \
@@ -211,14 +177,16 @@ check "UDP 1400-byte datagrams echoed intact" in_c $T udp $HOST 5001 50 --size 1
 
 # ---- exception path -------------------------------------------------------------------------
 check "ping $HOST answered by the kernel through the TAP" in_c $T ping $HOST 3
-in_h $T tcp-server $HOST 7100 >"$tmp/tcp-server.log" 2>&1 &
+# Started directly (not through the in_h function, whose & would fork a subshell and leave
+# the server orphaned when that subshell is killed): $! is the server itself.
+ip netns exec "$ns_h" $T tcp-server $HOST 7100 >"$tmp/tcp-server.log" 2>&1 &
 bg_pids+=($!)
 sleep 0.3
 check "TCP to $HOST:7100 carries data both ways" in_c $T tcp-client $HOST 7100 262144
 check "UDP to an unsteered port reaches the kernel (port unreachable)" \
 	in_c $T udp-refused $HOST 9999
 in_h ip -6 addr add $HOST6/64 dev "$kif" nodad
-in_h $T udp-server $HOST6 5000 >"$tmp/udp6-server.log" 2>&1 &
+ip netns exec "$ns_h" $T udp-server $HOST6 5000 >"$tmp/udp6-server.log" 2>&1 &
 bg_pids+=($!)
 sleep 0.3
 check "UDP over IPv6 to port 5000 goes to the kernel, not memif" in_c $T udp $HOST6 5000 20
@@ -346,6 +314,15 @@ wait $fwd_pid
 rc=$?
 fwd_pid=
 check "client role: SIGTERM exits 0" test $rc -eq 0
+
+# Tests stop what they start, by pid: afterwards nothing of ours runs in the namespaces.
+for p in "${bg_pids[@]}"; do
+	stop_pid "$p"
+done
+bg_pids=()
+check "nothing left running in the namespaces" bash -c \
+	"left=\$(ip netns pids $ns_h; ip netns pids $ns_c); [ -z \"\$left\" ] && echo none || \
+	{ ps -o pid,args -p \$(echo \$left | tr ' ' ,); exit 1; }"
 
 log "$passed passed, $failed failed"
 [ $failed -eq 0 ]
