@@ -43,13 +43,23 @@ fn abstract_name(tag: &str) -> String {
     format!("@zmemif-creds-{tag}-{}", std::process::id())
 }
 
+/// A directory removed when dropped.
+struct TmpDir(std::path::PathBuf);
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A filesystem socket any uid may open, so that the allow-list is what decides.
-fn open_path(tag: &str) -> (String, Perms) {
-    let dir = std::env::temp_dir().join(format!("zmemif-creds-{}", std::process::id()));
+fn open_path(tag: &str) -> (TmpDir, String, Perms) {
+    let dir = std::env::temp_dir().join(format!("zmemif-creds-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let p = dir.join(format!("{tag}.sock"));
+    let p = dir.join("memif.sock");
     (
+        TmpDir(dir),
         p.to_str().unwrap().to_string(),
         Perms {
             mode: 0o666,
@@ -141,7 +151,7 @@ fn allow_list_refuses_another_uid_on_an_abstract_socket() {
 #[test]
 fn allow_list_refuses_another_uid_on_a_filesystem_socket() {
     if second_uid_available() {
-        let (path, perms) = open_path("refuse");
+        let (_dir, path, perms) = open_path("refuse");
         refused(&path, perms);
     }
 }
@@ -155,7 +165,7 @@ fn allowed_uid_or_gid_connects_and_shows_in_info() {
         ("uid", vec![me(), UID], vec![]),
         ("gid", vec![me()], vec![GID]),
     ] {
-        let (path, perms) = open_path(&format!("allow-{tag}"));
+        let (_dir, path, perms) = open_path(&format!("allow-{tag}"));
         for addr in [abstract_name(&format!("allow-{tag}")), path] {
             let (_s, port, _events) = server(&addr, perms, |c| {
                 c.allow_uids = uids.clone();
@@ -306,7 +316,7 @@ fn child_unguarded_servers() {
         },
     )
     .unwrap();
-    let (path, perms) = open_path("quiet");
+    let (_dir, path, perms) = open_path("quiet");
     let c = Socket::new(SocketAddr::parse(&path).unwrap(), perms).unwrap();
     let _r0 = Port::new(&c, server(0)).unwrap();
 }
