@@ -1,29 +1,77 @@
 /**
- * UDP echo: the zmemif UDP socket over memif beside Bun.udpSocket over loopback, in alternating
- * rounds of one run, with ratios.
+ * UDP echo: the zmemif UDP sockets over memif beside Bun.udpSocket over loopback, in alternating
+ * rounds of one run, with ratios paired round by round. See --help.
  *
- *   bun benches/udp_echo.ts [--rounds 3] [--seconds 2] [--size 64] [--window 256] [--pings 2000] [--json]
+ * Each round runs an echo service and a client in two processes, each pinned to a CPU of its own
+ * with taskset (as pps.ts does): the echo on CPU 0, the client on CPU 1. Variants:
+ *   bun           Bun.udpSocket echo (`data` handler → send) on 127.0.0.1, Bun.udpSocket client
+ *   zmemif        the same service on zmemif's udpSocket (`data` → send: the migrated code)
+ *   zmemif-b      zmemif's zero-copy hot path (`batch` handler → sendView)
+ *   zmemif-dgram  zmemif's createSocket (node:dgram shape: 'message' → send)
+ * the zmemif ones over one memif port between the processes (the echo is the memif server); each
+ * zmemif variant once per --rx-mode. The client is the same for every zmemif variant but
+ * zmemif-b: zmemif's udpSocket with a `data` handler (zmemif-b: a `batch` handler).
  *
- * Each round runs an echo service and a client in two processes (two cores):
- *   bun       Bun.udpSocket echo (`data` handler → send) on 127.0.0.1, Bun.udpSocket client
- *   zmemif    the same service on zmemif's udpSocket (`data` handler → send: the migrated code)
- *   zmemif-b  zmemif's zero-copy hot path (`batch` handler → sendView)
- * both zmemif ones over one memif port between the processes (echo is the memif server).
- * The client keeps `window` datagrams of `size` bytes in flight (a reply triggers the next send)
- * and counts replies for `seconds` (after 0.3 s of warm-up): echoed datagrams per second, each a
- * full round trip. Then one at a time, `pings` round trips: latency p50 / p99. Every figure
- * is printed with Bun.udpSocket's in the same run and the ratio. Rounds alternate the variants,
- * so a noisy neighbour hits them alike; the median of the rounds is reported.
+ * Load: the client keeps `window` datagrams of `size` bytes in flight, each carrying its slot and
+ * a sequence number. A reply sends the slot's next datagram. A datagram not answered within
+ * LOSS_MS is counted lost and its slot sent again (a refused send is retried on `drain` and on
+ * the next check), so a loss does not lower the load. Echoes per second are counted over
+ * `seconds` after WARMUP_MS. Then `pings` round trips one at a time: p50 / p99 over the answered
+ * ones; a ping not answered within PING_TIMEOUT_MS is counted lost, not timed. Then both
+ * processes are left idle for `idle` seconds and their CPU time is read from
+ * /proc/PID/task/N/schedstat (ns): the idle CPU of the echo service.
  */
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { udpSocket, type UdpSocket } from "zmemif";
+import { createSocket, udpSocket, type UdpSocket } from "zmemif";
+import { Child } from "./lib/proc.ts";
+import { median } from "./lib/stats.ts";
 
-type Kind = "bun" | "zmemif" | "zmemif-b";
-const KINDS: Kind[] = ["bun", "zmemif", "zmemif-b"];
+type Kind = "bun" | "zmemif" | "zmemif-b" | "zmemif-dgram";
+type RxMode = "adaptive" | "polling" | "interrupt";
+const ZMEMIF_KINDS: Kind[] = ["zmemif", "zmemif-b", "zmemif-dgram"];
+const RX_MODES: RxMode[] = ["adaptive", "polling", "interrupt"];
 const HOST = "192.0.2.1";
 const CLIENT = "198.51.100.9";
 const HOST_MAC = "02:00:00:00:00:0f";
 const CLIENT_MAC = "02:00:00:00:00:0c";
+const ECHO_CPU = 0;
+const CLIENT_CPU = 1;
+const WARMUP_MS = 300;
+/** A datagram of the load not answered in this time is lost (and its slot sent again). */
+const LOSS_MS = 100;
+/** How often the client looks for lost datagrams and refused sends. */
+const CHECK_MS = 10;
+/** In-flight datagrams of the load get this long to come back after it stops. */
+const SETTLE_MS = 200;
+const PING_TIMEOUT_MS = 200;
+/** Points of the latency distribution each round reports (for the CDF plot). */
+const CDF_POINTS = 200;
+
+const HELP = `usage: bun benches/udp_echo.ts [options]
+
+UDP echo round trips per second and latency: zmemif's UDP sockets over memif beside
+Bun.udpSocket over loopback, in alternating rounds, ratios paired round by round.
+
+  --rounds N         alternating rounds (default 3)
+  --seconds S        load measured for S seconds per round (default 2)
+  --size BYTES       UDP payload bytes, >= 8 (default 64)
+  --window N         datagrams in flight during the load (default 256)
+  --pings N          one-at-a-time round trips for latency (default 2000)
+  --idle S           seconds both processes stay idle for the idle CPU reading (default 2)
+  --rx-mode LIST     zmemif rx modes to run, comma-separated: adaptive,polling,interrupt or all
+                     (default adaptive, the default mode)
+  --kinds LIST       variants: bun,zmemif,zmemif-b,zmemif-dgram (default all; bun is the baseline)
+  --plot FILE.svg    write the latency CDF of every variant (pooled over the rounds)
+  --json             one JSON line: {size, window, ..., rows: [{kind, rxMode, pps, p50us, p99us,
+                     ppsRatio, p50Ratio, p99Ratio, lost, pingLost, refused, idleCpuPct, loadCpuPct, ...}]}
+
+Processes are pinned with taskset: the echo on CPU ${ECHO_CPU}, the client on CPU ${CLIENT_CPU}.
+Losses: a load datagram not answered in ${LOSS_MS} ms is lost and sent again (the window stays
+full); a ping not answered in ${PING_TIMEOUT_MS} ms is lost and left out of the percentiles.
+Ratios: each round's figure over Bun.udpSocket's in the same round, median over the rounds.
+idleCpuPct: the echo process's CPU (all threads) over the idle seconds, % of one core.
+loadCpuPct: the same during the load. Run it alone: other load on those CPUs moves every figure.`;
 
 const { values: a } = parseArgs({
   options: {
@@ -35,28 +83,49 @@ const { values: a } = parseArgs({
     size: { type: "string", default: "64" },
     window: { type: "string", default: "256" },
     pings: { type: "string", default: "2000" },
+    idle: { type: "string", default: "2" },
     "rx-mode": { type: "string", default: "adaptive" },
+    kinds: { type: "string", default: "bun,zmemif,zmemif-b,zmemif-dgram" },
+    plot: { type: "string" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 
 if (a.help) {
-  console.log(
-    "usage: bun benches/udp_echo.ts [--rounds N] [--seconds S] [--size BYTES] [--window N] [--pings N]\n" +
-      "       [--rx-mode adaptive|polling|interrupt] [--json]\n\n" +
-      "UDP echo round trips per second and latency: zmemif's udpSocket over memif beside\n" +
-      "Bun.udpSocket over loopback, alternating rounds, medians and ratios.",
-  );
+  console.log(HELP);
   process.exit(0);
 }
 
-const rxMode = a["rx-mode"] as "adaptive" | "polling" | "interrupt";
-const say = (o: object) => process.stdout.write(JSON.stringify(o) + "\n");
+function usage(msg: string): never {
+  console.error(`udp_echo.ts: ${msg}\n(see --help)`);
+  process.exit(2);
+}
+
+function intOpt(name: string, v: string | undefined, lo: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < lo) usage(`--${name} must be an integer >= ${lo}, got ${v}`);
+  return n;
+}
+
+const rounds = intOpt("rounds", a.rounds, 1);
+const seconds = Number(a.seconds);
+if (!(seconds > 0)) usage(`--seconds must be > 0, got ${a.seconds}`);
+const size = intOpt("size", a.size, 8);
+const window = intOpt("window", a.window, 1);
+const pings = intOpt("pings", a.pings, 1);
+const idleS = Number(a.idle);
+if (!(idleS > 0)) usage(`--idle must be > 0, got ${a.idle}`);
+const modeList = a["rx-mode"] === "all" ? RX_MODES : (a["rx-mode"]!.split(",") as RxMode[]);
+for (const m of modeList) if (!RX_MODES.includes(m)) usage(`--rx-mode: unknown mode ${m}`);
+const kindList = a.kinds!.split(",") as Kind[];
+for (const k of kindList) if (k !== "bun" && !ZMEMIF_KINDS.includes(k)) usage(`--kinds: unknown variant ${k}`);
+
+const emit = (o: object) => process.stdout.write(JSON.stringify(o) + "\n");
 
 // ---------------------------------------------------------------- echo service (child)
 
-async function echo(kind: Kind, target: string): Promise<void> {
+async function echo(kind: Kind, target: string, rxMode: RxMode): Promise<void> {
   if (kind === "bun") {
     // the service as people write it today
     const s = await Bun.udpSocket({
@@ -68,14 +137,22 @@ async function echo(kind: Kind, target: string): Promise<void> {
         },
       },
     });
-    say({ ready: s.port });
+    emit({ event: "ready", port: s.port });
     return;
   }
-  // the same service on zmemif: only the import and the options differ
+  const memif = { socket: target, role: "server" as const, connectTimeoutMs: -1, rxMode };
+  if (kind === "zmemif-dgram") {
+    // node:dgram shape: only the import and the memif option differ
+    const s = createSocket({ type: "udp4", memif });
+    s.on("message", (msg, rinfo) => s.send(msg, rinfo.port, rinfo.address));
+    s.bind(5000, HOST, () => emit({ event: "ready", port: 5000 }));
+    return;
+  }
+  // the Bun-shaped service on zmemif: only the import and the options differ
   await udpSocket({
     hostname: HOST,
     port: 5000,
-    memif: { socket: target, role: "server", connectTimeoutMs: -1, rxMode },
+    memif,
     socket:
       kind === "zmemif"
         ? {
@@ -91,195 +168,400 @@ async function echo(kind: Kind, target: string): Promise<void> {
             },
           },
   });
-  say({ ready: 5000 });
+  emit({ event: "ready", port: 5000 });
 }
 
 // ---------------------------------------------------------------- client (child)
 
-interface ClientResult {
+export interface ClientResult {
   pps: number;
+  /** load datagrams not answered within LOSS_MS, in the measured window and after it */
+  lost: number;
+  /** load datagrams sent in the measured window */
+  sent: number;
+  /** sends refused (ring or socket buffer full), retried */
+  refused: number;
+  /** replies that came after their datagram was counted lost */
+  late: number;
   p50us: number;
   p99us: number;
-  refused: number;
+  pingLost: number;
+  /** CDF_POINTS quantiles of the answered pings, µs */
+  cdf: number[];
 }
 
-async function client(kind: Kind, target: string): Promise<void> {
-  const seconds = Number(a.seconds);
-  const size = Number(a.size);
-  const window = Number(a.window);
-  const pings = Number(a.pings);
+async function client(kind: Kind, target: string, rxMode: RxMode): Promise<void> {
   const payload = new Uint8Array(size).fill(0x5a);
-  let replies = 0;
+  const pv = new DataView(payload.buffer);
+  const seqOf = new Uint32Array(window);
+  const sentAt = new Float64Array(window);
+  const pending = new Uint8Array(window); // 1: its send was refused, send again
+  let nextSeq = 1;
   let load = true;
-  let wake: (() => void) | null = null;
+  let counting = false;
+  let replies = 0;
+  let lost = 0;
+  let sent = 0;
   let refused = 0;
-  let send: () => boolean;
-  const onReply = () => {
-    replies++;
-    if (load) {
-      if (!send()) refused++;
-    } else if (wake !== null) {
-      const w = wake;
-      wake = null;
-      w();
+  let late = 0;
+  let pingSeq = 0;
+  let pingWake: (() => void) | null = null;
+  let sendRaw: () => boolean;
+
+  const sendSlot = (slot: number): void => {
+    const seq = nextSeq++ >>> 0;
+    seqOf[slot] = seq;
+    pv.setUint32(0, slot, true);
+    pv.setUint32(4, seq, true);
+    sentAt[slot] = performance.now();
+    if (sendRaw()) {
+      pending[slot] = 0;
+      if (counting) sent++;
+    } else {
+      pending[slot] = 1;
+      refused++;
     }
   };
+  const onReply = (slot: number, seq: number): void => {
+    if (slot === 0xffffffff) {
+      if (seq === pingSeq && pingWake !== null) {
+        const w = pingWake;
+        pingWake = null;
+        w();
+      } else late++;
+      return;
+    }
+    if (slot >= window || seqOf[slot] !== seq) {
+      late++;
+      return;
+    }
+    seqOf[slot] = 0;
+    if (!load) return;
+    if (counting) replies++;
+    sendSlot(slot);
+  };
+  const retry = (): void => {
+    if (!load) return;
+    const now = performance.now();
+    for (let i = 0; i < window; i++) {
+      if (pending[i] === 1) sendSlot(i);
+      else if (seqOf[i] !== 0 && now - sentAt[i]! > LOSS_MS) {
+        if (counting) lost++;
+        sendSlot(i);
+      }
+    }
+  };
+
   let close: () => void;
   if (kind === "bun") {
     const port = Number(target);
-    const s = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0, socket: { data: onReply } });
-    send = () => s.send(payload, port, "127.0.0.1");
+    const s = await Bun.udpSocket({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        data(_s, d) {
+          onReply(d.readUInt32LE(0), d.readUInt32LE(4));
+        },
+        drain: retry,
+      },
+    });
+    sendRaw = () => s.send(payload, port, "127.0.0.1");
     close = () => s.close();
   } else {
+    const memif = { socket: target, connectTimeoutMs: 10_000, mac: CLIENT_MAC, nextHopMac: HOST_MAC, rxMode };
     const s: UdpSocket<"buffer"> = await udpSocket({
       hostname: CLIENT,
       port: 40000,
-      memif: { socket: target, connectTimeoutMs: 10_000, mac: CLIENT_MAC, nextHopMac: HOST_MAC, rxMode },
+      memif,
       socket:
-        kind === "zmemif"
-          ? { data: onReply }
+        kind !== "zmemif-b"
+          ? { data: (_s, d) => onReply(d.readUInt32LE(0), d.readUInt32LE(4)), drain: retry }
           : {
               batch(_s, d) {
-                for (let i = 0; i < d.count; i++) onReply();
+                for (let i = 0; i < d.count; i++) {
+                  const v = d.view(i);
+                  const o = d.offset(i);
+                  const slot = v[o]! | (v[o + 1]! << 8) | (v[o + 2]! << 16) | (v[o + 3]! << 24);
+                  const seq = v[o + 4]! | (v[o + 5]! << 8) | (v[o + 6]! << 16) | (v[o + 7]! << 24);
+                  onReply(slot >>> 0, seq >>> 0);
+                }
               },
+              drain: retry,
             },
     });
-    send = () => s.send(payload, 5000, HOST);
+    sendRaw = () => s.send(payload, 5000, HOST);
     close = () => s.close();
   }
-  // load: `window` in flight, each reply sends the next
-  for (let i = 0; i < window; i++) if (!send()) refused++;
-  await Bun.sleep(300);
-  const r0 = replies;
+
+  // ---- load: `window` in flight, a reply sends its slot's next datagram
+  const timer = setInterval(retry, CHECK_MS);
+  for (let i = 0; i < window; i++) sendSlot(i);
+  await Bun.sleep(WARMUP_MS);
+  counting = true;
+  emit({ event: "load" });
   const t0 = performance.now();
   await Bun.sleep(seconds * 1000);
-  const pps = ((replies - r0) * 1000) / (performance.now() - t0);
+  counting = false;
+  const pps = (replies * 1000) / (performance.now() - t0);
+  emit({ event: "unload" });
   load = false;
-  await Bun.sleep(200); // the in-flight ones come back
-  // latency: one at a time
+  clearInterval(timer);
+  await Bun.sleep(SETTLE_MS);
+  for (let i = 0; i < window; i++) if (seqOf[i] !== 0 && pending[i] === 0) lost++; // never came back
+
+  // ---- latency: one at a time
   const rtts: number[] = [];
+  let pingLost = 0;
+  pv.setUint32(0, 0xffffffff, true);
   for (let i = 0; i < pings; i++) {
+    pingSeq = nextSeq++ >>> 0;
+    pv.setUint32(4, pingSeq, true);
     const t = performance.now();
-    const back = new Promise<void>((r) => (wake = r));
-    send();
-    const timeout = setTimeout(() => wake?.(), 1000);
-    await back;
-    clearTimeout(timeout);
-    rtts.push(performance.now() - t);
+    if (!sendRaw()) {
+      refused++;
+      await Bun.sleep(1);
+      i--;
+      continue;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const answered = await new Promise<boolean>((r) => {
+      pingWake = () => r(true);
+      timer = setTimeout(() => {
+        pingWake = null;
+        r(false);
+      }, PING_TIMEOUT_MS);
+    });
+    const dt = performance.now() - t;
+    clearTimeout(timer);
+    if (!answered) pingLost++;
+    if (answered) rtts.push(dt * 1000);
   }
   rtts.sort((x, y) => x - y);
-  const q = (p: number) => Math.round(rtts[Math.min(rtts.length - 1, Math.floor((p / 100) * rtts.length))]! * 1000);
-  const out: ClientResult = { pps: Math.round(pps), p50us: q(50), p99us: q(99), refused };
-  say(out);
+  const q = (p: number) => (rtts.length === 0 ? NaN : rtts[Math.min(rtts.length - 1, Math.floor(p * rtts.length))]!);
+  const cdf: number[] = [];
+  for (let k = 0; k < CDF_POINTS; k++) cdf.push(+q((k + 0.5) / CDF_POINTS).toFixed(1));
+
+  // ---- idle: the parent reads both processes' CPU meanwhile
+  emit({ event: "idle" });
+  await Bun.sleep(idleS * 1000 + 400);
+  const out: ClientResult = {
+    pps: Math.round(pps),
+    lost,
+    sent,
+    refused,
+    late,
+    p50us: Math.round(q(0.5)),
+    p99us: Math.round(q(0.99)),
+    pingLost,
+    cdf,
+  };
+  emit({ event: "result", ...out });
   close();
   process.exit(0);
 }
 
 // ---------------------------------------------------------------- orchestration
 
-class Child {
-  readonly proc: import("bun").Subprocess<"ignore", "pipe", "inherit">;
-  readonly lines: string[] = [];
-  #waiters: ((l: string) => void)[] = [];
-
-  constructor(args: string[]) {
-    const cmd = [process.execPath, import.meta.path, ...args];
-    const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
-    this.proc = proc;
-    void (async () => {
-      let buf = "";
-      const dec = new TextDecoder();
-      for await (const c of proc.stdout) {
-        buf += dec.decode(c, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const l = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          this.lines.push(l);
-          for (const w of this.#waiters.splice(0)) w(l);
-        }
-      }
-    })();
-  }
-
-  async json<T>(timeoutMs: number): Promise<T> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const l = this.lines.shift();
-      if (l !== undefined && l.startsWith("{")) return JSON.parse(l) as T;
-      if (performance.now() > deadline) throw new Error(`child printed nothing in ${timeoutMs} ms`);
-      await new Promise<void>((r) => {
-        this.#waiters.push(() => r());
-        setTimeout(r, 100);
-      });
+/** CPU time of every thread of `pid`, ns (/proc/PID/task/N/schedstat: run time first). */
+function cpuNs(pid: number): number {
+  let total = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // the thread ended meanwhile
     }
   }
+  return total;
 }
 
-async function round(kind: Kind, n: number): Promise<ClientResult> {
-  const sock = `@zmf-udp-bench-${process.pid}-${n}`;
-  const e = new Child(["--child", "echo", "--kind", kind, "--target", sock, "--rx-mode", rxMode]);
+interface Variant {
+  kind: Kind;
+  rxMode: RxMode | null;
+}
+
+interface RoundResult extends ClientResult {
+  idleCpuPct: number;
+  idleCpuClientPct: number;
+  loadCpuPct: number;
+}
+
+const variantName = (v: Variant) => (v.rxMode === null ? v.kind : `${v.kind}/${v.rxMode}`);
+
+async function round(v: Variant, n: number): Promise<RoundResult> {
+  const sock = `@zmf-udp-bench-udp-${process.pid}-${n}`;
+  const mode = v.rxMode ?? "adaptive";
+  const me = [process.execPath, import.meta.path];
+  const e = new Child(`echo ${variantName(v)}`, ECHO_CPU, [
+    ...me, "--child", "echo", "--kind", v.kind, "--target", sock, "--rx-mode", mode,
+  ]);
+  let c: Child | null = null;
   try {
-    const ready = await (kind === "bun" ? e.json<{ ready: number }>(10_000) : Promise.resolve({ ready: 0 }));
-    const c = new Child([
-      "--child", "client", "--kind", kind, "--target", kind === "bun" ? String(ready.ready) : sock,
-      "--seconds", a.seconds!, "--size", a.size!, "--window", a.window!, "--pings", a.pings!, "--rx-mode", rxMode,
+    const target = v.kind === "bun" ? String((await e.waitEvent("ready", 0, 10_000)).j.port) : sock;
+    c = new Child(`client ${variantName(v)}`, CLIENT_CPU, [
+      ...me, "--child", "client", "--kind", v.kind, "--target", target, "--rx-mode", mode,
+      "--seconds", String(seconds), "--size", String(size), "--window", String(window),
+      "--pings", String(pings), "--idle", String(idleS),
     ]);
-    const r = await c.json<ClientResult>(30_000 + Number(a.seconds) * 1000);
-    await c.proc.exited;
-    return r;
+    const limit = 30_000 + seconds * 1000;
+    const l0 = await c.waitEvent("load", 0, limit);
+    const e0 = cpuNs(e.pid);
+    const l1 = await c.waitEvent("unload", l0.index, limit);
+    const loadCpuPct = ((cpuNs(e.pid) - e0) / 1e6 / (l1.line.at - l0.line.at)) * 100;
+    const i0 = await c.waitEvent("idle", l1.index, limit + (pings * PING_TIMEOUT_MS) / 10);
+    await Bun.sleep(100);
+    const t0 = performance.now();
+    const [ce0, cc0] = [cpuNs(e.pid), cpuNs(c.pid)];
+    await Bun.sleep(idleS * 1000);
+    const [ce1, cc1] = [cpuNs(e.pid), cpuNs(c.pid)];
+    const ms = performance.now() - t0;
+    const r = await c.waitEvent("result", i0.index, 10_000 + idleS * 1000);
+    return {
+      ...(r.j as unknown as ClientResult),
+      idleCpuPct: +(((ce1 - ce0) / 1e6 / ms) * 100).toFixed(2),
+      idleCpuClientPct: +(((cc1 - cc0) / 1e6 / ms) * 100).toFixed(2),
+      loadCpuPct: +loadCpuPct.toFixed(1),
+    };
   } finally {
-    e.proc.kill("SIGKILL");
-    await e.proc.exited;
+    await c?.kill();
+    await e.kill(200);
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)]!;
+/** Median over the rounds of x[r] / base[r] (paired: the same round's baseline). */
+function pairedRatio(xs: number[], base: number[]): number {
+  const rs = xs.map((x, i) => x / base[i]!).filter((r) => Number.isFinite(r));
+  return rs.length === 0 ? NaN : +median(rs).toFixed(2);
+}
+
+/** Latency CDF, µs on a log axis, one line per variant. */
+function cdfSvg(series: { name: string; values: number[] }[], title: string): string {
+  const W = 900;
+  const H = 520;
+  const M = { left: 64, right: 250, top: 48, bottom: 56 };
+  const pw = W - M.left - M.right;
+  const ph = H - M.top - M.bottom;
+  const all = series.flatMap((s) => s.values).filter((v) => v > 0 && Number.isFinite(v));
+  const lo = Math.log10(Math.max(0.5, Math.min(...all) * 0.8));
+  const hi = Math.log10(Math.max(...all) * 1.25);
+  const x = (us: number) => M.left + ((Math.log10(Math.max(us, 10 ** lo)) - lo) / (hi - lo)) * pw;
+  const y = (f: number) => M.top + ph - f * ph;
+  const colors = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22"];
+  const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${M.left}" y="24" font-size="15" font-weight="bold">${esc(title)}</text>`,
+  ];
+  for (let f = 0; f <= 1.0001; f += 0.1) {
+    out.push(`<line x1="${M.left}" x2="${M.left + pw}" y1="${y(f)}" y2="${y(f)}" stroke="#e5e5e5"/>`);
+    out.push(`<text x="${M.left - 6}" y="${y(f) + 4}" text-anchor="end">${f.toFixed(1)}</text>`);
+  }
+  for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** e;
+      if (Math.log10(v) < lo || Math.log10(v) > hi) continue;
+      out.push(`<line x1="${x(v)}" x2="${x(v)}" y1="${M.top}" y2="${M.top + ph}" stroke="#f0f0f0"/>`);
+      out.push(`<text x="${x(v)}" y="${M.top + ph + 18}" text-anchor="middle">${v}</text>`);
+    }
+  }
+  out.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
+  out.push(`<text x="${M.left + pw / 2}" y="${H - 14}" text-anchor="middle">round trip, µs (log scale)</text>`);
+  out.push(
+    `<text transform="translate(18 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle">fraction of round trips ≤ x</text>`,
+  );
+  series.forEach((s, i) => {
+    const v = [...s.values].filter((u) => Number.isFinite(u)).sort((p, q) => p - q);
+    if (v.length === 0) return;
+    const color = colors[i % colors.length]!;
+    const pts = v.map((u, k) => `${k === 0 ? "M" : "L"}${x(u).toFixed(1)},${y((k + 0.5) / v.length).toFixed(1)}`);
+    const dash = s.name === "bun" ? "" : s.name.includes("polling") ? ` stroke-dasharray="2 3"` : s.name.includes("interrupt") ? ` stroke-dasharray="6 4"` : "";
+    out.push(`<path d="${pts.join(" ")}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
+    const ly = M.top + 8 + i * 18;
+    const lx = M.left + pw + 16;
+    out.push(`<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
+    const label = s.name === "bun" ? "Bun.udpSocket (kernel loopback)" : s.name;
+    out.push(`<text x="${lx + 30}" y="${ly + 4}">${esc(label)}</text>`);
+  });
+  out.push("</svg>");
+  return out.join("\n") + "\n";
 }
 
 async function main(): Promise<void> {
-  const rounds = Number(a.rounds);
-  const results: Record<Kind, ClientResult[]> = { bun: [], zmemif: [], "zmemif-b": [] };
+  const variants: Variant[] = [];
+  if (kindList.includes("bun")) variants.push({ kind: "bun", rxMode: null });
+  for (const m of modeList) for (const k of ZMEMIF_KINDS) if (kindList.includes(k)) variants.push({ kind: k, rxMode: m });
+  const results = new Map<string, RoundResult[]>();
+  for (const v of variants) results.set(variantName(v), []);
   let n = 0;
   for (let r = 0; r < rounds; r++) {
-    for (const kind of KINDS) {
-      const res = await round(kind, n++);
-      results[kind].push(res);
+    for (const v of variants) {
+      const res = await round(v, n++);
+      results.get(variantName(v))!.push(res);
       if (!a.json) {
-        const line = `${res.pps} echoes/s, p50 ${res.p50us} µs, p99 ${res.p99us} µs`;
-        console.error(`round ${r + 1}/${rounds} ${kind.padEnd(8)} ${line}`);
+        const line =
+          `${res.pps} echoes/s (lost ${res.lost} of ${res.sent}, refused ${res.refused}), ` +
+          `p50 ${res.p50us} µs, p99 ${res.p99us} µs (lost ${res.pingLost}), ` +
+          `CPU load ${res.loadCpuPct}% idle ${res.idleCpuPct}%`;
+        console.error(`round ${r + 1}/${rounds} ${variantName(v).padEnd(22)} ${line}`);
       }
     }
   }
-  const med = (k: Kind) => ({
-    pps: median(results[k].map((x) => x.pps)),
-    p50us: median(results[k].map((x) => x.p50us)),
-    p99us: median(results[k].map((x) => x.p99us)),
-    refused: results[k].reduce((s, x) => s + x.refused, 0),
+  const base = results.get("bun") ?? null;
+  const rows = variants.map((v) => {
+    const rs = results.get(variantName(v))!;
+    const pick = (f: (x: RoundResult) => number) => rs.map(f);
+    const ratio = (f: (x: RoundResult) => number) => (base === null ? NaN : pairedRatio(pick(f), base.map(f)));
+    return {
+      kind: v.kind,
+      rxMode: v.rxMode,
+      pps: Math.round(median(pick((x) => x.pps))),
+      p50us: Math.round(median(pick((x) => x.p50us))),
+      p99us: Math.round(median(pick((x) => x.p99us))),
+      ppsRatio: ratio((x) => x.pps),
+      p50Ratio: ratio((x) => x.p50us),
+      p99Ratio: ratio((x) => x.p99us),
+      lost: pick((x) => x.lost).reduce((s, x) => s + x, 0),
+      sent: pick((x) => x.sent).reduce((s, x) => s + x, 0),
+      pingLost: pick((x) => x.pingLost).reduce((s, x) => s + x, 0),
+      refused: pick((x) => x.refused).reduce((s, x) => s + x, 0),
+      late: pick((x) => x.late).reduce((s, x) => s + x, 0),
+      idleCpuPct: +median(pick((x) => x.idleCpuPct)).toFixed(2),
+      idleCpuClientPct: +median(pick((x) => x.idleCpuClientPct)).toFixed(2),
+      loadCpuPct: +median(pick((x) => x.loadCpuPct)).toFixed(1),
+    };
   });
-  const base = med("bun");
-  const rows = KINDS.map((k) => {
-    const m = med(k);
-    return { kind: k, ...m, ppsRatio: +(m.pps / base.pps).toFixed(2), p50Ratio: +(m.p50us / base.p50us).toFixed(2) };
-  });
+  if (a.plot !== undefined) {
+    const series = variants.map((v) => ({
+      name: variantName(v),
+      values: results.get(variantName(v))!.flatMap((x) => x.cdf),
+    }));
+    const title = `UDP echo round trip, one in flight, ${size} B: zmemif vs Bun.udpSocket (${rounds} rounds × ${pings} pings)`;
+    writeFileSync(a.plot, cdfSvg(series, title));
+    if (!a.json) console.error(`plot: ${a.plot}`);
+  }
   if (a.json) {
-    say({ size: Number(a.size), window: Number(a.window), seconds: Number(a.seconds), rounds, rxMode, rows });
+    emit({ size, window, seconds, rounds, pings, idleSeconds: idleS, rxModes: modeList, rows });
     return;
   }
   console.log(
-    `\nUDP echo, ${a.size}-byte payloads, ${a.window} in flight, ` +
-      `${a.seconds} s x ${rounds} alternating rounds (medians), rx ${rxMode}`,
+    `\nUDP echo, ${size}-byte payloads, ${window} in flight, ${seconds} s x ${rounds} alternating rounds ` +
+      `(medians; ratios paired by round), echo on CPU ${ECHO_CPU}, client on CPU ${CLIENT_CPU}`,
   );
-  console.log("variant    echoes/s   vs bun   p50 µs  p99 µs  p50 vs bun");
+  console.log(
+    "variant                  echoes/s   vs bun    lost  p50 µs  p99 µs  p50 vs  p99 vs  ping lost  CPU load  CPU idle",
+  );
   for (const r of rows) {
-    const pps = `${String(r.pps).padStart(9)}  ${r.ppsRatio.toFixed(2).padStart(6)}x`;
-    const lat = `${String(r.p50us).padStart(6)}  ${String(r.p99us).padStart(6)}  ${r.p50Ratio.toFixed(2).padStart(8)}x`;
-    console.log(`${r.kind.padEnd(9)} ${pps}  ${lat}` + (r.refused > 0 ? `  (${r.refused} sends refused)` : ""));
+    const name = r.rxMode === null ? r.kind : `${r.kind}/${r.rxMode}`;
+    console.log(
+      `${name.padEnd(22)} ${String(r.pps).padStart(10)}  ${r.ppsRatio.toFixed(2).padStart(6)}x  ${String(r.lost).padStart(6)}` +
+        `  ${String(r.p50us).padStart(6)}  ${String(r.p99us).padStart(6)}  ${r.p50Ratio.toFixed(2).padStart(5)}x` +
+        `  ${r.p99Ratio.toFixed(2).padStart(5)}x  ${String(r.pingLost).padStart(9)}  ${r.loadCpuPct.toFixed(0).padStart(7)}%` +
+        `  ${r.idleCpuPct.toFixed(2).padStart(7)}%`,
+    );
   }
 }
 
-if (a.child === "echo") await echo(a.kind as Kind, a.target!);
-else if (a.child === "client") await client(a.kind as Kind, a.target!);
+if (a.child === "echo") await echo(a.kind as Kind, a.target!, a["rx-mode"] as RxMode);
+else if (a.child === "client") await client(a.kind as Kind, a.target!, a["rx-mode"] as RxMode);
 else await main();
