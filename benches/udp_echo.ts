@@ -61,6 +61,7 @@ Bun.udpSocket over loopback, in alternating rounds, ratios paired round by round
   --idle S           seconds both processes stay idle for the idle CPU reading (default 2)
   --rx-mode LIST     zmemif rx modes to run, comma-separated: adaptive,polling,interrupt or all
                      (default adaptive, the default mode)
+  --busy-poll-us N   zmemif memif.busyPollUs (adaptive mode's busy-poll after traffic; default: the library's)
   --kinds LIST       variants: bun,zmemif,zmemif-b,zmemif-dgram (default all; bun is the baseline)
   --plot FILE.svg    write the latency CDF of every variant (pooled over the rounds)
   --json             one JSON line: {size, window, ..., rows: [{kind, rxMode, pps, p50us, p99us,
@@ -85,6 +86,7 @@ const { values: a } = parseArgs({
     pings: { type: "string", default: "2000" },
     idle: { type: "string", default: "2" },
     "rx-mode": { type: "string", default: "adaptive" },
+    "busy-poll-us": { type: "string" },
     kinds: { type: "string", default: "bun,zmemif,zmemif-b,zmemif-dgram" },
     plot: { type: "string" },
     json: { type: "boolean", default: false },
@@ -121,6 +123,7 @@ for (const m of modeList) if (!RX_MODES.includes(m)) usage(`--rx-mode: unknown m
 const kindList = a.kinds!.split(",") as Kind[];
 for (const k of kindList) if (k !== "bun" && !ZMEMIF_KINDS.includes(k)) usage(`--kinds: unknown variant ${k}`);
 
+const busyPoll = a["busy-poll-us"] === undefined ? {} : { busyPollUs: intOpt("busy-poll-us", a["busy-poll-us"], 0) };
 const emit = (o: object) => process.stdout.write(JSON.stringify(o) + "\n");
 
 // ---------------------------------------------------------------- echo service (child)
@@ -140,7 +143,7 @@ async function echo(kind: Kind, target: string, rxMode: RxMode): Promise<void> {
     emit({ event: "ready", port: s.port });
     return;
   }
-  const memif = { socket: target, role: "server" as const, connectTimeoutMs: -1, rxMode };
+  const memif = { socket: target, role: "server" as const, connectTimeoutMs: -1, rxMode, ...busyPoll };
   if (kind === "zmemif-dgram") {
     // node:dgram shape: only the import and the memif option differ
     const s = createSocket({ type: "udp4", memif });
@@ -268,7 +271,7 @@ async function client(kind: Kind, target: string, rxMode: RxMode): Promise<void>
     sendRaw = () => s.send(payload, port, "127.0.0.1");
     close = () => s.close();
   } else {
-    const memif = { socket: target, connectTimeoutMs: 10_000, mac: CLIENT_MAC, nextHopMac: HOST_MAC, rxMode };
+    const memif = { socket: target, connectTimeoutMs: 10_000, mac: CLIENT_MAC, nextHopMac: HOST_MAC, rxMode, ...busyPoll };
     const s: UdpSocket<"buffer"> = await udpSocket({
       hostname: CLIENT,
       port: 40000,
@@ -388,12 +391,14 @@ interface RoundResult extends ClientResult {
 
 const variantName = (v: Variant) => (v.rxMode === null ? v.kind : `${v.kind}/${v.rxMode}`);
 
+const bpArgs = a["busy-poll-us"] === undefined ? [] : ["--busy-poll-us", a["busy-poll-us"]];
+
 async function round(v: Variant, n: number): Promise<RoundResult> {
   const sock = `@zmf-udp-bench-udp-${process.pid}-${n}`;
   const mode = v.rxMode ?? "adaptive";
   const me = [process.execPath, import.meta.path];
   const e = new Child(`echo ${variantName(v)}`, ECHO_CPU, [
-    ...me, "--child", "echo", "--kind", v.kind, "--target", sock, "--rx-mode", mode,
+    ...me, "--child", "echo", "--kind", v.kind, "--target", sock, "--rx-mode", mode, ...bpArgs,
   ]);
   let c: Child | null = null;
   try {
@@ -401,7 +406,7 @@ async function round(v: Variant, n: number): Promise<RoundResult> {
     c = new Child(`client ${variantName(v)}`, CLIENT_CPU, [
       ...me, "--child", "client", "--kind", v.kind, "--target", target, "--rx-mode", mode,
       "--seconds", String(seconds), "--size", String(size), "--window", String(window),
-      "--pings", String(pings), "--idle", String(idleS),
+      "--pings", String(pings), "--idle", String(idleS), ...bpArgs,
     ]);
     const limit = 30_000 + seconds * 1000;
     const l0 = await c.waitEvent("load", 0, limit);

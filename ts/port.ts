@@ -316,7 +316,8 @@ export class Port extends EventEmitter<PortEvents> {
   /** handshake refusals already reported (through connect() or the 'rejected' event) */
   #rejectsSeen = 0;
   readonly #queues = new Set<Queue>();
-  readonly #rxWaiters = new Map<number, Set<() => void>>();
+  /** rx queue id → the wakes waiting for its RX_READY (kept across waits: none allocated per wait) */
+  readonly #rxWaiters = new Map<number, (() => void)[]>();
   #connectWaiters: Waiter[] = [];
   readonly #infoBuf = new Uint8Array(PORT_INFO_SIZE);
   readonly #infoView = new DataView(this.#infoBuf.buffer);
@@ -537,10 +538,17 @@ export class Port extends EventEmitter<PortEvents> {
         this.#noteRejected(arg);
         return;
       case EVENT_RX_READY: {
-        const set = this.#rxWaiters.get(arg);
-        if (set === undefined) return;
-        this.#rxWaiters.delete(arg);
-        for (const wake of set) wake();
+        const list = this.#rxWaiters.get(arg);
+        if (list === undefined || list.length === 0) return;
+        if (list.length === 1) {
+          const wake = list.pop()!;
+          wake();
+          return;
+        }
+        // a wake may wait again at once: run the ones waiting now
+        const wakes = list.slice();
+        list.length = 0;
+        for (const wake of wakes) wake();
         return;
       }
       default:
@@ -555,14 +563,19 @@ export class Port extends EventEmitter<PortEvents> {
 
   /** @internal a queue waiting for RX_READY on `qid` */
   _waitRx(qid: number, wake: () => void): void {
-    let set = this.#rxWaiters.get(qid);
-    if (set === undefined) this.#rxWaiters.set(qid, (set = new Set()));
-    set.add(wake);
+    let list = this.#rxWaiters.get(qid);
+    if (list === undefined) this.#rxWaiters.set(qid, (list = []));
+    if (!list.includes(wake)) list.push(wake);
   }
 
   /** @internal */
   _cancelRx(qid: number, wake: () => void): void {
-    this.#rxWaiters.get(qid)?.delete(wake);
+    const list = this.#rxWaiters.get(qid);
+    if (list === undefined) return;
+    const i = list.indexOf(wake);
+    if (i < 0) return;
+    list[i] = list[list.length - 1]!;
+    list.pop();
   }
 
   /** @internal a queue waiting for the next CONNECTED */
@@ -615,8 +628,9 @@ export class Port extends EventEmitter<PortEvents> {
     dropDispatcherIfUnused();
     const err = new MemifError("CLOSED", `Port ${this.id} (${this.role}) was closed`);
     for (const w of [...this.#connectWaiters]) w.reject(err);
-    for (const set of this.#rxWaiters.values()) for (const wake of set) wake();
+    const lists = [...this.#rxWaiters.values()];
     this.#rxWaiters.clear();
+    for (const list of lists) for (const wake of list) wake();
     queueMicrotask(() => this.emit("close"));
   }
 

@@ -150,6 +150,8 @@ export class Queue implements AsyncIterable<Uint8Array> {
   #ringSize: number;
   #sendBatch: Batch | null = null;
   #wake: (() => void) | null = null;
+  /** the callback of the pending _armWake() */
+  #armedFor: (() => void) | null = null;
   /** key of this queue for the thread's arm callback (adopted queues only; 0 otherwise) */
   readonly #armKey: number;
   readonly #statsBuf = new BigUint64Array(QUEUE_STATS_SIZE / 8);
@@ -490,6 +492,43 @@ export class Queue implements AsyncIterable<Uint8Array> {
       }
     });
   }
+
+  /**
+   * @internal readable() without a Promise, for a consumer that keeps one callback (the UDP
+   * interface's receive loop): nothing is allocated per wait. Returns 0 when armed (`wake` runs
+   * once, on this thread's loop, when data arrives, the port reconnects or disconnects, or the
+   * queue closes), 1 when data may be there now (nothing armed: look again), -1 when the caller
+   * must use readable() instead (not connected, polling mode, a queue adopted in a Worker).
+   */
+  _armWake(wake: () => void): number {
+    const h = this.#h;
+    const port = this.#port;
+    if (h === 0 || port === null || this.#rxMode === "polling") return -1;
+    if (this.#mapping === null && this.#attach() === null) return -1;
+    const native = lib();
+    this.#armedFor = wake;
+    this.#wake = this.#armedWake;
+    port._waitRx(this.qid, this.#armedWake);
+    const rc = native.zmemif_queue_arm(h);
+    if (rc === 0 && native.zmemif_queue_wait(h, 0) === 0) return 0;
+    port._cancelRx(this.qid, this.#armedWake);
+    this.#wake = null;
+    this.#armedFor = null;
+    if (rc === E_NOT_CONNECTED) {
+      this.#revokeAndDetach();
+      return -1;
+    }
+    if (rc < 0) throw errorFor(rc, `zmemif_queue_arm(${this.#name()})`);
+    return 1; // data (or a state change) arrived before the arm took effect
+  }
+
+  readonly #armedWake = (): void => {
+    this.#port?._cancelRx(this.qid, this.#armedWake);
+    if (this.#wake === this.#armedWake) this.#wake = null;
+    const w = this.#armedFor;
+    this.#armedFor = null;
+    w?.();
+  };
 
   /**
    * readable() for a queue adopted in a Worker: the core wakes this thread's own callback

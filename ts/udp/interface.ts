@@ -22,7 +22,6 @@ import { MemifError } from "../errors.ts";
 import type { Mode, Port, PortOptions, Role } from "../port.ts";
 import type { Queue, RxMode } from "../queue.ts";
 import { MemifSocket } from "../socket.ts";
-import { yieldLoop } from "../loop.ts";
 import { formatIp4, formatIp6, formatMac, isGroupMac, parseMac, parseIp4, parseIp6, type Ip6 } from "./addr.ts";
 import { UdpError } from "./errors.ts";
 import {
@@ -70,6 +69,13 @@ export interface MemifUdpOptions {
   rxMode?: RxMode;
   /** frames per receive burst, 1..256; default 32 */
   burst?: number;
+  /**
+   * adaptive mode: after the last datagram, keep looking for more this long (µs) before asking
+   * the peer to signal, 0..1000000; default 100. A request that follows within it is met at
+   * polling latency instead of after a wake-up; it costs up to that much CPU per quiet gap
+   * (an idle socket uses none). 0: arm as soon as the ring is empty.
+   */
+  busyPollUs?: number;
   /** udpSocket() waits this long for the memif connection, ms; default 10000; -1: forever; 0: not at all */
   connectTimeoutMs?: number;
   /** our MAC, "aa:bb:cc:dd:ee:ff"; default: learned from the first frame received (the forwarder's uplink MAC) */
@@ -135,6 +141,8 @@ export interface Endpoint {
 const TX_RESERVE = 128;
 /** Non-empty bursts in a row before the receive loop lets the event loop run. */
 const BURSTS_PER_TURN = 8;
+/** Adaptive mode's busy-poll after the last datagram, µs (see MemifUdpOptions.busyPollUs). */
+const DEFAULT_BUSY_POLL_US = 100;
 const DEFAULT_MTU = 1500;
 const MIN_MTU = 576;
 /** Address strings kept for reuse (one string per sender, not per datagram). */
@@ -215,6 +223,10 @@ export class UdpInterface {
   #id6 = (Math.random() * 0x100000000) >>> 0;
   #closed = false;
   #running = false;
+  /** performance.now() of the last burst that brought data */
+  #lastRx = 0;
+  /** adaptive mode: keep looking this long after the last data before arming, ms */
+  readonly #busyPollMs: number;
   #up = false;
   #drainWanted = 0;
   #draining = false;
@@ -248,6 +260,7 @@ export class UdpInterface {
     this.fragment = o.fragment ?? true;
     this.reassembler = o.reassembly === false ? null : new Reassembler(o.reassembly ?? {});
     this.#rxb = new Batch(intIn(o.burst, 1, 256, 32, "burst"));
+    this.#busyPollMs = intIn(o.busyPollUs, 0, 1_000_000, DEFAULT_BUSY_POLL_US, "busyPollUs") / 1000;
     this.#rx = port.rxQueue(qid, o.rxMode !== undefined ? { rxMode: o.rxMode } : {});
     try {
       this.#tx = port.txQueue(qid);
@@ -291,6 +304,7 @@ export class UdpInterface {
     clash("fragment", this.fragment, o.fragment);
     clash("burst", this.#rxb.capacity, o.burst);
     clash("rxMode", this.#rx.rxMode, o.rxMode);
+    if (o.busyPollUs !== undefined) clash("busyPollUs", this.#busyPollMs * 1000, o.busyPollUs);
     const r = this.reassembler;
     if (o.reassembly === false) clash("reassembly", r === null ? false : "on", false);
     else if (o.reassembly !== undefined) {
@@ -478,7 +492,7 @@ export class UdpInterface {
     this.port.on("disconnected", this.#onDisconnected);
     // on a later turn: the socket that asked for this interface binds first (in microtasks), so
     // a datagram already waiting in the ring finds it
-    setImmediate(() => void this.#run());
+    setImmediate(this.#step);
   }
 
   /** Called for each connection: the buffers decide how large a frame can be. */
@@ -500,30 +514,36 @@ export class UdpInterface {
     this.#txAvail = this.#txUsed = this.#txDatagrams = 0;
   };
 
-  async #run(): Promise<void> {
+  /**
+   * One turn of the receive loop: up to BURSTS_PER_TURN bursts (each: parse, deliver, the
+   * sockets' batch handlers, one txBurst of the replies), then the next turn is scheduled:
+   *  - data came, or it came less than `busyPollUs` ago (adaptive mode), or polling mode: on the
+   *    next loop turn (setImmediate), a bounded busy-poll that lets I/O and timers run between
+   *    looks, like Linux busy-poll: a request that follows a reply is met without a wake-up;
+   *  - otherwise the queue is armed and #wake runs on the peer's signal: no CPU while idle,
+   *    and nothing allocated per wait (the queue's _armWake keeps our one callback).
+   */
+  #turn(): void {
+    if (this.#closed) return;
     const b = this.#rxb;
-    let busy = 0;
-    while (!this.#closed) {
+    let got = 0;
+    for (let k = 0; k < BURSTS_PER_TURN; k++) {
       let n = 0;
       try {
         n = this.#rx.rxBurst(b);
       } catch (e) {
-        if (this.#closed) break;
+        if (this.#closed) return;
         if (e instanceof MemifError && e.code === "CLOSED") {
           // the port was closed under us (a port given in memif.port): the sockets are done
           this.#close();
-          break;
+          return;
         }
         this.#report(e as Error);
-        await yieldLoop();
-        continue;
+        setImmediate(this.#step);
+        return;
       }
-      if (n === 0) {
-        this.#flush();
-        busy = 0;
-        await this.#rx.readable();
-        continue;
-      }
+      if (n === 0) break;
+      got += n;
       this.#inBurst = true;
       try {
         this.#burst(b, n);
@@ -534,12 +554,36 @@ export class UdpInterface {
         t.length = 0;
       }
       this.#flush();
-      if (++busy >= BURSTS_PER_TURN) {
-        busy = 0;
-        await yieldLoop();
-      }
+      if (this.#closed) return;
     }
+    this.#flush();
+    const now = performance.now();
+    if (got > 0) this.#lastRx = now;
+    const mode = this.#rx.rxMode;
+    if (got > 0 || mode === "polling" || (mode === "adaptive" && now - this.#lastRx < this.#busyPollMs)) {
+      setImmediate(this.#step);
+      return;
+    }
+    let armed: number;
+    try {
+      armed = this.#rx._armWake(this.#wake);
+    } catch (e) {
+      this.#report(e as Error);
+      armed = -1;
+    }
+    if (armed === 0) return;
+    if (armed === 1) setImmediate(this.#step);
+    else this.#rx.readable().then(this.#step, this.#step); // not connected: the slow path
   }
+
+  readonly #step = (): void => {
+    this.#turn();
+  };
+
+  /** The queue's wake-up (on the loop, from the port's event): run a turn after this task. */
+  readonly #wake = (): void => {
+    queueMicrotask(this.#step);
+  };
 
   #burst(b: Batch, n: number): void {
     const d = b.descs;
