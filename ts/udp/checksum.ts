@@ -6,38 +6,52 @@
  * and `finish()` turns the total into the value written in a header. Pseudo-header fields are
  * added as plain numbers (16-bit words in network order).
  *
- * Speed: words are read through a Uint32Array (or Uint16Array) over the same ArrayBuffer in host
- * (little-endian) order; RFC 1071 §2(B): the ones' complement sum of byte-swapped words is the
- * byte-swapped sum, so the folded result is swapped once at the end. The word views are cached
- * per ArrayBuffer (a few entries: the rx and tx regions of a connection and a scratch buffer),
- * so a checksum allocates nothing. A detached buffer (a revoked memif view) is never summed:
+ * Speed: words are read through a Uint16Array over the same ArrayBuffer in host (little-endian)
+ * order; RFC 1071 §2(B): the ones' complement sum of byte-swapped words is the byte-swapped sum,
+ * so the folded result is swapped once at the end. The word views are cached per view (a few
+ * entries: the rx and tx region views of a connection), so a checksum over them allocates
+ * nothing and reads no `buffer` property. A detached buffer (a revoked memif view) is never summed:
  * callers check their view first, and its cached views read as empty anyway.
  */
 
 const CACHE = 4;
-const keys: (ArrayBufferLike | null)[] = [null, null, null, null];
-const w16: Uint16Array[] = new Array<Uint16Array>(CACHE);
-const w32: Uint32Array[] = new Array<Uint32Array>(CACHE);
+/** the views last summed (memif region views, stable for a connection) and their word views */
+const views: (Uint8Array | null)[] = [null, null, null, null];
+const w16: Uint16Array<ArrayBufferLike>[] = new Array<Uint16Array<ArrayBufferLike>>(CACHE).fill(new Uint16Array(0));
 let nextSlot = 0;
+let lastView: Uint8Array | null = null;
+let lastWords: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
 
-function slotOf(buf: ArrayBufferLike): number {
-  for (let i = 0; i < CACHE; i++) if (keys[i] === buf) return i;
-  const s = nextSlot;
-  nextSlot = (nextSlot + 1) % CACHE;
-  keys[s] = buf;
-  w16[s] = new Uint16Array(buf, 0, buf.byteLength >>> 1);
-  w32[s] = new Uint32Array(buf, 0, buf.byteLength >>> 2);
-  return s;
+/**
+ * A Uint16Array over the whole ArrayBuffer under `u8` (index = absolute byte offset / 2), cached
+ * by view: the region views of a connection hit the cache, so nothing is allocated per call.
+ */
+export function words16(u8: Uint8Array): Uint16Array<ArrayBufferLike> {
+  if (u8 === lastView) return lastWords;
+  let s = views.indexOf(u8);
+  if (s < 0) {
+    s = nextSlot;
+    nextSlot = (nextSlot + 1) % CACHE;
+    views[s] = u8;
+    const buf = u8.buffer;
+    w16[s] = new Uint16Array(buf, 0, buf.byteLength >>> 1);
+  }
+  lastView = u8;
+  lastWords = w16[s]!;
+  return lastWords;
+}
+
+/** words16(u8) if `u8` is in the cache, else null (nothing is made). */
+export function knownWords16(u8: Uint8Array): Uint16Array<ArrayBufferLike> | null {
+  if (u8 === lastView) return lastWords;
+  const s = views.indexOf(u8);
+  return s < 0 ? null : w16[s]!;
 }
 
 /** Folds a sum of 16-bit words (up to 2^53) to 16 bits with end-around carry. */
 export function fold(s: number): number {
-  while (s > 0xffff) s = (s % 65536) + Math.floor(s / 65536);
+  while (s > 0xffff) s = s < 0x100000000 ? (s & 0xffff) + (s >>> 16) : (s % 65536) + Math.floor(s / 65536);
   return s;
-}
-
-function swap16(x: number): number {
-  return ((x & 0xff) << 8) | (x >>> 8);
 }
 
 /**
@@ -47,30 +61,18 @@ function swap16(x: number): number {
  */
 export function sum(u8: Uint8Array, start: number, len: number): number {
   if (len <= 0) return 0;
-  let abs = u8.byteOffset + start;
-  const end = abs + len;
-  if ((abs & 1) !== 0 || len < 16) return sumBytes(u8, start, len);
-  const s = slotOf(u8.buffer);
-  const h = w16[s]!;
-  const w = w32[s]!;
-  let acc = 0; // little-endian domain
-  if ((abs & 2) !== 0) {
-    acc += h[abs >>> 1]!;
-    abs += 2;
-  }
-  const words = (end - abs) >>> 2;
-  let i = abs >>> 2;
-  const stop = i + words;
-  // Unrolled by 4: at most 16 Ki words per datagram, far below 2^53 / 2^32.
+  const abs = u8.byteOffset + start;
+  if ((abs & 1) !== 0 || start + len > u8.byteLength) return sumBytes(u8, start, len);
+  const w = words16(u8);
+  let acc = 0; // little-endian words: RFC 1071 §2(B), swapped once at the end
+  let i = abs >>> 1;
+  const stop = i + (len >>> 1);
+  // Unrolled by 4: at most 32 Ki words per datagram, so acc stays below 2^32.
   for (; i + 4 <= stop; i += 4) acc += w[i]! + w[i + 1]! + w[i + 2]! + w[i + 3]!;
   for (; i < stop; i++) acc += w[i]!;
-  abs = stop << 2;
-  if (end - abs >= 2) {
-    acc += h[abs >>> 1]!;
-    abs += 2;
-  }
-  if (abs < end) acc += u8[abs - u8.byteOffset]!; // odd last byte: the low byte in host order
-  return swap16(fold(acc));
+  if ((len & 1) !== 0) acc += u8[start + len - 1]!; // odd last byte: the low byte in host order
+  acc = fold(acc);
+  return ((acc & 0xff) << 8) | (acc >>> 8);
 }
 
 /** The same sum, byte by byte (any alignment). */

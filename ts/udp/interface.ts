@@ -41,7 +41,7 @@ import {
   UDP_HLEN,
   udpChecksumOk,
 } from "./headers.ts";
-import { sum } from "./checksum.ts";
+import { fold, knownWords16, sum, words16 } from "./checksum.ts";
 import { Neighbours } from "./neighbour.ts";
 import { Reassembler, type ReassemblyOptions, type ReassemblyStats } from "./reassembly.ts";
 
@@ -211,6 +211,9 @@ export class UdpInterface {
   readonly #sockets = new Map<number, Endpoint>();
   readonly #touched: Endpoint[] = [];
   readonly #addr4 = new Map<number, string>();
+  #lastSrc4 = -1;
+  #lastSrc4s = "";
+
   #last6: Ip6 = [-1, -1, -1, -1];
   #last6s = "";
   #txAvail = 0;
@@ -636,10 +639,12 @@ export class UdpInterface {
       st.notForUs++;
       return;
     }
-    if (!udpChecksumOk(u8, p)) {
+    const payloadSum = sum(u8, p.payload, p.payloadLen);
+    if (!udpChecksumOk(u8, p, payloadSum)) {
       st.badChecksum++;
       return;
     }
+
     let address: string;
     if (p.family === 4) {
       if (!this.ipMode) {
@@ -647,7 +652,7 @@ export class UdpInterface {
         if (this.localMac < 0 && !isGroupMac(p.dstMac)) this.localMac = p.dstMac;
       }
       if (this.local4 < 0) this.local4 = p.dst4;
-      address = this.#addr4.get(p.src4) ?? this.#name4(p.src4);
+      address = p.src4 === this.#lastSrc4 ? this.#lastSrc4s : this.#name4(p.src4);
     } else {
       address = this.#name6(p);
       if (!this.ipMode) {
@@ -666,9 +671,14 @@ export class UdpInterface {
   }
 
   #name4(a: number): string {
-    if (this.#addr4.size >= ADDRESS_CACHE) this.#addr4.clear();
-    const s = formatIp4(a);
-    this.#addr4.set(a, s);
+    let s = this.#addr4.get(a);
+    if (s === undefined) {
+      if (this.#addr4.size >= ADDRESS_CACHE) this.#addr4.clear();
+      s = formatIp4(a);
+      this.#addr4.set(a, s);
+    }
+    this.#lastSrc4 = a;
+    this.#lastSrc4s = s;
     return s;
   }
 
@@ -794,8 +804,8 @@ export class UdpInterface {
     if (frame > cap) throw this.#tooBigForBuffer(frame, cap);
     const view = b.view(d[k * 4]! >>> 16);
     const at = d[k * 4 + 2]!;
-    this.#copy(view, at + tpl.hdrLen, src, off, len);
-    d[k * 4 + 1] = tpl.write(view, at, len, tpl.family === 4 ? this.nextId(4) : 0);
+    const payloadSum = this.#copySum(view, at + tpl.hdrLen, src, off, len);
+    d[k * 4 + 1] = tpl.write(view, at, len, tpl.family === 4 ? this.nextId(4) : 0, payloadSum);
     d[k * 4] = d[k * 4]! & ~1;
     this.#txUsed = k + 1;
     this.#txDatagrams++;
@@ -866,6 +876,39 @@ export class UdpInterface {
       `a ${frame}-byte frame does not fit the peer's ${cap}-byte memif buffers; ` +
         `lower memif.mtu below ${cap - (this.ipMode ? 0 : ETH_HLEN)}`,
     );
+  }
+
+  /**
+   * Copies the payload into the ring and returns its partial sum, in one pass when both ends are
+   * 2-byte aligned and `src` is a view the checksum already knows (a memif region: an echo or a
+   * forward of a received payload, or a buffer the sender reuses); otherwise copy, then sum.
+   */
+  #copySum(dst: Uint8Array, at: number, src: Uint8Array, off: number, len: number): number {
+    if (len <= 0) return 0;
+    const sAbs = src.byteOffset + off;
+    const dAbs = dst.byteOffset + at;
+    const ws = ((sAbs | dAbs) & 1) === 0 && off + len <= src.byteLength ? knownWords16(src) : null;
+    if (ws === null) {
+      this.#copy(dst, at, src, off, len);
+      return sum(dst, at, len);
+    }
+    const wd = words16(dst);
+    let i = sAbs >>> 1;
+    let j = dAbs >>> 1;
+    const stop = i + (len >>> 1);
+    let acc = 0;
+    for (; i < stop; i++, j++) {
+      const v = ws[i]!;
+      wd[j] = v;
+      acc += v;
+    }
+    if ((len & 1) !== 0) {
+      const v = src[off + len - 1]!;
+      dst[at + len - 1] = v;
+      acc += v;
+    }
+    acc = fold(acc);
+    return ((acc & 0xff) << 8) | (acc >>> 8);
   }
 
   /**

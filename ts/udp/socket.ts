@@ -209,6 +209,11 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
   #lastAddr = "";
   #lastPort = -1;
   #last: Dest | null = null;
+  /** the `data` last handed to the handler, and where it lives in the memif region */
+  #lastData: unknown = null;
+  #lastView: Uint8Array = new Uint8Array(0);
+  #lastOff = 0;
+  #lastLen = 0;
   readonly #stats = { rx: 0, rxBytes: 0, tx: 0, txBytes: 0, refused: 0, refusedNotConnected: 0 };
 
   /** @internal use udpSocket() */
@@ -263,6 +268,10 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
    * runs when it can send again). Throws UdpError for what can never be sent (see UdpErrorCode).
    */
   send(data: UdpData, port?: number, address?: string): boolean {
+    if (data === this.#lastData && data !== null) {
+      // the payload just received (an echo, a forward): the ring-to-ring path, as sendView
+      return this.#sendVia(this.#destFor(port, address), this.#lastView, this.#lastOff, this.#lastLen);
+    }
     const bytes = bytesOf(data);
     return this.#sendVia(this.#destFor(port, address), bytes, 0, bytes.byteLength);
   }
@@ -448,6 +457,13 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
     if (this.#bt === BT_BUFFER) data = Buffer.from(u8.buffer, abs, len) as Payload<T>;
     else if (this.#bt === BT_U8) data = new Uint8Array(u8.buffer, abs, len) as Payload<T>;
     else data = u8.buffer.slice(abs, abs + len) as Payload<T>;
+    if (this.#bt !== BT_AB) {
+      // a view of the region (a copy is not: it may have been changed since)
+      this.#lastData = data;
+      this.#lastView = u8;
+      this.#lastOff = off;
+      this.#lastLen = len;
+    }
     try {
       const r = fn(this, data, srcPort, address, ipv6 ? FLAGS6 : FLAGS4);
       if (r !== undefined) r.catch((e: unknown) => this._error(e as Error));
