@@ -25,6 +25,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createSocket, udpSocket, type UdpSocket } from "zmemif";
 import { Child } from "./lib/proc.ts";
+import { HeapWatch } from "./peer/heap.ts";
 import { median } from "./lib/stats.ts";
 
 type Kind = "bun" | "zmemif" | "zmemif-b" | "zmemif-dgram";
@@ -72,6 +73,9 @@ Losses: a load datagram not answered in ${LOSS_MS} ms is lost and sent again (th
 full); a ping not answered in ${PING_TIMEOUT_MS} ms is lost and left out of the percentiles.
 Ratios: each round's figure over Bun.udpSocket's in the same round, median over the rounds.
 idleCpuPct: the echo process's CPU (all threads) over the idle seconds, % of one core.
+heapCellsPerDatagram: heap cells the echo allocated from its start to the end of the load, per
+datagram it echoed (benches/peer/heap.ts: full GC before, cell count after; an undercount when
+heapGcs > 0).
 loadCpuPct: the same during the load. Run it alone: other load on those CPUs moves every figure.`;
 
 const { values: a } = parseArgs({
@@ -128,6 +132,26 @@ const emit = (o: object) => process.stdout.write(JSON.stringify(o) + "\n");
 
 // ---------------------------------------------------------------- echo service (child)
 
+/** Datagrams the echo answered (for the heap figure per datagram). */
+let echoed = 0;
+
+/**
+ * Heap cells allocated from the start of the service (a full GC first: benches/peer/heap.ts) to
+ * the parent's "close" on stdin at the end of the measured load, per datagram echoed meanwhile.
+ */
+function watchHeap(): void {
+  const heap = new HeapWatch();
+  heap.prep();
+  heap.open();
+  let buf = "";
+  process.stdin.on("data", (chunk: Buffer) => {
+    buf += chunk.toString();
+    if (!buf.includes("close\n")) return;
+    heap.close();
+    emit({ event: "heap", datagrams: echoed, ...heap.report() });
+  });
+}
+
 async function echo(kind: Kind, target: string, rxMode: RxMode): Promise<void> {
   if (kind === "bun") {
     // the service as people write it today
@@ -136,10 +160,12 @@ async function echo(kind: Kind, target: string, rxMode: RxMode): Promise<void> {
       port: 0,
       socket: {
         data(s, data, port, address) {
+          echoed++;
           s.send(data, port, address);
         },
       },
     });
+    watchHeap();
     emit({ event: "ready", port: s.port });
     return;
   }
@@ -147,8 +173,14 @@ async function echo(kind: Kind, target: string, rxMode: RxMode): Promise<void> {
   if (kind === "zmemif-dgram") {
     // node:dgram shape: only the import and the memif option differ
     const s = createSocket({ type: "udp4", memif });
-    s.on("message", (msg, rinfo) => s.send(msg, rinfo.port, rinfo.address));
-    s.bind(5000, HOST, () => emit({ event: "ready", port: 5000 }));
+    s.on("message", (msg, rinfo) => {
+      echoed++;
+      s.send(msg, rinfo.port, rinfo.address);
+    });
+    s.bind(5000, HOST, () => {
+      watchHeap();
+      emit({ event: "ready", port: 5000 });
+    });
     return;
   }
   // the Bun-shaped service on zmemif: only the import and the options differ
@@ -160,17 +192,20 @@ async function echo(kind: Kind, target: string, rxMode: RxMode): Promise<void> {
       kind === "zmemif"
         ? {
             data(s, data, port, address) {
+              echoed++;
               s.send(data, port, address);
             },
           }
         : {
             batch(s, d) {
+              echoed += d.count;
               for (let i = 0; i < d.count; i++) {
                 s.sendView(d.view(i), d.offset(i), d.length(i), d.port(i), d.address(i));
               }
             },
           },
   });
+  watchHeap();
   emit({ event: "ready", port: 5000 });
 }
 
@@ -385,6 +420,11 @@ interface Variant {
 }
 
 interface RoundResult extends ClientResult {
+  /** heap cells the echo allocated during the load, per datagram (valid when heapGcs is 0) */
+  heapCellsPerDatagram: number;
+  heapGcs: number;
+  /** the cell types behind it, most first */
+  heapTop: Record<string, number>;
   idleCpuPct: number;
   idleCpuClientPct: number;
   loadCpuPct: number;
@@ -414,6 +454,13 @@ async function round(v: Variant, n: number): Promise<RoundResult> {
     const e0 = cpuNs(e.pid);
     const l1 = await c.waitEvent("unload", l0.index, limit);
     const loadCpuPct = ((cpuNs(e.pid) - e0) / 1e6 / (l1.line.at - l0.line.at)) * 100;
+    e.write("close\n");
+    const h = (await e.waitEvent("heap", 0, 10_000)).j as {
+      datagrams: number;
+      cells_window: number;
+      gcs_window: number;
+      cells_top: Record<string, number>;
+    };
     const i0 = await c.waitEvent("idle", l1.index, limit + (pings * PING_TIMEOUT_MS) / 10);
     await Bun.sleep(100);
     const t0 = performance.now();
@@ -427,6 +474,9 @@ async function round(v: Variant, n: number): Promise<RoundResult> {
       idleCpuPct: +(((ce1 - ce0) / 1e6 / ms) * 100).toFixed(2),
       idleCpuClientPct: +(((cc1 - cc0) / 1e6 / ms) * 100).toFixed(2),
       loadCpuPct: +loadCpuPct.toFixed(1),
+      heapCellsPerDatagram: h.datagrams > 0 ? +(h.cells_window / h.datagrams).toFixed(4) : NaN,
+      heapGcs: h.gcs_window,
+      heapTop: h.cells_top,
     };
   } finally {
     await c?.kill();
@@ -508,7 +558,8 @@ async function main(): Promise<void> {
         const line =
           `${res.pps} echoes/s (lost ${res.lost} of ${res.sent}, refused ${res.refused}), ` +
           `p50 ${res.p50us} µs, p99 ${res.p99us} µs (lost ${res.pingLost}), ` +
-          `CPU load ${res.loadCpuPct}% idle ${res.idleCpuPct}%`;
+          `CPU load ${res.loadCpuPct}% idle ${res.idleCpuPct}%, ` +
+          `heap ${res.heapCellsPerDatagram} cells/datagram (${res.heapGcs} GCs: ${JSON.stringify(res.heapTop)})`;
         console.error(`round ${r + 1}/${rounds} ${variantName(v).padEnd(22)} ${line}`);
       }
     }
@@ -535,6 +586,8 @@ async function main(): Promise<void> {
       idleCpuPct: +median(pick((x) => x.idleCpuPct)).toFixed(2),
       idleCpuClientPct: +median(pick((x) => x.idleCpuClientPct)).toFixed(2),
       loadCpuPct: +median(pick((x) => x.loadCpuPct)).toFixed(1),
+      heapCellsPerDatagram: +median(pick((x) => x.heapCellsPerDatagram)).toFixed(4),
+      heapGcs: pick((x) => x.heapGcs).reduce((s, x) => s + x, 0),
     };
   });
   if (a.plot !== undefined) {
