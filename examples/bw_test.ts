@@ -11,7 +11,7 @@
  * yields to the event loop now and then so timers and Ctrl-C still work. A peer that leaves is
  * waited for: the rates drop to 0 until the next one connects.
  */
-import { Batch, MemifError, MemifSocket, type Port, type Queue } from "zmemif";
+import { Batch, MemifError, MemifSocket, type Port, type RxQueue, type TxQueue } from "zmemif";
 import { cli, onStop } from "./cli.ts";
 
 const o = cli("bw_test", "Memif packet-rate test: a sender and a receiver, N ports x M queues, Mpps each second.", {
@@ -72,11 +72,16 @@ try {
 }
 console.log(`connected to ${ports[0]!.peerName}`);
 
-const queues: Queue[] = [];
+const txQueues: TxQueue[] = [];
+const rxQueues: RxQueue[] = [];
 for (const p of ports) {
-  for (let q = 0; q < o.queues; q++) queues.push(sender ? p.txQueue(q) : p.rxQueue(q, { rxMode: "polling" }));
+  for (let q = 0; q < o.queues; q++) {
+    if (sender) txQueues.push(p.txQueue(q));
+    else rxQueues.push(p.rxQueue(q, { rxMode: "polling" }));
+  }
 }
-const batches = queues.map(() => new Batch(o.burst));
+const nQueues = sender ? txQueues.length : rxQueues.length;
+const batches = Array.from({ length: nQueues }, () => new Batch(o.burst));
 const size = o.size;
 const burst = o.burst;
 
@@ -92,10 +97,10 @@ const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
 while (!stop) {
   for (let round = 0; round < 256; round++) {
     let moved = 0;
-    for (let k = 0; k < queues.length; k++) {
-      const q = queues[k]!;
+    for (let k = 0; k < nQueues; k++) {
       const b = batches[k]!;
       if (sender) {
+        const q = txQueues[k]!;
         const got = q.alloc(b, burst); // 0 also while the receiver is gone
         if (got === 0) continue;
         const d = b.descs;
@@ -110,7 +115,7 @@ while (!stop) {
         moved += sent;
         bytes += sent * size;
       } else {
-        const n = q.rxBurst(b); // 0 also while the sender is gone
+        const n = rxQueues[k]!.rxBurst(b); // 0 also while the sender is gone
         if (n === 0) continue;
         const d = b.descs;
         for (let i = 0; i < n; i++) bytes += d[i * 4 + 1]!;

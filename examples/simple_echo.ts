@@ -14,7 +14,7 @@
  * of that burst and serves the next client; the client counts the packet in flight as lost and
  * waits for the server to come back.
  */
-import { Batch, MemifError, MemifSocket, type Queue, type RxMode } from "zmemif";
+import { Batch, MemifError, MemifSocket, type RxMode, type RxQueue } from "zmemif";
 import { cli, onStop, percentile, us } from "./cli.ts";
 
 const o = cli("simple_echo", "Echo server, or a client that measures round-trip times (p50/p99).", {
@@ -200,7 +200,7 @@ function countPackets(b: Batch, n: number): number {
 }
 
 /** Receives until the echo of `seq` arrives; its round-trip time in ms, or -1 after `timeoutMs`. */
-async function awaitEcho(rx: Queue, batch: Batch, seq: number, timeoutMs: number): Promise<number> {
+async function awaitEcho(rx: RxQueue, batch: Batch, seq: number, timeoutMs: number): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const n = rx.rxBurst(batch);

@@ -6,7 +6,7 @@
  * rx ring and come back before the next chunk. A missing testpmd is a failure, not a skip.
  */
 import { afterEach, expect, test } from "bun:test";
-import { Batch, MemifSocket, type Port, type Queue } from "../ts/index.ts";
+import { Batch, MemifSocket, type Port, type RxQueue } from "../ts/index.ts";
 import { payload, sameBytes } from "./helpers/peers.ts";
 import { Testpmd, uniqueAbstract, uniqueSocketPath, type Socket } from "./helpers/testpmd.ts";
 
@@ -31,7 +31,7 @@ function memifPath(s: Socket): string {
 }
 
 /** Receives exactly `n` packets (copies), or throws after `timeoutMs`. */
-async function receive(rx: Queue, batch: Batch, n: number, timeoutMs: number): Promise<Uint8Array[]> {
+async function receive(rx: RxQueue, batch: Batch, n: number, timeoutMs: number): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   const deadline = performance.now() + timeoutMs;
   while (out.length < n) {

@@ -14,12 +14,25 @@
  *    hands their buffers back to the peer (the batch's count is then reset to 0);
  *  - tx: buffers from alloc() are yours until txBurst() sends them;
  *  - disconnect: every view of the connection is revoked (its ArrayBuffer detached) before the
- *    core unmaps the memory. Methods of this class then throw MemifError STALE_VIEW; a Uint8Array
- *    you kept reads as empty (`length` 0, indexes `undefined`) and can never touch freed memory.
+ *    core unmaps the memory. Every method of a batch of that connection then throws MemifError
+ *    STALE_VIEW (rx and tx alike); a Uint8Array you kept reads as empty (`length` 0, indexes
+ *    `undefined`) and can never touch freed memory.
  */
-import { ptr, type Pointer } from "bun:ffi";
 import { MemifError } from "./errors.ts";
-import { DESC_NEXT, DESC_SIZE } from "./ffi.ts";
+import { DESC_FLAGS_OFF, DESC_LENGTH_OFF, DESC_NEXT, DESC_OFFSET_OFF, DESC_REGION_OFF, DESC_SIZE } from "./native/abi.ts";
+import { backend, type NativeBackend } from "./native/backend.ts";
+
+// The accessors below index the descriptor words directly (word 0: flags | region << 16, word 1:
+// length, word 2: offset); this pins that reading to the header's layout.
+if (
+  DESC_SIZE !== 16 ||
+  DESC_FLAGS_OFF !== 0 ||
+  DESC_REGION_OFF !== 2 ||
+  DESC_LENGTH_OFF !== 4 ||
+  DESC_OFFSET_OFF !== 8
+) {
+  throw new Error("zmemif: ts/batch.ts reads descriptors in a layout zmemif.h no longer has");
+}
 
 /**
  * The views of one attached connection, as seen by one queue: one ArrayBuffer and one Uint8Array
@@ -29,25 +42,22 @@ export class Mapping {
   readonly generation: number;
   readonly views: readonly Uint8Array[];
   readonly #buffers: ArrayBuffer[];
-  #revoked = false;
+  readonly #native: NativeBackend;
+  /** set once by revoke() */
+  revoked = false;
 
-  constructor(generation: number, buffers: ArrayBuffer[]) {
+  constructor(native: NativeBackend, generation: number, buffers: ArrayBuffer[]) {
     this.generation = generation;
+    this.#native = native;
     this.#buffers = buffers;
     this.views = buffers.map((b) => new Uint8Array(b));
   }
 
-  get revoked(): boolean {
-    return this.#revoked;
-  }
-
   /** Detaches every buffer (and so every view of it). Must run before the memory is unmapped. */
   revoke(): void {
-    if (this.#revoked) return;
-    this.#revoked = true;
-    for (const b of this.#buffers) {
-      if (!b.detached) b.transfer(0);
-    }
+    if (this.revoked) return;
+    this.revoked = true;
+    for (const b of this.#buffers) this.#native.revokeRegion(b);
   }
 }
 
@@ -59,6 +69,11 @@ function stale(what: string): MemifError {
   );
 }
 
+// Internal to ts/ (set in Batch's static block; not exported from index.ts): what the queues need.
+let addressOf: (b: Batch) => number;
+let bind: (b: Batch, mapping: Mapping | null, count: number) => void;
+let mappingOf: (b: Batch) => Mapping | null;
+
 export class Batch {
   /** how many descriptors the batch holds at most (the burst size) */
   readonly capacity: number;
@@ -66,7 +81,8 @@ export class Batch {
   count = 0;
   /** the raw descriptor words (4 per descriptor), for loops that want no method calls */
   readonly descs: Uint32Array;
-  readonly #address: Pointer;
+  /** the descriptor array's address for the core (0 until the first burst) */
+  #address = 0;
   #mapping: Mapping | null = null;
 
   constructor(capacity = 32) {
@@ -77,23 +93,18 @@ export class Batch {
     // A dedicated ArrayBuffer: its backing store is malloc'd and does not move; the batch keeps
     // it alive for as long as the address is used.
     this.descs = new Uint32Array(new ArrayBuffer(capacity * DESC_SIZE));
-    this.#address = ptr(this.descs);
   }
 
-  /** @internal the descriptor array's address, for the core */
-  get _address(): Pointer {
-    return this.#address;
-  }
-
-  /** @internal bind to the views of the connection that filled the descriptors */
-  _bind(mapping: Mapping | null, count: number): void {
-    this.#mapping = mapping;
-    this.count = count;
-  }
-
-  /** @internal the connection the descriptors point into */
-  get _mapping(): Mapping | null {
-    return this.#mapping;
+  static {
+    addressOf = (b) => {
+      if (b.#address === 0) b.#address = backend().addressOf(b.descs);
+      return b.#address;
+    };
+    bind = (b, mapping, count) => {
+      b.#mapping = mapping;
+      b.count = count;
+    };
+    mappingOf = (b) => b.#mapping;
   }
 
   /** true while the descriptors point into a live connection */
@@ -119,36 +130,43 @@ export class Batch {
 
   /** the region index of descriptor i */
   region(i: number): number {
+    this.#live("Batch.region");
     return this.descs[i * 4]! >>> 16;
   }
 
   /** the flags of descriptor i (DESC_NEXT = 1: the packet continues in descriptor i + 1) */
   flags(i: number): number {
+    this.#live("Batch.flags");
     return this.descs[i * 4]! & 0xffff;
   }
 
   /** whether descriptor i is followed by more segments of the same packet */
   hasNext(i: number): boolean {
+    this.#live("Batch.hasNext");
     return (this.descs[i * 4]! & DESC_NEXT) !== 0;
   }
 
   /** rx: bytes of data; after alloc: the buffer's capacity; for txBurst: bytes to send */
   length(i: number): number {
+    this.#live("Batch.length");
     return this.descs[i * 4 + 1]!;
   }
 
   /** byte offset of descriptor i in its region's view */
   offset(i: number): number {
+    this.#live("Batch.offset");
     return this.descs[i * 4 + 2]!;
   }
 
   /** tx: set how many bytes of buffer i to send */
   setLength(i: number, length: number): void {
+    this.#live("Batch.setLength");
     this.descs[i * 4 + 1] = length;
   }
 
   /** tx: mark buffer i as continued by buffer i + 1 (a chained packet) */
   setNext(i: number, next: boolean): void {
+    this.#live("Batch.setNext");
     const w = this.descs[i * 4]!;
     this.descs[i * 4] = next ? w | DESC_NEXT : w & ~DESC_NEXT;
   }
@@ -183,6 +201,7 @@ export class Batch {
 
   /** The index after the last segment of the packet that starts at descriptor i. */
   packetEnd(i: number): number {
+    this.#live("Batch.packetEnd");
     let j = i;
     while (j < this.count - 1 && (this.descs[j * 4]! & DESC_NEXT) !== 0) j++;
     return j + 1;
@@ -190,6 +209,7 @@ export class Batch {
 
   /** Total bytes of the packet that starts at descriptor i (all its segments). */
   packetLength(i: number): number {
+    this.#live("Batch.packetLength");
     let n = 0;
     const end = this.packetEnd(i);
     for (let j = i; j < end; j++) n += this.descs[j * 4 + 1]!;
@@ -218,11 +238,32 @@ export class Batch {
     return dst.subarray(0, total);
   }
 
-  #checkIndex(i: number, op: string): void {
-    if (!(i >= 0 && i < this.count)) {
-      throw new MemifError("INVALID_ARGUMENT", `${op}: index ${i} out of range (count ${this.count})`);
-    }
+  /** Throws STALE_VIEW when the connection under this batch has ended. */
+  #live(op: string): void {
     const m = this.#mapping;
     if (m !== null && m.revoked) throw stale(op);
   }
+
+  #checkIndex(i: number, op: string): void {
+    const m = this.#mapping;
+    if (m !== null && m.revoked) throw stale(op); // first: revoking also empties the batch
+    if (!(i >= 0 && i < this.count)) {
+      throw new MemifError("INVALID_ARGUMENT", `${op}: index ${i} out of range (count ${this.count})`);
+    }
+  }
+}
+
+/** The descriptor array's address, for the core's hot path. */
+export function batchAddress(b: Batch): number {
+  return addressOf(b);
+}
+
+/** Binds `b` to the views of the connection that filled its first `count` descriptors. */
+export function bindBatch(b: Batch, mapping: Mapping | null, count: number): void {
+  bind(b, mapping, count);
+}
+
+/** The connection `b`'s descriptors point into (null: none yet). */
+export function batchMapping(b: Batch): Mapping | null {
+  return mappingOf(b);
 }

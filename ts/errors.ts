@@ -5,24 +5,10 @@
  * (STALE_VIEW, LIBRARY_*, UNSUPPORTED_PLATFORM) are raised by the TypeScript layer itself.
  * This module imports nothing from the FFI so it can describe a library that failed to load.
  */
+import { CODES } from "./native/abi.ts";
 
-/** Negative return codes of the C ABI, by stable name. */
-export const CORE_CODES = {
-  INVALID_ARGUMENT: -1,
-  SOCKET_PATH: -2,
-  PERMISSION: -3,
-  ADDRESS_IN_USE: -4,
-  ID_IN_USE: -5,
-  NOT_CONNECTED: -6,
-  TIMEOUT: -7,
-  QUEUE_RANGE: -8,
-  BUSY: -9,
-  CLOSED: -10,
-  PEER_REJECTED: -11,
-  TOO_LARGE: -12,
-  IO: -13,
-  INTERNAL: -14,
-} as const;
+/** Negative return codes of the C ABI, by stable name (generated from zmemif.h). */
+export const CORE_CODES = CODES;
 
 export type CoreErrorCode = keyof typeof CORE_CODES;
 
@@ -56,20 +42,23 @@ export interface MemifErrorDetails {
 }
 
 export class MemifError extends Error {
-  override readonly name = "MemifError";
   readonly code: MemifErrorCode;
-  readonly errno: number | undefined;
-  readonly op: string | undefined;
-  readonly reason: string | undefined;
+  // Set only when known, so that a printed error shows no `errno: undefined` lines.
+  declare readonly errno?: number;
+  declare readonly op?: string;
+  declare readonly reason?: string;
 
   constructor(code: MemifErrorCode, message: string, details: MemifErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
-    this.errno = details.errno;
-    this.op = details.op;
-    this.reason = details.reason;
+    const self = this as { errno?: number; op?: string; reason?: string };
+    if (details.errno !== undefined) self.errno = details.errno;
+    if (details.op !== undefined) self.op = details.op;
+    if (details.reason !== undefined) self.reason = details.reason;
   }
 }
+// On the prototype, not on each error: printed errors list only what they carry.
+Object.defineProperty(MemifError.prototype, "name", { value: "MemifError", writable: true, configurable: true });
 
 /** A short hint per code, appended when the core's own message does not say what to do. */
 const HINTS: Partial<Record<MemifErrorCode, string>> = {

@@ -10,44 +10,14 @@
  * Hot path: `queue.rxBurst(batch)` / `queue.alloc(batch)` + `queue.txBurst(batch)` with a reused
  * `Batch`; packets are (region, offset, length) into `batch.view(region)`. Views are valid while
  * the connection lives and are revoked (emptied) when it ends; see ts/batch.ts.
+ *
+ * This module is the Bun entry: it runs the classes of ts/api.ts on the bun:ffi backend
+ * (ts/native/bun.ts), loaded on first use.
  */
-export { MemifSocket, type MemifSocketOptions } from "./socket.ts";
-export {
-  Port,
-  type ConnectedEvent,
-  type ConnectOptions,
-  type DisconnectedEvent,
-  type Mode,
-  type PortInfo,
-  type PortOptions,
-  type PortState,
-  type PeerCredentials,
-  type RejectedEvent,
-  type Role,
-} from "./port.ts";
-export { Queue, type Direction, type QueueOptions, type QueueStats, type RxMode, type QueueToken } from "./queue.ts";
-export { Batch } from "./batch.ts";
-export { MemifError, type MemifErrorCode } from "./errors.ts";
-export { libraryPath } from "./ffi.ts";
-export {
-  udpSocket,
-  UdpSocket,
-  createSocket,
-  DgramSocket,
-  Datagrams,
-  UdpError,
-  UdpInterface,
-  type UdpSocketOptions,
-  type UdpSocketHandler,
-  type UdpSocketStats,
-  type UdpData,
-  type UdpBinaryType,
-  type DgramSocketOptions,
-  type RemoteInfo,
-  type BindOptions,
-  type MemifUdpOptions,
-  type InterfaceStats,
-  type UdpErrorCode,
-  type ReassemblyOptions,
-  type ReassemblyStats,
-} from "./udp/index.ts";
+import { useBackend } from "./native/backend.ts";
+import { loadBunBackend } from "./native/bun.ts";
+
+useBackend(loadBunBackend);
+
+export * from "./api.ts";
+export { libraryPath } from "./native/bun.ts";

@@ -7,36 +7,72 @@
  * listeners are then run from a microtask so that a throwing listener never unwinds through the
  * FFI trampoline. Nothing here polls: connect() settles on the CONNECTED or REJECTED event.
  */
-import { EventEmitter } from "node:events";
-import { JSCallback, type Pointer } from "bun:ffi";
 import { MemifError } from "./errors.ts";
+import { typedEmitter } from "./events.ts";
+import { hold, release } from "./loop.ts";
 import {
-  check,
   CRED_NONE,
-  encode,
-  errorFor,
-  EVENT_CALLBACK,
+  E_PEER_REJECTED,
   EVENT_CONNECTED,
   EVENT_DISCONNECTED,
   EVENT_REJECTED,
   EVENT_RX_READY,
-  lib,
   MAX_ALLOW,
   MODE_ETHERNET,
   MODE_IP,
   MODE_PUNT_INJECT,
+  PORT_CONFIG_BUFFER_SIZE_OFF,
+  PORT_CONFIG_FLAGS_OFF,
+  PORT_CONFIG_ID_OFF,
+  PORT_CONFIG_LOG2_RING_SIZE_OFF,
+  PORT_CONFIG_MODE_OFF,
+  PORT_CONFIG_NAME_COUNT,
+  PORT_CONFIG_NAME_OFF,
+  PORT_CONFIG_NUM_C2S_OFF,
+  PORT_CONFIG_NUM_S2C_OFF,
+  PORT_CONFIG_RECONNECT_MS_OFF,
+  PORT_CONFIG_ROLE_OFF,
+  PORT_CONFIG_SECRET_COUNT,
+  PORT_CONFIG_SECRET_LEN_OFF,
+  PORT_CONFIG_SECRET_OFF,
   PORT_CONFIG_SIZE,
+  PORT_CONFIG_ALLOW_GIDS_OFF,
+  PORT_CONFIG_ALLOW_UIDS_OFF,
+  PORT_CONFIG_EXPECT_SERVER_UID_OFF,
+  PORT_CONFIG_N_ALLOW_GIDS_OFF,
+  PORT_CONFIG_N_ALLOW_UIDS_OFF,
   PORT_EXPECT_SERVER_UID,
+  PORT_INFO_BUFFER_SIZE_OFF,
+  PORT_INFO_CONNECTS_OFF,
+  PORT_INFO_DISCONNECTS_OFF,
+  PORT_INFO_GENERATION_OFF,
+  PORT_INFO_LOG2_RING_SIZE_OFF,
+  PORT_INFO_NUM_C2S_OFF,
+  PORT_INFO_NUM_REGIONS_OFF,
+  PORT_INFO_NUM_S2C_OFF,
+  PORT_INFO_PEER_GID_OFF,
+  PORT_INFO_PEER_PID_OFF,
+  PORT_INFO_PEER_UID_OFF,
+  PORT_INFO_REJECTED_GID_OFF,
+  PORT_INFO_REJECTED_PID_OFF,
+  PORT_INFO_REJECTED_UID_OFF,
+  PORT_INFO_REJECTS_OFF,
+  PORT_INFO_ROLE_OFF,
   PORT_INFO_SIZE,
+  PORT_INFO_STATE_OFF,
   PORT_REQUIRE_SECRET,
-  readString,
   ROLE_CLIENT,
   ROLE_SERVER,
-  withOutHandle,
-} from "./ffi.ts";
-import { hold, release } from "./loop.ts";
-import type { MemifSocket } from "./socket.ts";
-import { Queue, type Direction, type QueueOptions, type QueueToken } from "./queue.ts";
+  STATE_CLOSED,
+  STATE_CONNECTED,
+  STATE_CONNECTING,
+  STATE_DISCONNECTED,
+} from "./native/abi.ts";
+import type { EventHook, NativeBackend } from "./native/backend.ts";
+import { check, errorFor } from "./native/check.ts";
+import { type Direction, openHandle, type PortLink, type QueueCore, type QueueOptions, type QueueToken } from "./queue.ts";
+import { openRxQueue, type RxQueue } from "./rx.ts";
+import { openTxQueue, type TxQueue } from "./tx.ts";
 
 export type Role = "client" | "server";
 export type Mode = "ethernet" | "ip" | "punt-inject";
@@ -93,15 +129,18 @@ export interface PeerCredentials {
   gid: number;
 }
 
+/** A port's state and counters; the negotiated sizes are 0 while it is not connected. */
 export interface PortInfo {
   state: PortState;
   /** increments on each successful connect */
   generation: number;
   c2sQueues: number;
   s2cQueues: number;
+  /** descriptors per ring */
   ringSize: number;
   role: Role;
   regions: number;
+  /** bytes per packet buffer (as the client allocated them) */
   bufferSize: number;
   connects: number;
   disconnects: number;
@@ -136,51 +175,82 @@ export interface RejectedEvent {
 export interface ConnectOptions {
   /** reject with MemifError TIMEOUT after this many ms; default: wait forever */
   timeoutMs?: number;
+  /** reject with `signal.reason` when it aborts (as fetch() does) */
   signal?: AbortSignal;
 }
 
-interface PortEvents {
+/** The events a Port emits, with their listener arguments. */
+export interface PortEvents {
   connected: [ConnectedEvent];
   disconnected: [DisconnectedEvent];
   rejected: [RejectedEvent];
   close: [];
 }
 
-const STATES: PortState[] = ["disconnected", "connecting", "connected", "closed"];
+/** What a port shows of its socket (a MemifSocket). */
+export interface PortSocket {
+  /** the path as given: a filesystem path, or `@name` for an abstract socket */
+  readonly path: string;
+  readonly abstract: boolean;
+  readonly closed: boolean;
+}
+
+/** What a port needs from its socket (handed down by MemifSocket; internal to ts/). */
+export interface SocketLink {
+  readonly socket: PortSocket;
+  readonly native: NativeBackend;
+  /** the socket's handle; throws CLOSED after close() */
+  handle(): number;
+  /** a port was opened (true) or closed (false) on the socket */
+  track(port: Port, open: boolean): void;
+}
+
+const STATES: Record<number, PortState> = {
+  [STATE_DISCONNECTED]: "disconnected",
+  [STATE_CONNECTING]: "connecting",
+  [STATE_CONNECTED]: "connected",
+  [STATE_CLOSED]: "closed",
+};
 
 // ---- the per-thread event dispatcher ----
 
-const ports = new Map<number, Port>();
+/** What the dispatcher calls on a port (closures over its private state). */
+interface PortSink {
+  onEvent(event: number, arg: number): void;
+  silence(): void;
+}
+
+const ports = new Map<number, PortSink>();
 let nextKey = 1;
-let dispatcher: JSCallback | null = null;
+let dispatcher: EventHook | null = null;
+let exitHooked = false;
 
 function onNativeEvent(ctx: number, event: number, arg: number): void {
   // A delivery queued by the core just before a port was closed still runs after close(): it
   // finds no key and is ignored.
-  ports.get(ctx)?._onEvent(event, arg);
+  ports.get(ctx)?.onEvent(event, arg);
 }
 
 /**
- * This thread's event callback, made when its first port opens and closed when its last port
+ * This thread's event hook, made when its first port opens and closed when its last port
  * closes. Closing is safe because zmemif_port_set_callback(NULL) and zmemif_port_free return only
  * once no call of the callback is running, and none starts afterwards (a call made after close()
  * would crash the process, docs/bun-ffi-notes.md (a)); deliveries already queued on the loop
  * still run and are ignored by key.
  */
-function dispatcherPtr(): Pointer {
+function threadDispatcher(native: NativeBackend): EventHook {
   if (dispatcher === null) {
-    dispatcher = new JSCallback(onNativeEvent, EVENT_CALLBACK);
+    dispatcher = native.eventHook(onNativeEvent);
     if (!exitHooked) {
       exitHooked = true;
       // At exit, stop the core from calling into a VM that is being torn down.
       process.once("exit", () => {
-        for (const p of ports.values()) p._silence();
+        for (const p of ports.values()) p.silence();
       });
     }
   }
-  return dispatcher.ptr as Pointer;
+  return dispatcher;
 }
-let exitHooked = false;
 
 function dropDispatcherIfUnused(): void {
   if (ports.size === 0 && dispatcher !== null) {
@@ -215,9 +285,11 @@ function log2RingSize(ringSize: number | undefined): number {
   return Math.log2(ringSize);
 }
 
+const encoder = new TextEncoder();
+
 function bytesOf(name: string, v: string | Uint8Array | undefined, max: number): Uint8Array {
   if (v === undefined) return new Uint8Array(0);
-  const b = typeof v === "string" ? encode(v) : v;
+  const b = typeof v === "string" ? encoder.encode(v) : v;
   if (b.byteLength > max) {
     throw new MemifError("INVALID_ARGUMENT", `Port: ${name} must be at most ${max} bytes, got ${b.byteLength}`);
   }
@@ -240,9 +312,9 @@ function idList(name: string, v: number[] | undefined): number[] {
   return v;
 }
 
-function credentials(d: DataView, at: number): PeerCredentials | null {
-  const pid = d.getUint32(at, true);
-  return pid === CRED_NONE ? null : { pid, uid: d.getUint32(at + 4, true), gid: d.getUint32(at + 8, true) };
+function credentials(d: DataView, pidAt: number, uidAt: number, gidAt: number): PeerCredentials | null {
+  const pid = d.getUint32(pidAt, true);
+  return pid === CRED_NONE ? null : { pid, uid: d.getUint32(uidAt, true), gid: d.getUint32(gidAt, true) };
 }
 
 function modeNumber(mode: Mode | undefined): number {
@@ -258,90 +330,108 @@ function modeNumber(mode: Mode | undefined): number {
   }
 }
 
-/** Encodes options as `zmemif_port_config` (216 bytes, little-endian). */
+/** Encodes options as `zmemif_port_config` (little-endian). */
 function encodeConfig(o: PortOptions): Uint8Array {
   const role = o.role ?? "client";
   if (role !== "client" && role !== "server") {
     throw new MemifError("INVALID_ARGUMENT", `Port: role must be 'client' or 'server', got ${role}`);
   }
-  const secret = bytesOf("secret", o.secret, 24);
-  const name = bytesOf("name", o.name, 32);
+  const secret = bytesOf("secret", o.secret, PORT_CONFIG_SECRET_COUNT);
+  const name = bytesOf("name", o.name, PORT_CONFIG_NAME_COUNT);
   const buf = new Uint8Array(PORT_CONFIG_SIZE);
   const dv = new DataView(buf.buffer);
-  dv.setUint32(0, intIn("id", o.id, 0, 0xffffffff, 0), true);
-  dv.setUint8(4, role === "server" ? ROLE_SERVER : ROLE_CLIENT);
-  dv.setUint8(5, modeNumber(o.mode));
-  dv.setUint8(6, log2RingSize(o.ringSize));
-  dv.setUint8(7, secret.byteLength);
-  dv.setUint16(8, intIn("c2sQueues", o.c2sQueues, 1, 255, 0), true);
-  dv.setUint16(10, intIn("s2cQueues", o.s2cQueues, 1, 255, 0), true);
-  dv.setUint32(12, intIn("bufferSize", o.bufferSize, 1, 65535, 0), true);
-  dv.setUint32(16, intIn("reconnectMs", o.reconnectMs, 1, 0xffffffff, 0), true);
-  buf.set(secret, 20);
-  buf.set(name, 44);
+  dv.setUint32(PORT_CONFIG_ID_OFF, intIn("id", o.id, 0, 0xffffffff, 0), true);
+  dv.setUint8(PORT_CONFIG_ROLE_OFF, role === "server" ? ROLE_SERVER : ROLE_CLIENT);
+  dv.setUint8(PORT_CONFIG_MODE_OFF, modeNumber(o.mode));
+  dv.setUint8(PORT_CONFIG_LOG2_RING_SIZE_OFF, log2RingSize(o.ringSize));
+  dv.setUint8(PORT_CONFIG_SECRET_LEN_OFF, secret.byteLength);
+  dv.setUint16(PORT_CONFIG_NUM_C2S_OFF, intIn("c2sQueues", o.c2sQueues, 1, 255, 0), true);
+  dv.setUint16(PORT_CONFIG_NUM_S2C_OFF, intIn("s2cQueues", o.s2cQueues, 1, 255, 0), true);
+  dv.setUint32(PORT_CONFIG_BUFFER_SIZE_OFF, intIn("bufferSize", o.bufferSize, 1, 65535, 0), true);
+  dv.setUint32(PORT_CONFIG_RECONNECT_MS_OFF, intIn("reconnectMs", o.reconnectMs, 1, 0xffffffff, 0), true);
+  buf.set(secret, PORT_CONFIG_SECRET_OFF);
+  buf.set(name, PORT_CONFIG_NAME_OFF);
   const uids = idList("allowUids", o.allowUids);
   const gids = idList("allowGids", o.allowGids);
   let flags = o.requireSecret === true ? PORT_REQUIRE_SECRET : 0;
   if (o.expectServerUid !== undefined) {
     flags |= PORT_EXPECT_SERVER_UID;
-    dv.setUint32(80, intIn("expectServerUid", o.expectServerUid, 0, 0xfffffffe, 0), true);
+    dv.setUint32(
+      PORT_CONFIG_EXPECT_SERVER_UID_OFF,
+      intIn("expectServerUid", o.expectServerUid, 0, 0xfffffffe, 0),
+      true,
+    );
   }
-  dv.setUint32(76, flags, true);
-  dv.setUint16(84, uids.length, true);
-  dv.setUint16(86, gids.length, true);
-  uids.forEach((id, i) => dv.setUint32(88 + 4 * i, id, true));
-  gids.forEach((id, i) => dv.setUint32(88 + 4 * MAX_ALLOW + 4 * i, id, true));
+  dv.setUint32(PORT_CONFIG_FLAGS_OFF, flags, true);
+  dv.setUint16(PORT_CONFIG_N_ALLOW_UIDS_OFF, uids.length, true);
+  dv.setUint16(PORT_CONFIG_N_ALLOW_GIDS_OFF, gids.length, true);
+  uids.forEach((id, i) => dv.setUint32(PORT_CONFIG_ALLOW_UIDS_OFF + 4 * i, id, true));
+  gids.forEach((id, i) => dv.setUint32(PORT_CONFIG_ALLOW_GIDS_OFF + 4 * i, id, true));
   return buf;
-}
-
-/** @internal used by MemifSocket.port() */
-export function openPort(socket: MemifSocket, options: PortOptions): Port {
-  return new Port(socket, options);
 }
 
 interface Waiter {
   resolve: (e: ConnectedEvent) => void;
-  reject: (e: MemifError) => void;
+  reject: (e: unknown) => void;
 }
 
-export class Port extends EventEmitter<PortEvents> {
-  readonly socket: MemifSocket;
+let make: (link: SocketLink, options: PortOptions) => Port;
+
+/** MemifSocket.port (internal to ts/: not exported from index.ts) */
+export function openPort(link: SocketLink, options: PortOptions): Port {
+  return make(link, options);
+}
+
+export class Port extends typedEmitter<PortEvents>() {
+  readonly socket: PortSocket;
   readonly id: number;
   readonly role: Role;
+  readonly #link: SocketLink;
+  readonly #native: NativeBackend;
   readonly #key: number;
-  #handle: Pointer | 0;
+  #handle: number;
   #refed = false;
   #peerName = "";
   #generation = 0;
   /** handshake refusals already reported (through connect() or the 'rejected' event) */
   #rejectsSeen = 0;
-  readonly #queues = new Set<Queue>();
+  readonly #queues = new Set<QueueCore>();
   /** rx queue id → the wakes waiting for its RX_READY (kept across waits: none allocated per wait) */
   readonly #rxWaiters = new Map<number, (() => void)[]>();
   #connectWaiters: Waiter[] = [];
   readonly #infoBuf = new Uint8Array(PORT_INFO_SIZE);
   readonly #infoView = new DataView(this.#infoBuf.buffer);
+  /** what this port's queues see of it */
+  readonly #queueLink: PortLink;
 
-  constructor(socket: MemifSocket, options: PortOptions = {}) {
+  private constructor(link: SocketLink, options: PortOptions = {}) {
     super();
     const cfg = encodeConfig(options);
-    const native = lib();
-    const [rc, handle] = withOutHandle((out) => native.zmemif_port_new(socket._handle() as Pointer, cfg, out));
-    check(rc, `zmemif_port_new(id ${options.id ?? 0}, ${options.role ?? "client"}, socket ${socket.path})`);
-    this.socket = socket;
+    const native = link.native;
+    const handle = native.portNew(link.handle(), cfg);
+    check(handle, `zmemif_port_new(id ${options.id ?? 0}, ${options.role ?? "client"}, socket ${link.socket.path})`);
+    this.socket = link.socket;
     this.id = options.id ?? 0;
     this.role = options.role ?? "client";
-    this.#handle = handle as Pointer;
+    this.#link = link;
+    this.#native = native;
+    this.#handle = handle;
     this.#key = nextKey++;
-    ports.set(this.#key, this);
-    const cb = native.zmemif_port_set_callback(this.#handle, dispatcherPtr(), this.#key);
+    this.#queueLink = this.#makeQueueLink();
+    ports.set(this.#key, {
+      onEvent: (event, arg) => this.#onEvent(event, arg),
+      silence: () => {
+        if (this.#handle !== 0) native.portSetCallback(this.#handle, null, 0);
+      },
+    });
+    const cb = native.portSetCallback(this.#handle, threadDispatcher(native), this.#key);
     if (cb < 0) {
       const err = errorFor(cb, "zmemif_port_set_callback");
       this.#free();
       dropDispatcherIfUnused();
       throw err;
     }
-    socket._track(this, true);
+    link.track(this, true);
     this.ref();
     // The core starts connecting in zmemif_port_new: a handshake that completed before the
     // callback was set sent its CONNECTED to nobody. Report that connection now.
@@ -349,8 +439,43 @@ export class Port extends EventEmitter<PortEvents> {
     if (info.state === "connected") this.#noteConnected(info);
   }
 
-  /** @internal the native handle; throws CLOSED after close() */
-  _handle(): Pointer {
+  static {
+    make = (link, options) => new Port(link, options);
+  }
+
+  #makeQueueLink(): PortLink {
+    return {
+      id: this.id,
+      handle: () => this.#checkedHandle(),
+      sizes: () => {
+        const i = this.info();
+        return { connected: i.state === "connected", bufferSize: i.bufferSize, ringSize: i.ringSize };
+      },
+      connect: () => this.connect(),
+      waitRx: (qid, wake) => {
+        let list = this.#rxWaiters.get(qid);
+        if (list === undefined) this.#rxWaiters.set(qid, (list = []));
+        if (!list.includes(wake)) list.push(wake);
+      },
+      cancelRx: (qid, wake) => {
+        const list = this.#rxWaiters.get(qid);
+        if (list === undefined) return;
+        const i = list.indexOf(wake);
+        if (i < 0) return;
+        list[i] = list[list.length - 1]!;
+        list.pop();
+      },
+      track: (q) => {
+        this.#queues.add(q);
+      },
+      forget: (q) => {
+        this.#queues.delete(q);
+      },
+    };
+  }
+
+  /** the native handle; throws CLOSED after close() */
+  #checkedHandle(): number {
     if (this.#handle === 0) throw new MemifError("CLOSED", `Port ${this.id} (${this.role}) is closed`);
     return this.#handle;
   }
@@ -387,51 +512,48 @@ export class Port extends EventEmitter<PortEvents> {
   }
 
   info(): PortInfo {
-    const native = lib();
-    check(native.zmemif_port_info_get(this._handle(), this.#infoBuf), "zmemif_port_info_get");
+    check(this.#native.portInfo(this.#checkedHandle(), this.#infoBuf), "zmemif_port_info_get");
     const d = this.#infoView;
+    const log2 = d.getUint8(PORT_INFO_LOG2_RING_SIZE_OFF);
     return {
-      state: STATES[d.getUint32(0, true)] ?? "disconnected",
-      generation: d.getUint32(4, true),
-      c2sQueues: d.getUint16(8, true),
-      s2cQueues: d.getUint16(10, true),
-      ringSize: 2 ** d.getUint8(12),
-      role: d.getUint8(13) === ROLE_SERVER ? "server" : "client",
-      regions: d.getUint16(14, true),
-      bufferSize: d.getUint32(16, true),
-      connects: Number(d.getBigUint64(24, true)),
-      disconnects: Number(d.getBigUint64(32, true)),
-      rejects: Number(d.getBigUint64(40, true)),
-      peer: credentials(d, 48),
-      rejectedPeer: credentials(d, 60),
+      state: STATES[d.getUint32(PORT_INFO_STATE_OFF, true)] ?? "disconnected",
+      generation: d.getUint32(PORT_INFO_GENERATION_OFF, true),
+      c2sQueues: d.getUint16(PORT_INFO_NUM_C2S_OFF, true),
+      s2cQueues: d.getUint16(PORT_INFO_NUM_S2C_OFF, true),
+      ringSize: log2 === 0 ? 0 : 2 ** log2,
+      role: d.getUint8(PORT_INFO_ROLE_OFF) === ROLE_SERVER ? "server" : "client",
+      regions: d.getUint16(PORT_INFO_NUM_REGIONS_OFF, true),
+      bufferSize: d.getUint32(PORT_INFO_BUFFER_SIZE_OFF, true),
+      connects: Number(d.getBigUint64(PORT_INFO_CONNECTS_OFF, true)),
+      disconnects: Number(d.getBigUint64(PORT_INFO_DISCONNECTS_OFF, true)),
+      rejects: Number(d.getBigUint64(PORT_INFO_REJECTS_OFF, true)),
+      peer: credentials(d, PORT_INFO_PEER_PID_OFF, PORT_INFO_PEER_UID_OFF, PORT_INFO_PEER_GID_OFF),
+      rejectedPeer: credentials(d, PORT_INFO_REJECTED_PID_OFF, PORT_INFO_REJECTED_UID_OFF, PORT_INFO_REJECTED_GID_OFF),
     };
   }
 
   /** The last disconnect (or rejection) reason the core recorded. */
   reason(): string {
-    const h = this._handle();
-    return readString((b, l) => lib().zmemif_port_reason(h, b, l));
-  }
-
-  #readPeerName(): string {
-    const h = this._handle();
-    return readString((b, l) => lib().zmemif_port_peer_name(h, b, l));
+    return this.#native.portReason(this.#checkedHandle());
   }
 
   /**
    * Resolves when the port is connected (at once if it already is). A client rejects with
    * MemifError PEER_REJECTED (carrying the peer's reason) if a handshake is refused meanwhile;
    * a server keeps waiting for a client that gets it right (listen to 'rejected' to see them).
-   * Settled by the core's CONNECTED / REJECTED events: nothing polls while it waits.
+   * Rejects with `signal.reason` when `signal` aborts. Settled by the core's CONNECTED / REJECTED
+   * events: nothing polls while it waits.
    */
   connect(options: ConnectOptions = {}): Promise<ConnectedEvent> {
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const info = this.info();
     if (info.state === "connected") return Promise.resolve(this.#noteConnected(info));
     return new Promise<ConnectedEvent>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | null = null;
       const cleanup = () => {
         if (timer !== null) clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
+        signal?.removeEventListener("abort", onAbort);
         this.#connectWaiters = this.#connectWaiters.filter((w) => w !== waiter);
       };
       const waiter: Waiter = {
@@ -444,10 +566,8 @@ export class Port extends EventEmitter<PortEvents> {
           reject(e);
         },
       };
-      const onAbort = () =>
-        waiter.reject(new MemifError("CLOSED", `Port ${this.id}: connect() aborted`, { cause: options.signal?.reason }));
-      if (options.signal?.aborted) return onAbort();
-      options.signal?.addEventListener("abort", onAbort, { once: true });
+      const onAbort = () => waiter.reject(signal?.reason);
+      signal?.addEventListener("abort", onAbort, { once: true });
       if (options.timeoutMs !== undefined) {
         timer = setTimeout(() => {
           // The core's last reason: why a client could not connect ("no server at …: no such
@@ -491,14 +611,14 @@ export class Port extends EventEmitter<PortEvents> {
           `Port ${this.id} (client) on ${this.socket.path}: the handshake was refused` +
             (reason !== "" ? `: ${reason}` : "") +
             "; check the interface id, secret and mode on both sides",
-          { errno: -11, op: "connect", reason },
+          { errno: E_PEER_REJECTED, op: "connect", reason },
         ),
       );
     }
   }
 
   #connectedEvent(info: PortInfo): ConnectedEvent {
-    this.#peerName = this.#readPeerName();
+    this.#peerName = this.#native.portPeerName(this.#checkedHandle());
     return { peerName: this.#peerName, generation: info.generation, info };
   }
 
@@ -510,15 +630,15 @@ export class Port extends EventEmitter<PortEvents> {
     const e = this.#connectedEvent(info);
     if (info.generation > this.#generation) {
       this.#generation = info.generation;
-      for (const q of this.#queues) q._onConnected();
+      for (const q of this.#queues) q.onConnected();
       queueMicrotask(() => this.emit("connected", e));
     }
     for (const w of [...this.#connectWaiters]) w.resolve(e);
     return e;
   }
 
-  /** @internal called by the dispatcher on this thread's loop */
-  _onEvent(event: number, arg: number): void {
+  /** An event from the core, delivered on this thread's loop by the dispatcher. */
+  #onEvent(event: number, arg: number): void {
     if (this.#handle === 0) return;
     switch (event) {
       case EVENT_CONNECTED: {
@@ -529,7 +649,7 @@ export class Port extends EventEmitter<PortEvents> {
       }
       case EVENT_DISCONNECTED: {
         // Revoke first: the core may unmap as soon as every queue has detached.
-        for (const q of this.#queues) q._onDisconnected(arg);
+        for (const q of this.#queues) q.onDisconnected(arg);
         const e: DisconnectedEvent = { peerName: this.#peerName, reason: this.reason(), generation: arg };
         queueMicrotask(() => this.emit("disconnected", e));
         return;
@@ -556,60 +676,43 @@ export class Port extends EventEmitter<PortEvents> {
     }
   }
 
-  /** @internal process exit: no more callbacks for this port */
-  _silence(): void {
-    if (this.#handle !== 0) lib().zmemif_port_set_callback(this.#handle, null, 0);
-  }
-
-  /** @internal a queue waiting for RX_READY on `qid` */
-  _waitRx(qid: number, wake: () => void): void {
-    let list = this.#rxWaiters.get(qid);
-    if (list === undefined) this.#rxWaiters.set(qid, (list = []));
-    if (!list.includes(wake)) list.push(wake);
-  }
-
-  /** @internal */
-  _cancelRx(qid: number, wake: () => void): void {
-    const list = this.#rxWaiters.get(qid);
-    if (list === undefined) return;
-    const i = list.indexOf(wake);
-    if (i < 0) return;
-    list[i] = list[list.length - 1]!;
-    list.pop();
-  }
-
-  /** @internal a queue waiting for the next CONNECTED */
-  _waitConnected(): Promise<ConnectedEvent> {
-    return this.connect();
-  }
-
   /** Opens receive queue `qid` (as client: an S2C ring; as server: a C2S ring). */
-  rxQueue(qid = 0, options: QueueOptions = {}): Queue {
-    return this.#openQueue("rx", qid, options);
+  rxQueue(qid = 0, options: QueueOptions = {}): RxQueue {
+    return openRxQueue(this.#native, this.#queueLink, qid, options);
   }
 
   /** Opens transmit queue `qid` (as client: a C2S ring; as server: an S2C ring). */
-  txQueue(qid = 0, options: QueueOptions = {}): Queue {
-    return this.#openQueue("tx", qid, options);
+  txQueue(qid = 0): TxQueue {
+    return openTxQueue(this.#native, this.#queueLink, qid);
   }
 
   /**
-   * Opens queue `qid` for another thread: post the token to a Worker and call `Queue.adopt(token)`
-   * there (one queue per Worker, so N queue pairs use N cores). The Worker owns and closes it.
+   * Opens queue `qid` for another thread: post the token to a Worker and call
+   * `RxQueue.adopt(token)` / `TxQueue.adopt(token)` there (one queue per Worker, so N queue pairs
+   * use N cores). The Worker owns and closes it.
    */
-  shareQueue(dir: Direction, qid = 0): QueueToken {
-    return Queue._share(this, dir, qid);
-  }
-
-  #openQueue(dir: Direction, qid: number, options: QueueOptions): Queue {
-    const q = Queue._open(this, dir, qid, options);
-    this.#queues.add(q);
-    return q;
-  }
-
-  /** @internal */
-  _forget(q: Queue): void {
-    this.#queues.delete(q);
+  shareQueue<D extends Direction>(dir: D, qid = 0): QueueToken<D> {
+    if (dir !== "rx" && dir !== "tx") {
+      throw new MemifError("INVALID_ARGUMENT", `Port.shareQueue: direction must be 'rx' or 'tx', got ${dir}`);
+    }
+    const handle = openHandle(this.#native, this.#queueLink, dir, qid);
+    let bufferSize = 0;
+    let ringSize = 0;
+    try {
+      const info = this.info();
+      if (info.state === "connected") ({ bufferSize, ringSize } = info);
+    } catch {
+      // learned when the adopted queue attaches
+    }
+    return {
+      kind: "zmemif.queue",
+      dir,
+      qid,
+      handle,
+      bufferSize,
+      ringSize,
+      claim: new Int32Array(new SharedArrayBuffer(4)),
+    };
   }
 
   /**
@@ -618,11 +721,10 @@ export class Port extends EventEmitter<PortEvents> {
    */
   close(): void {
     if (this.#handle === 0) return;
-    const native = lib();
     // Once this returns no callback for this port is running or will start (the core waits for
-    // one in flight); only then may the key be dropped and the dispatcher closed. Deliveries
-    // already queued on the loop find no key and are ignored.
-    native.zmemif_port_set_callback(this.#handle, null, 0);
+    // one in flight); only then may the key be dropped and the hook closed. Deliveries already
+    // queued on the loop find no key and are ignored.
+    this.#native.portSetCallback(this.#handle, null, 0);
     for (const q of [...this.#queues]) q.close();
     this.#free();
     dropDispatcherIfUnused();
@@ -639,9 +741,9 @@ export class Port extends EventEmitter<PortEvents> {
     if (h === 0) return;
     this.#handle = 0;
     ports.delete(this.#key);
-    this.socket._track(this, false);
+    this.#link.track(this, false);
     this.unref();
-    lib().zmemif_port_free(h);
+    this.#native.portFree(h);
   }
 
   [Symbol.dispose](): void {

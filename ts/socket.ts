@@ -3,9 +3,9 @@
  * One socket carries many ports (interfaces), told apart by id and role.
  */
 import { MemifError } from "./errors.ts";
-import { check, encode, lib, withOutHandle } from "./ffi.ts";
-import type { Port, PortOptions } from "./port.ts";
-import { openPort } from "./port.ts";
+import { backend, type NativeBackend } from "./native/backend.ts";
+import { check } from "./native/check.ts";
+import { openPort, type Port, type PortOptions, type PortSocket, type SocketLink } from "./port.ts";
 
 export interface MemifSocketOptions {
   /** owner of a filesystem socket this process creates (a server listener); default: leave */
@@ -26,12 +26,15 @@ function u32Opt(name: string, v: number | undefined, dflt: number): number {
   return v;
 }
 
-export class MemifSocket {
+export class MemifSocket implements PortSocket {
   /** the path as given: a filesystem path, or `@name` for an abstract socket */
   readonly path: string;
   readonly abstract: boolean;
+  readonly #native: NativeBackend;
   #handle: number;
   readonly #ports = new Set<Port>();
+  /** what this socket's ports see of it */
+  readonly #link: SocketLink;
 
   /**
    * @param path a filesystem path (e.g. `/run/vpp/memif.sock`), or `@name` for a Linux abstract
@@ -45,48 +48,41 @@ export class MemifSocket {
       );
     }
     const isAbstract = path.startsWith("@");
-    const bytes = encode(isAbstract ? path.slice(1) : path);
+    const bytes = new TextEncoder().encode(isAbstract ? path.slice(1) : path);
     const mode = options.mode === undefined ? 0 : options.mode;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
       throw new MemifError("INVALID_ARGUMENT", `MemifSocket: mode must be permission bits (0..0o7777), got ${mode}`);
     }
-    const native = lib();
-    const [rc, handle] = withOutHandle((out) =>
-      native.zmemif_socket_new(
-        bytes,
-        bytes.byteLength,
-        isAbstract ? 1 : 0,
-        u32Opt("uid", options.uid, LEAVE),
-        u32Opt("gid", options.gid, LEAVE),
-        mode,
-        out,
-      ),
-    );
-    check(rc, `zmemif_socket_new(${JSON.stringify(path)})`);
+    const uid = u32Opt("uid", options.uid, LEAVE);
+    const gid = u32Opt("gid", options.gid, LEAVE);
+    const native = backend();
+    const handle = native.socketNew(bytes, isAbstract ? 1 : 0, uid, gid, mode);
+    check(handle, `zmemif_socket_new(${JSON.stringify(path)})`);
     this.path = path;
     this.abstract = isAbstract;
+    this.#native = native;
     this.#handle = handle;
+    this.#link = {
+      socket: this,
+      native,
+      handle: () => {
+        if (this.#handle === 0) throw new MemifError("CLOSED", `MemifSocket ${this.path} is closed`);
+        return this.#handle;
+      },
+      track: (port, open) => {
+        if (open) this.#ports.add(port);
+        else this.#ports.delete(port);
+      },
+    };
   }
 
   get closed(): boolean {
     return this.#handle === 0;
   }
 
-  /** Creates a port (memif interface) on this socket. Same as `new Port(socket, options)`. */
-  port(options: PortOptions): Port {
-    return openPort(this, options);
-  }
-
-  /** @internal handle for Port; throws CLOSED after close(). */
-  _handle(): number {
-    if (this.#handle === 0) throw new MemifError("CLOSED", `MemifSocket ${this.path} is closed`);
-    return this.#handle;
-  }
-
-  /** @internal */
-  _track(port: Port, add: boolean): void {
-    if (add) this.#ports.add(port);
-    else this.#ports.delete(port);
+  /** Creates a port (memif interface) on this socket. */
+  port(options: PortOptions = {}): Port {
+    return openPort(this.#link, options);
   }
 
   /** Closes every port opened on this socket (revoking their views), then the socket. */
@@ -95,7 +91,7 @@ export class MemifSocket {
     for (const port of [...this.#ports]) port.close();
     const h = this.#handle;
     this.#handle = 0;
-    lib().zmemif_socket_free(h as never);
+    this.#native.socketFree(h);
   }
 
   [Symbol.dispose](): void {

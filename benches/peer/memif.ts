@@ -12,7 +12,7 @@
  * `--rx-mode interrupt` makes the rx side of echo/ping sleep in `queue.readable()` (the peer
  * signals the eventfd) instead of spinning on rxBurst.
  */
-import { Batch, MemifSocket, type Queue, type QueueStats, type Role } from "../../ts/index.ts";
+import { Batch, MemifSocket, type QueueStats, type Role, type RxQueue, type TxQueue } from "../../ts/index.ts";
 import { emit, listen, SLICE_MS, yieldLoop, type Command } from "./control.ts";
 import { HeapWatch } from "./heap.ts";
 
@@ -135,8 +135,8 @@ export async function runMemif(o: MemifPeerOptions): Promise<void> {
     reconnectMs: 50,
   });
   const heap = new HeapWatch();
-  const rxq: Queue[] = [];
-  const txq: Queue[] = [];
+  const rxq: RxQueue[] = [];
+  const txq: TxQueue[] = [];
   let sending = false;
   let marks = 0;
   let quitting = false;

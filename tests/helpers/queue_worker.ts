@@ -5,20 +5,20 @@
  *  - wake: waits (idle) on rx for `count` packets that carry their send time (f64 at byte 8) and
  *    reports each send → wake-up delay.
  */
-import { Queue, type QueueToken } from "../../ts/index.ts";
+import { type QueueToken, RxQueue, TxQueue } from "../../ts/index.ts";
 import { payload, sameBytes } from "./peers.ts";
 
 declare const self: Worker;
 
 export type WorkerJob =
-  | { kind: "echo"; tx: QueueToken; rx: QueueToken; count: number; window: number; seed: number }
-  | { kind: "wake"; rx: QueueToken; count: number };
+  | { kind: "echo"; tx: QueueToken<"tx">; rx: QueueToken<"rx">; count: number; window: number; seed: number }
+  | { kind: "wake"; rx: QueueToken<"rx">; count: number };
 
 self.onmessage = async (e: MessageEvent<WorkerJob>) => {
   const job = e.data;
   try {
     if (job.kind === "wake") {
-      using rx = Queue.adopt(job.rx);
+      using rx = RxQueue.adopt(job.rx);
       const delays: number[] = [];
       postMessage({ ready: true });
       for await (const p of rx) {
@@ -29,8 +29,8 @@ self.onmessage = async (e: MessageEvent<WorkerJob>) => {
       postMessage({ delays });
       return;
     }
-    using tx = Queue.adopt(job.tx);
-    using rx = Queue.adopt(job.rx);
+    using tx = TxQueue.adopt(job.tx);
+    using rx = RxQueue.adopt(job.rx);
     const it = rx[Symbol.asyncIterator]();
     let ok = 0;
     for (let start = 0; start < job.count; start += job.window) {

@@ -3,7 +3,7 @@
  * checksums, fragments, ...) and keeps the frames the UDP socket sends, as the forwarder would
  * see them. Runs in the test's own process.
  */
-import { Batch, MemifSocket, type Mode, type Port, type Queue, type Role } from "../../ts/index.ts";
+import { Batch, MemifSocket, type Mode, type Port, type Role, type RxQueue, type TxQueue } from "../../ts/index.ts";
 import { parseIp4, parseIp6, parseMac } from "../../ts/udp/addr.ts";
 import { Template } from "../../ts/udp/headers.ts";
 
@@ -81,8 +81,8 @@ export function bytes(n: number, seed = 0): Uint8Array {
 export class RawPeer {
   readonly socket: MemifSocket;
   readonly port: Port;
-  readonly rx: Queue;
-  readonly tx: Queue;
+  readonly rx: RxQueue;
+  readonly tx: TxQueue;
   readonly #b = new Batch(256);
 
   constructor(path: string, o: { role?: Role; id?: number; mode?: Mode; ringSize?: number; bufferSize?: number } = {}) {

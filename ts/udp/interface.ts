@@ -17,10 +17,12 @@
  * a reserved buffer: only a disconnect before the publish can lose it, and that is counted
  * (`lostOnDisconnect`), like the packets the peer had not read yet when the connection ended.
  */
-import { Batch } from "../batch.ts";
+import { Batch, batchMapping } from "../batch.ts";
 import { MemifError } from "../errors.ts";
 import type { Mode, Port, PortOptions, Role } from "../port.ts";
-import type { Queue, RxMode } from "../queue.ts";
+import type { RxMode } from "../queue.ts";
+import { armRxWake, type RxQueue } from "../rx.ts";
+import type { TxQueue } from "../tx.ts";
 import { MemifSocket } from "../socket.ts";
 import { formatIp4, formatIp6, formatMac, isGroupMac, parseMac, parseIp4, parseIp6, type Ip6 } from "./addr.ts";
 import { UdpError } from "./errors.ts";
@@ -203,8 +205,8 @@ export class UdpInterface {
   readonly #key: string | null;
   readonly #ownsPort: boolean;
   readonly #ownsSocket: MemifSocket | null;
-  readonly #rx: Queue;
-  readonly #tx: Queue;
+  readonly #rx: RxQueue;
+  readonly #tx: TxQueue;
   readonly #rxb: Batch;
   readonly #txb = new Batch(TX_RESERVE);
   readonly #p = new Parsed();
@@ -524,7 +526,7 @@ export class UdpInterface {
    *    next loop turn (setImmediate), a bounded busy-poll that lets I/O and timers run between
    *    looks, like Linux busy-poll: a request that follows a reply is met without a wake-up;
    *  - otherwise the queue is armed and #wake runs on the peer's signal: no CPU while idle,
-   *    and nothing allocated per wait (the queue's _armWake keeps our one callback).
+   *    and nothing allocated per wait (armRxWake keeps our one callback).
    */
   #turn(): void {
     if (this.#closed) return;
@@ -569,7 +571,7 @@ export class UdpInterface {
     }
     let armed: number;
     try {
-      armed = this.#rx._armWake(this.#wake);
+      armed = armRxWake(this.#rx, this.#wake);
     } catch (e) {
       this.#report(e as Error);
       armed = -1;
@@ -926,8 +928,8 @@ export class UdpInterface {
       for (let i = 0; i < len; i++) dst[at + i] = src[off + i]!;
       return;
     }
-    const rm = this.#rxb._mapping;
-    const tm = this.#txb._mapping;
+    const rm = batchMapping(this.#rxb);
+    const tm = batchMapping(this.#txb);
     if (rm !== null && tm !== null && rm.generation === tm.generation && !rm.revoked && !tm.revoked) {
       const rv = rm.views;
       for (let r = 0; r < rv.length; r++) {

@@ -70,6 +70,27 @@
 // The largest packet, in bytes: a longer chain is dropped by `zmemif_rx_burst`.
 #define ZMEMIF_MAX_PACKET 65535
 
+// `zmemif_queue_open` directions.
+#define ZMEMIF_DIR_RX 0
+
+#define ZMEMIF_DIR_TX 1
+
+// `zmemif_queue_set_mode` modes of an rx queue.
+#define ZMEMIF_RX_MODE_ADAPTIVE 0
+
+#define ZMEMIF_RX_MODE_POLLING 1
+
+#define ZMEMIF_RX_MODE_INTERRUPT 2
+
+// `zmemif_port_info.state`.
+#define ZMEMIF_STATE_DISCONNECTED 0
+
+#define ZMEMIF_STATE_CONNECTING 1
+
+#define ZMEMIF_STATE_CONNECTED 2
+
+#define ZMEMIF_STATE_CLOSED 3
+
 typedef struct zmemif_port zmemif_port;
 
 typedef struct zmemif_queue zmemif_queue;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Code, Error, Result};
-use crate::port::{Event, Port, PortConfig, Socket};
+use crate::port::{Event, Port, PortConfig, Socket, Status};
 use crate::queue::{Desc, QueueStats, RxMode, RxQueue, TxQueue};
 use crate::sock::{Perms, SocketAddr};
 use crate::{Mode, Role};
@@ -59,6 +59,24 @@ pub const ZMEMIF_MAX_ALLOW: usize = 16;
 /// The largest packet, in bytes: a longer chain is dropped by `zmemif_rx_burst`.
 pub const ZMEMIF_MAX_PACKET: u32 = 65535;
 const _: () = assert!(ZMEMIF_MAX_PACKET == crate::conn::MAX_PACKET);
+/// `zmemif_queue_open` directions.
+pub const ZMEMIF_DIR_RX: u32 = 0;
+pub const ZMEMIF_DIR_TX: u32 = 1;
+/// `zmemif_queue_set_mode` modes of an rx queue.
+pub const ZMEMIF_RX_MODE_ADAPTIVE: u32 = 0;
+pub const ZMEMIF_RX_MODE_POLLING: u32 = 1;
+pub const ZMEMIF_RX_MODE_INTERRUPT: u32 = 2;
+/// `zmemif_port_info.state`.
+pub const ZMEMIF_STATE_DISCONNECTED: u32 = 0;
+pub const ZMEMIF_STATE_CONNECTING: u32 = 1;
+pub const ZMEMIF_STATE_CONNECTED: u32 = 2;
+pub const ZMEMIF_STATE_CLOSED: u32 = 3;
+const _: () = assert!(
+    ZMEMIF_STATE_DISCONNECTED == Status::Disconnected as u32
+        && ZMEMIF_STATE_CONNECTING == Status::Connecting as u32
+        && ZMEMIF_STATE_CONNECTED == Status::Connected as u32
+        && ZMEMIF_STATE_CLOSED == Status::Closed as u32
+);
 
 /// Port configuration (216 bytes, plain data). Zero fields take their defaults.
 #[repr(C)]
@@ -589,8 +607,8 @@ pub unsafe extern "C" fn zmemif_queue_open(
         let qid = u16::try_from(qid)
             .map_err(|_| Error::new(Code::QueueRange, format!("queue id {qid} is out of range")))?;
         let q = match dir {
-            0 => zmemif_queue::Rx(p.0.rx_queue_manual(qid)?),
-            1 => zmemif_queue::Tx(p.0.tx_queue_manual(qid)?),
+            ZMEMIF_DIR_RX => zmemif_queue::Rx(p.0.rx_queue_manual(qid)?),
+            ZMEMIF_DIR_TX => zmemif_queue::Tx(p.0.tx_queue_manual(qid)?),
             d => {
                 return Err(Error::invalid(format!(
                     "direction {d}: use 0 (rx) or 1 (tx)"
@@ -720,9 +738,9 @@ pub unsafe extern "C" fn zmemif_queue_set_mode(q: *mut zmemif_queue, mode: u32) 
             return Err(Error::invalid("the mode applies to rx queues"));
         };
         r.set_mode(match mode {
-            0 => RxMode::Adaptive,
-            1 => RxMode::Polling,
-            2 => RxMode::Interrupt,
+            ZMEMIF_RX_MODE_ADAPTIVE => RxMode::Adaptive,
+            ZMEMIF_RX_MODE_POLLING => RxMode::Polling,
+            ZMEMIF_RX_MODE_INTERRUPT => RxMode::Interrupt,
             m => {
                 return Err(Error::invalid(format!(
                     "mode {m}: use 0 adaptive, 1 polling, 2 interrupt"

@@ -1,0 +1,358 @@
+/**
+ * RxQueue: one receive ring of a port (as client: an S2C ring; as server: a C2S ring).
+ *
+ * Hot path (rxBurst): one native call with numbers only (the queue's handle, the batch's
+ * descriptor address, a count) and no allocation.
+ *
+ * Waiting (the JS thread never blocks in the core):
+ *  - adaptive (default) or interrupt mode: zmemif_queue_arm, then the port's RX_READY event wakes
+ *    us on this thread's loop (≈0 % CPU while idle);
+ *  - in a Worker (a queue from RxQueue.adopt; port events go to the port's thread):
+ *    zmemif_queue_arm_cb with this thread's own event hook, so the Worker's loop is woken
+ *    directly; a 100 ms re-check notices a disconnect, which no event reports there;
+ *  - polling mode: the next turn of the event loop (highest rate, one core busy).
+ */
+import { Batch, batchAddress, bindBatch } from "./batch.ts";
+import { MemifError } from "./errors.ts";
+import { sleep, yieldLoop } from "./loop.ts";
+import { E_NOT_CONNECTED, EVENT_RX_READY } from "./native/abi.ts";
+import { backend, type EventHook, type NativeBackend } from "./native/backend.ts";
+import { errorFor } from "./native/check.ts";
+import {
+  claimToken,
+  openHandle,
+  type PortLink,
+  QueueCore,
+  type QueueOptions,
+  type QueueStats,
+  type QueueToken,
+  RX_MODES,
+  type RxMode,
+  rxModeOf,
+} from "./queue.ts";
+
+/** A Worker's armed rx queue looks again this often: a disconnect sends it no event. */
+const WORKER_RECHECK_MS = 100;
+/** A Worker's queue that is not connected tries to attach this often. */
+const WORKER_ATTACH_MS = 50;
+
+// The hot-path function, bound when the first rx queue of this thread opens.
+let rxBurstFn: NativeBackend["rxBurst"];
+
+// ---- this thread's rx wake-up hook for queues adopted by this thread (Workers) ----
+
+const armed = new Map<number, QueueCore>();
+let nextArmKey = 1;
+let armHook: EventHook | null = null;
+
+function onArmEvent(ctx: number, event: number, _arg: number): void {
+  if (event === EVENT_RX_READY) armed.get(ctx)?.wakeWaiter();
+}
+
+/**
+ * Made on first use and never closed: the core may call it until it has fired or the port is
+ * freed, and the port belongs to another thread (zmemif_queue_arm_cb). A late call finds no key.
+ */
+function threadArmHook(native: NativeBackend): EventHook {
+  armHook ??= native.eventHook(onArmEvent);
+  return armHook;
+}
+
+let make: (core: QueueCore) => RxQueue;
+let armWakeOf: (q: RxQueue, wake: () => void) => number;
+
+/**
+ * readable() without a Promise, for a consumer that keeps one callback (the UDP interface's
+ * receive loop): nothing is allocated per wait. Returns 0 when armed (`wake` runs once, on this
+ * thread's loop, when data arrives, the port reconnects or disconnects, or the queue closes), 1
+ * when data may be there now (nothing armed: look again), -1 when the caller must use readable()
+ * instead (not connected, polling mode, a queue adopted in a Worker). Internal to ts/.
+ */
+export function armRxWake(q: RxQueue, wake: () => void): number {
+  return armWakeOf(q, wake);
+}
+
+/** Port.rxQueue (internal to ts/: not exported from index.ts) */
+export function openRxQueue(native: NativeBackend, port: PortLink, qid: number, options: QueueOptions): RxQueue {
+  const mode = rxModeOf(options.rxMode);
+  rxBurstFn = native.rxBurst;
+  const core = new QueueCore(native, port, "rx", qid, openHandle(native, port, "rx", qid), mode, 0, 0);
+  port.track(core);
+  return make(core);
+}
+
+export class RxQueue implements AsyncIterable<Uint8Array> {
+  readonly dir = "rx" as const;
+  readonly qid: number;
+  readonly #c: QueueCore;
+  /** key of this queue for the thread's arm hook (adopted queues only; 0 otherwise) */
+  readonly #armKey: number;
+  #drainBatch: Batch | null = null;
+  /** the callback of the pending armRxWake() */
+  #armedFor: (() => void) | null = null;
+
+  private constructor(core: QueueCore) {
+    this.#c = core;
+    this.qid = core.qid;
+    this.#armKey = core.port === null ? nextArmKey++ : 0;
+    if (this.#armKey !== 0) armed.set(this.#armKey, core);
+  }
+
+  static {
+    make = (core) => new RxQueue(core);
+    armWakeOf = (q, wake) => q.#armWake(wake);
+  }
+
+  /**
+   * Takes ownership of an rx queue shared by `port.shareQueue("rx", qid)` (typically in a
+   * Worker). The Worker must close() it (before the Worker exits). Port events do not reach a
+   * Worker: waits are woken by the Worker's own hook (zmemif_queue_arm_cb), and the queue
+   * re-attaches on its own after a reconnect.
+   */
+  static adopt(token: QueueToken<"rx">, options: QueueOptions = {}): RxQueue {
+    claimToken(token, "rx");
+    const native = backend();
+    rxBurstFn = native.rxBurst;
+    const mode = rxModeOf(options.rxMode);
+    return make(new QueueCore(native, null, "rx", token.qid, token.handle, mode, token.bufferSize, token.ringSize));
+  }
+
+  get closed(): boolean {
+    return this.#c.h === 0;
+  }
+
+  /** true while attached to a live connection (attaches if the port has connected meanwhile) */
+  get connected(): boolean {
+    const c = this.#c;
+    return c.h !== 0 && (c.mapping ?? c.attach()) !== null;
+  }
+
+  // ---- hot path ----
+
+  /**
+   * Receives up to `batch.capacity` descriptors (whole packets) into `batch` and returns how many.
+   * Releases the previous burst of this queue first. Returns 0 while the port is not connected.
+   */
+  rxBurst(batch: Batch): number {
+    const c = this.#c;
+    const m = c.mapping ?? c.attach();
+    if (m === null) {
+      bindBatch(batch, null, 0);
+      return 0;
+    }
+    const prev = c.lastRx;
+    if (prev !== null && prev !== batch) prev.count = 0; // its buffers go back to the peer now
+    const n = rxBurstFn(c.h, batchAddress(batch), batch.capacity);
+    if (n >= 0) {
+      bindBatch(batch, m, n);
+      c.lastRx = batch;
+      return n;
+    }
+    bindBatch(batch, null, 0);
+    if (n === E_NOT_CONNECTED) {
+      c.revokeAndDetach();
+      return 0;
+    }
+    throw errorFor(n, `rxBurst(${c.name()})`);
+  }
+
+  /** Gives the last burst's buffers back to the peer without receiving more. */
+  release(): void {
+    const c = this.#c;
+    if (c.mapping === null) return;
+    const rc = c.native.rxRelease(c.h);
+    if (c.lastRx !== null) c.lastRx.count = 0;
+    c.lastRx = null;
+    if (rc === E_NOT_CONNECTED) c.revokeAndDetach();
+    else if (rc < 0) throw errorFor(rc, `release(${c.name()})`);
+  }
+
+  // ---- waiting ----
+
+  /**
+   * Resolves when data may be available (a following rxBurst can still return 0), when the
+   * port (re)connects, or when the queue is closed.
+   */
+  async readable(): Promise<void> {
+    const c = this.#c;
+    const h = c.h;
+    if (h === 0) return;
+    if (c.mapping === null && c.attach() === null) {
+      await this.#waitConnected();
+      return;
+    }
+    if (c.rxMode === "polling") return yieldLoop();
+    const native = c.native;
+    const port = c.port;
+    if (port === null) return this.#readableAdopted(h);
+    await new Promise<void>((resolve, reject) => {
+      const wake = () => {
+        port.cancelRx(c.qid, wake);
+        if (c.wake === wake) c.wake = null;
+        resolve();
+      };
+      c.wake = wake;
+      port.waitRx(c.qid, wake);
+      const rc = native.queueArm(h);
+      if (rc === E_NOT_CONNECTED) {
+        c.revokeAndDetach();
+        wake();
+      } else if (rc < 0) {
+        port.cancelRx(c.qid, wake);
+        c.wake = null;
+        reject(errorFor(rc, `zmemif_queue_arm(${c.name()})`));
+      } else if (rc === 1 || native.queueWait(h, 0) !== 0) {
+        wake(); // data (or a state change) arrived before the arm took effect
+      }
+    });
+  }
+
+  #armWake(wake: () => void): number {
+    const c = this.#c;
+    const h = c.h;
+    const port = c.port;
+    if (h === 0 || port === null || c.rxMode === "polling") return -1;
+    if (c.mapping === null && c.attach() === null) return -1;
+    const native = c.native;
+    this.#armedFor = wake;
+    c.wake = this.#armedWake;
+    port.waitRx(c.qid, this.#armedWake);
+    const rc = native.queueArm(h);
+    if (rc === 0 && native.queueWait(h, 0) === 0) return 0;
+    port.cancelRx(c.qid, this.#armedWake);
+    c.wake = null;
+    this.#armedFor = null;
+    if (rc === E_NOT_CONNECTED) {
+      c.revokeAndDetach();
+      return -1;
+    }
+    if (rc < 0) throw errorFor(rc, `zmemif_queue_arm(${c.name()})`);
+    return 1; // data (or a state change) arrived before the arm took effect
+  }
+
+  readonly #armedWake = (): void => {
+    const c = this.#c;
+    c.port?.cancelRx(c.qid, this.#armedWake);
+    if (c.wake === this.#armedWake) c.wake = null;
+    const w = this.#armedFor;
+    this.#armedFor = null;
+    w?.();
+  };
+
+  /**
+   * readable() for a queue adopted in a Worker: the core wakes this thread's own hook
+   * (zmemif_queue_arm_cb). A disconnect drops the arm without a call, so look again after
+   * WORKER_RECHECK_MS at most (≈10 loop wake-ups a second while idle).
+   */
+  #readableAdopted(h: number): Promise<void> {
+    const c = this.#c;
+    const rc = c.native.queueArmHook(h, threadArmHook(c.native), this.#armKey);
+    if (rc === 1) return Promise.resolve(); // data is there already
+    if (rc === E_NOT_CONNECTED) {
+      c.revokeAndDetach();
+      return Promise.resolve();
+    }
+    if (rc < 0) return Promise.reject(errorFor(rc, `zmemif_queue_arm_cb(${c.name()})`));
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => wake(), WORKER_RECHECK_MS);
+      const wake = () => {
+        clearTimeout(timer);
+        if (c.wake === wake) c.wake = null;
+        resolve();
+      };
+      c.wake = wake;
+    });
+  }
+
+  async #waitConnected(): Promise<void> {
+    const port = this.#c.port;
+    if (port === null) {
+      await sleep(WORKER_ATTACH_MS);
+      return;
+    }
+    try {
+      await port.connect();
+    } catch (e) {
+      if (e instanceof MemifError && e.code === "CLOSED") return;
+      await sleep(100); // a refused handshake: the client retries; so do we
+    }
+  }
+
+  /**
+   * Receives packets until the queue or port is closed, waiting in interrupt mode (or polling, per
+   * options) when the ring is empty. Each packet is a Uint8Array valid until the next iteration:
+   * zero-copy for a single buffer, a copy for a chained packet. Copy it (`packet.slice()`) to keep it.
+   * One consumer per queue.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
+    const c = this.#c;
+    const batch = new Batch(32);
+    try {
+      while (c.h !== 0) {
+        const n = this.rxBurst(batch);
+        if (n === 0) {
+          await this.readable();
+          continue;
+        }
+        for (let i = 0; i < batch.count; i = batch.packetEnd(i)) {
+          yield batch.hasNext(i) ? batch.copyPacket(i) : batch.data(i);
+        }
+      }
+    } finally {
+      if (c.h !== 0 && c.lastRx === batch) this.release();
+    }
+  }
+
+  // ---- control ----
+
+  /** How the queue is woken (see RxMode). Kept across reconnects. */
+  get rxMode(): RxMode {
+    return this.#c.rxMode;
+  }
+
+  set rxMode(mode: RxMode) {
+    const c = this.#c;
+    c.rxMode = rxModeOf(mode);
+    if (c.h !== 0) {
+      const rc = c.native.queueSetMode(c.h, RX_MODES[c.rxMode]);
+      if (rc < 0 && rc !== E_NOT_CONNECTED) throw errorFor(rc, "zmemif_queue_set_mode");
+    }
+  }
+
+  stats(): QueueStats {
+    return this.#c.stats();
+  }
+
+  /** Revokes this queue's views, detaches it and frees it. Idempotent. */
+  close(): void {
+    const c = this.#c;
+    if (c.h === 0) return;
+    if (this.#armKey !== 0) {
+      this.#disarm(c.h);
+      armed.delete(this.#armKey);
+    }
+    c.close();
+  }
+
+  /**
+   * An adopted queue's pending arm would call this thread's hook until it fires or the port is
+   * freed, perhaps after this Worker has exited: hand it back to the port's callback (the owning
+   * thread ignores an RX_READY nobody waits for). zmemif_queue_arm replaces the callback of a
+   * pending arm, but arms nothing when data is waiting, so drain that first (the queue is
+   * closing: nobody will read it).
+   */
+  #disarm(h: number): void {
+    const c = this.#c;
+    const drain = (this.#drainBatch ??= new Batch(32));
+    for (let i = 0; i < 64; i++) {
+      const rc = c.native.queueArm(h);
+      if (rc !== 1) return; // 0: re-armed to the port's callback; < 0: not connected (no arm left)
+      if (c.mapping === null) return;
+      if (rxBurstFn(h, batchAddress(drain), drain.capacity) < 0) return;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
