@@ -267,7 +267,7 @@ impl Connection {
         if c2s.is_empty() || s2c.is_empty() {
             return Err("Need at least one ring in each direction".into());
         }
-        let conn = Connection {
+        let mut conn = Connection {
             role: Role::Server,
             generation,
             regions,
@@ -286,6 +286,9 @@ impl Connection {
                 }
             }
         }
+        // The client wrote its buffer size into every descriptor before CONNECT (as libmemif and
+        // DPDK do): keep one, for PortInfo only (the burst paths take each descriptor's length).
+        conn.buffer_size = conn.ring(Dir::S2C, 0).read_desc(0).length;
         // We receive on C2S rings: start in polling mode there.
         for i in 0..conn.c2s.len() {
             conn.ring(Dir::C2S, i).set_flags(RING_FLAG_MASK_INT);
