@@ -103,6 +103,8 @@ check_header() { # the C header is what cbindgen generates, and every declared f
 		return 1
 	fi
 	rm -f "$gen"
+	# The TypeScript's numbers (codes, flags, struct offsets) are generated from the header.
+	"$BUN" scripts/gen-abi.ts --check || return 1
 	for f in $(grep -oE '\bzmemif_[a-z_0-9]+\(' crates/zmemif/include/zmemif.h | tr -d '(' | sort -u); do
 		if ! nm -D --defined-only target/release/libzmemif.so | grep -q " T $f$"; then
 			echo "not exported: $f"
@@ -180,7 +182,8 @@ step "rustfmt" cargo fmt --all --check
 step "clippy (-D warnings)" cargo clippy --release --all-targets -- -D warnings
 step "clippy with the N-API binding (--features node)" cargo clippy --release -p zmemif --all-targets --features node -- -D warnings
 step "build (C ABI + N-API binding)" cargo build --release -p zmemif --features node
-step "C header is what cbindgen generates, and every declared function is exported" check_header
+step "C header is what cbindgen generates (ts/native/abi.ts what it gives); every function exported" check_header
+step "no import cycle (crates/zmemif/src, except scripts/cycles-allow.txt; ts/, none)" "$BUN" scripts/check-cycles.ts
 step "Rust tests (unit, two-process, hostile peer, dpdk-testpmd interop)" rust_tests
 step "TypeScript type check (strict)" "$ROOT/node_modules/.bin/tsc" --noEmit
 step "forwarder: build (the Bun UDP tests use it)" make -s -C forwarder
