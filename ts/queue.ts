@@ -119,14 +119,15 @@ export function openHandle(native: NativeBackend, port: PortLink, dir: Direction
 
 /** Claims a token for this thread (throws if it is not one, or was adopted already). */
 export function claimToken<D extends Direction>(token: QueueToken<D>, dir: D): void {
+  const op = dir === "rx" ? "RxQueue.adopt" : "TxQueue.adopt";
   if (token?.kind !== "zmemif.queue" || !(token.claim instanceof Int32Array)) {
-    throw new MemifError("INVALID_ARGUMENT", "Queue.adopt: not a token from port.shareQueue()");
+    throw new MemifError("INVALID_ARGUMENT", `${op}: not a token from port.shareQueue()`);
   }
   if (token.dir !== dir) {
-    throw new MemifError("INVALID_ARGUMENT", `Queue.adopt: a token of a ${token.dir} queue, not ${dir}`);
+    throw new MemifError("INVALID_ARGUMENT", `${op}: a token of a ${token.dir} queue; adopt it with ${token.dir === "rx" ? "RxQueue" : "TxQueue"}.adopt`);
   }
   if (Atomics.compareExchange(token.claim, 0, 0, 1) !== 0) {
-    throw new MemifError("BUSY", `Queue.adopt: ${token.dir} queue ${token.qid} was already adopted`);
+    throw new MemifError("BUSY", `${op}: ${token.dir} queue ${token.qid} was already adopted`);
   }
 }
 

@@ -3,18 +3,18 @@
  * packet through the burst API, across connections coming and going. Posts {ready} once it holds
  * its queues and {echoed} when asked ("report"); an unexpected error is posted as {error}.
  */
-import { Batch, MemifError, Queue, type QueueToken } from "../../ts/index.ts";
+import { Batch, MemifError, type QueueToken, RxQueue, TxQueue } from "../../ts/index.ts";
 
 declare const self: Worker;
 let echoed = 0;
 
-self.onmessage = async (e: MessageEvent<{ rx: QueueToken; tx: QueueToken } | "report">) => {
+self.onmessage = async (e: MessageEvent<{ rx: QueueToken<"rx">; tx: QueueToken<"tx"> } | "report">) => {
   if (e.data === "report") {
     postMessage({ echoed });
     return;
   }
-  const rx = Queue.adopt(e.data.rx);
-  const tx = Queue.adopt(e.data.tx);
+  const rx = RxQueue.adopt(e.data.rx);
+  const tx = TxQueue.adopt(e.data.tx);
   postMessage({ ready: true });
   const rb = new Batch(32);
   const tb = new Batch(32);
