@@ -3,7 +3,7 @@
  * dlopen table, the lazy loader and call tracing, and implements NativeBackend (backend.ts) on top.
  *
  * Environment:
- *   ZMEMIF_LIB=/path/libzmemif.so   load this file instead of <package>/target/release/libzmemif.so
+ *   ZMEMIF_LIB=/path/libzmemif.so   load this file (where the library is otherwise: locate.ts)
  *   ZMEMIF_TRACE=1                  print every FFI call and its result to stderr, except the hot
  *                                   path (rx_burst, rx_release, tx_alloc, tx_burst)
  *
@@ -12,10 +12,10 @@
  * functions of the backend are the bun:ffi functions themselves, not wrappers.
  */
 import { CString, dlopen, FFIType, JSCallback, type Library, type Pointer, ptr, toArrayBuffer } from "bun:ffi";
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { MemifError } from "../errors.ts";
 import type { EventHook, EventListener, NativeBackend } from "./backend.ts";
+import { embedded } from "./embedded.ts";
+import { locate } from "./locate.ts";
 
 const { i32, u32, u64, u64_fast, ptr: P, void: VOID } = FFIType;
 
@@ -67,39 +67,27 @@ type Symbols = Library<typeof SYMBOLS>["symbols"];
 /** The callback signature the core calls from its control thread: (ctx, event, arg). */
 const EVENT_CALLBACK = { args: [u64_fast, u32, u32], returns: VOID, threadsafe: true } as const;
 
-/** Where the library is looked for: $ZMEMIF_LIB, else <package>/target/release/libzmemif.so. */
+/** The library this process loads (see locate.ts): $ZMEMIF_LIB, the platform package, or a build. */
 export function libraryPath(): string {
-  const override = process.env.ZMEMIF_LIB;
-  if (override !== undefined && override !== "") return override;
-  return fileURLToPath(new URL("../../target/release/libzmemif.so", import.meta.url));
+  return locate(embedded).path;
 }
 
-/** Opens libzmemif.so. Throws MemifError when it cannot. */
+/** Opens the library. Throws MemifError when it cannot. */
 function open(): Symbols {
-  if (process.platform !== "linux" || process.arch !== "x64") {
-    throw new MemifError(
-      "UNSUPPORTED_PLATFORM",
-      `zmemif supports linux-x64 only (this is ${process.platform}-${process.arch}): memif needs Linux ` +
-        "shared memory, eventfd and SCM_RIGHTS",
-    );
-  }
-  const path = libraryPath();
-  if (!existsSync(path)) {
-    const how =
-      process.env.ZMEMIF_LIB !== undefined && process.env.ZMEMIF_LIB !== ""
-        ? "ZMEMIF_LIB points to a file that does not exist; fix it or unset it"
-        : "build it with `cargo build --release -p zmemif` in the zmemif repository, or set ZMEMIF_LIB to its path";
-    throw new MemifError("LIBRARY_NOT_FOUND", `libzmemif.so not found at ${path}: ${how}`);
-  }
+  const where = locate(embedded);
   let opened: Library<typeof SYMBOLS>;
   try {
-    opened = dlopen(path, SYMBOLS);
+    opened = dlopen(where.path, SYMBOLS);
   } catch (cause) {
-    throw new MemifError(
-      "LIBRARY_LOAD_FAILED",
-      `cannot load ${path}: ${(cause as Error).message}; rebuild it with \`cargo build --release -p zmemif\``,
-      { cause },
-    );
+    const fix =
+      where.from === "ZMEMIF_LIB"
+        ? "ZMEMIF_LIB must name a zmemif library (libzmemif.so or zmemif.<platform>.node); fix it or unset it"
+        : where.from === "build"
+          ? "rebuild it with `cargo build --release -p zmemif --features node`"
+          : "reinstall zmemif";
+    throw new MemifError("LIBRARY_LOAD_FAILED", `cannot load ${where.path}: ${(cause as Error).message}; ${fix}`, {
+      cause,
+    });
   }
   return process.env.ZMEMIF_TRACE === "1" ? traced(opened.symbols) : opened.symbols;
 }
