@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test and check of zmemif, on a fresh Debian 12 machine (as root): installs what it needs
 # (scripts/install-deps.sh), then formatting, lints, the generated C header, the Rust tests (with
-# dpdk-testpmd peers), the TypeScript type check, the Bun tests, the benchmark's smoke run, the
-# forwarder's end-to-end test, scripts/try-forwarder.sh and a self-test of this script.
+# dpdk-testpmd peers), the TypeScript type check, the npm tarballs, the Bun tests (with Node.js
+# peers and the tarballs installed without Rust), the benchmark's smoke run, the forwarder's
+# end-to-end test, scripts/try-forwarder.sh and a self-test of this script.
 #   bash scripts/test.sh            everything
 #   bash scripts/test.sh --quick    without the benchmark smoke run and the forwarder tests in namespaces
 #
@@ -21,7 +22,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-usage() { sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 QUICK=0
 for arg in "$@"; do
 	case $arg in
@@ -148,6 +149,13 @@ bun_tests() {
 	rm -f "$log"
 }
 
+# The tarballs tests/package.test.ts installs (bun add, npm install) in projects without Rust.
+export ZMEMIF_PACKAGES="$ROOT/target/packages"
+package_tarballs() {
+	rm -rf "$ZMEMIF_PACKAGES"
+	bash scripts/package.sh "$ZMEMIF_PACKAGES"
+}
+
 forwarder_e2e() { # e2e.sh exits 2 when it lacks root, ip, ethtool or python3
 	local rc=0
 	bash forwarder/tests/e2e.sh || rc=$?
@@ -187,6 +195,7 @@ step "no import cycle (crates/zmemif/src, except scripts/cycles-allow.txt; ts/, 
 step "Rust tests (unit, two-process, hostile peer, dpdk-testpmd interop)" rust_tests
 step "TypeScript type check (strict)" "$ROOT/node_modules/.bin/tsc" --noEmit
 step "forwarder: build (the Bun UDP tests use it)" make -s -C forwarder
+step "npm tarballs (scripts/package.sh; tests/package.test.ts installs them)" package_tarballs
 step "Bun tests" bun_tests
 full_step "benchmark smoke run" "$BUN" run benches/pps.ts --smoke
 full_step "forwarder: end-to-end test (network namespaces, Bun echo)" forwarder_e2e
