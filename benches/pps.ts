@@ -125,7 +125,7 @@ async function main(): Promise<number> {
     }
     throw e;
   }
-  const cases = casesOf(o.scenarios).filter((c) => !o.smoke || c.smoke);
+  const cases = casesOf(o.scenarios, o.base).filter((c) => !o.smoke || c.smoke);
   const info: RunInfo = {
     smoke: o.smoke,
     burst: o.burst,

@@ -17,6 +17,10 @@ export interface BunPeerArgs {
   rxMode?: "polling" | "interrupt";
   /** udp-tx: the receiver's port */
   port?: number;
+  /** "node": run the Node.js build of the peer (lib/node_peer.ts) at `script` */
+  runtime?: "bun" | "node";
+  /** the peer script (node: required; bun: another checkout's benches/bun_peer.ts) */
+  script?: string | undefined;
 }
 
 type Json = Record<string, unknown>;
@@ -31,8 +35,10 @@ export class BunEndpoint implements Endpoint {
   readonly #child: Child;
 
   constructor(a: BunPeerArgs) {
-    this.label = a.role !== undefined ? `bun ${a.role}` : `bun ${a.action}`;
-    const argv = [process.execPath, PEER, "--action", a.action, "--size", String(a.size), "--burst", String(a.burst)];
+    const rt = a.runtime ?? "bun";
+    this.label = a.role !== undefined ? `${rt} ${a.role}` : `${rt} ${a.action}`;
+    const run = rt === "node" ? ["node", a.script ?? ""] : [process.execPath, a.script ?? PEER];
+    const argv = [...run, "--action", a.action, "--size", String(a.size), "--burst", String(a.burst)];
     if (a.socket !== undefined) argv.push("--socket", a.socket);
     if (a.role !== undefined) argv.push("--role", a.role);
     if (a.queues !== undefined) argv.push("--queues", String(a.queues));

@@ -17,6 +17,10 @@ Scenarios (default: all):
   echo        round trip of one packet in flight, Bun client → Bun server / testpmd io / testpmd
               macswap → back, with the Bun sides polling or in interrupt mode
   udp         Bun.udpSocket on 127.0.0.1, sendMany bursts → a receiving Bun.udpSocket
+  node-bun    Node.js (N-API) client → Bun server, and Bun client → Node.js server (c2s): the
+              Bun peer built for Node.js (target/bench-node/node_peer.mjs), beside bun-bun
+  node-node   Node.js client → Node.js server (c2s)
+  dgram       node:dgram on 127.0.0.1, one send per datagram → a receiving node:dgram socket
 
 Options:
   --scenario NAME   a scenario, repeatable or comma-separated
@@ -33,6 +37,9 @@ Options:
                     target of issue 4
   --save FILE       also write the JSON lines to FILE (keeps the tables on stdout)
   --plot FILE.svg   also draw received Mpps by packet size for each case
+  --base DIR        also run bun-bun with the Bun peer of another checkout DIR (its
+                    benches/bun_peer.ts, ts/ and built library), as scenario bun-base, in the
+                    same alternating rounds: Bun's figures beside an earlier version's
   --smoke           CI mode: one or two cases of each scenario (both roles of bun-dpdk) at 64
                     bytes, 1 round, short windows; exits 1 if a case fails or moves no packets
   --help            this text
@@ -46,7 +53,8 @@ the medians whenever the case has clean rounds. A CPU time that cannot be read c
 Ratios pair only rounds that both cases measured cleanly; without one the ratio is shown missing
 with the reason, and a target whose ratio is missing is MISSED.
 
-Needs target/release/libzmemif.so and zmemif-peer (cargo build --release -p zmemif) and
+Needs target/release/libzmemif.so (with the N-API binding for node-*) and zmemif-peer
+(cargo build --release -p zmemif --features node), node (Node.js >= 20) for node-* and dgram, and
 dpdk-testpmd (scripts/install-deps.sh) for the scenarios that use them; scripts/bench.sh
 installs and builds them, then runs this.`;
 
@@ -62,6 +70,8 @@ export interface Options {
   save: string | undefined;
   plot: string | undefined;
   smoke: boolean;
+  /** --base: a checkout whose Bun peer runs as bun-base */
+  base: string | undefined;
 }
 
 export class UsageError extends Error {
@@ -99,6 +109,7 @@ export function parseOptions(argv: string[]): Options | "help" {
         save: { type: "string" },
         plot: { type: "string" },
         smoke: { type: "boolean", default: false },
+        base: { type: "string" },
         help: { type: "boolean", default: false },
       },
       strict: true,
@@ -128,5 +139,6 @@ export function parseOptions(argv: string[]): Options | "help" {
     save: v.save,
     plot: v.plot,
     smoke,
+    base: v.base,
   };
 }

@@ -99,12 +99,21 @@ export function ratioTo(row: Row, b: Row | undefined): Spread | string {
 /** Which scenarios each scenario is compared with, and which of their cases match. */
 const BASELINES: Partial<Record<ScenarioName, { base: ScenarioName; match: (a: Case, b: Case) => boolean }[]>> = {
   "bun-bun": [
+    { base: "bun-base", match: (a, b) => a.direction === b.direction },
     { base: "dpdk-dpdk", match: (a, b) => a.direction === b.direction },
     { base: "rust-rust", match: (a, b) => a.direction === b.direction },
     { base: "udp", match: () => true },
   ],
   "bun-dpdk": [{ base: "dpdk-dpdk", match: (a, b) => a.direction === b.direction }],
   "rust-rust": [{ base: "dpdk-dpdk", match: (a, b) => a.direction === b.direction }],
+  "node-bun": [
+    { base: "bun-bun", match: (a, b) => a.direction === b.direction },
+    { base: "dgram", match: () => true },
+  ],
+  "node-node": [
+    { base: "bun-bun", match: (a, b) => a.direction === b.direction },
+    { base: "dgram", match: () => true },
+  ],
 };
 
 function heapSummary(ok: { s: Sample }[], side: "tx" | "rx", seconds: number): HeapSummary | null {
@@ -218,6 +227,18 @@ export function targets(rows: Row[]): Target[] {
     ratio("bun-bun vs dpdk-dpdk", r, "dpdk-dpdk", 1.5);
     ratio("bun-bun vs rust-rust", r, "rust-rust", 0.9);
     ratio("bun-bun vs udp sendMany", r, "udp", 20);
+    // --base: no regression from an earlier version (issue 10: the packaging must not slow Bun)
+    if (rows.some((b) => b.c.scenario === "bun-base")) ratio("bun-bun vs bun-base (--base)", r, "bun-base", 0.95);
+  }
+  // Node.js (issue 10): its tx and its rx against Bun's, and against node:dgram.
+  for (const r of at64.filter((r) => r.c.scenario === "node-bun")) {
+    const side = r.c.tx.startsWith("node") ? "tx" : "rx";
+    ratio(`Node ${side} (node-bun) vs bun-bun`, r, "bun-bun", 0.5);
+    ratio(`Node ${side} (node-bun) vs node:dgram`, r, "dgram", 20);
+  }
+  for (const r of at64.filter((r) => r.c.scenario === "node-node")) {
+    ratio("node-node vs bun-bun", r, "bun-bun", 0.5);
+    ratio("node-node vs node:dgram", r, "dgram", 20);
   }
   for (const r of at64.filter((r) => r.c.scenario === "echo" && r.c.peer === "bun" && r.c.mode === "polling")) {
     const p99 = r.p99_us;

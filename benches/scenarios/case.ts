@@ -7,8 +7,28 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Sample, Timing } from "../lib/measure.ts";
 
-export type ScenarioName = "bun-bun" | "bun-dpdk" | "dpdk-dpdk" | "rust-rust" | "echo" | "udp";
-export const SCENARIOS: readonly ScenarioName[] = ["bun-bun", "bun-dpdk", "dpdk-dpdk", "rust-rust", "echo", "udp"];
+export type ScenarioName =
+  | "bun-bun"
+  | "bun-dpdk"
+  | "dpdk-dpdk"
+  | "rust-rust"
+  | "echo"
+  | "udp"
+  | "node-bun"
+  | "node-node"
+  | "dgram"
+  | "bun-base";
+export const SCENARIOS: readonly ScenarioName[] = [
+  "bun-bun",
+  "bun-dpdk",
+  "dpdk-dpdk",
+  "rust-rust",
+  "echo",
+  "udp",
+  "node-bun",
+  "node-node",
+  "dgram",
+];
 
 /** c2s: the client transmits; s2c: the server does. */
 export type Direction = "c2s" | "s2c" | "loopback" | "round-trip";
