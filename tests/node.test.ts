@@ -34,7 +34,14 @@ test("Node.js server ↔ dpdk-testpmd client (io): 1000 packets back unchanged, 
   const path = "path" in socket ? socket.path : "";
   node = new Proc(["node", join(import.meta.dir, "helpers", "node_testpmd.mjs"), path, "1000"]);
   await node.waitFor(/"listening"/, 20_000);
-  testpmd = await Testpmd.start({ role: "client", socket, mode: "io", cpu: 0, extraAppArgs: ["--no-flush-rx"], name: "node-io" });
+  testpmd = await Testpmd.start({
+    role: "client",
+    socket,
+    mode: "io",
+    cpu: 0,
+    extraAppArgs: ["--no-flush-rx"],
+    name: "node-io",
+  });
   const exchanged = JSON.parse(await node.waitFor(/"exchanged"/, 60_000));
   expect(exchanged).toEqual({ event: "exchanged", count: 1000, rx: 1000, badDescs: 0, sameView: true });
   await testpmd.kill();

@@ -12,7 +12,19 @@
  * test runs scripts/package.sh itself.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 
@@ -68,7 +80,10 @@ async function ok(cmd: string[], cwd: string, env: Record<string, string> = {}):
 function project(name: string): string {
   const dir = join(TMP, name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: `zmemif-node-test-${name}`, private: true, type: "module" }));
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: `zmemif-node-test-${name}`, private: true, type: "module" }),
+  );
   for (const f of ["peer.mjs", "load.mjs"]) cpSync(join(import.meta.dir, "package", f), join(dir, f));
   return dir;
 }
@@ -95,7 +110,10 @@ beforeAll(async () => {
   let dir = process.env.ZMEMIF_PACKAGES ?? "";
   if (dir === "") {
     dir = join(TMP, "tarballs");
-    const r = Bun.spawnSync(["bash", join(ROOT, "scripts", "package.sh"), dir], { stdout: "inherit", stderr: "inherit" });
+    const r = Bun.spawnSync(["bash", join(ROOT, "scripts", "package.sh"), dir], {
+      stdout: "inherit",
+      stderr: "inherit",
+    });
     if (r.exitCode !== 0) throw new Error(`scripts/package.sh exited ${r.exitCode}`);
   }
   tarballs = readdirSync(dir)

@@ -134,7 +134,10 @@ export function locate(embedded?: (key: string) => Embedded | undefined): Locate
     checkVersion(pkg, theirs);
     const path = pkgJson.replace(/package\.json$/, binaryName(key));
     if (!existsSync(path)) {
-      throw new MemifError("LIBRARY_NOT_FOUND", `${pkg} ${theirs} is installed but has no ${binaryName(key)}: reinstall it`);
+      throw new MemifError(
+        "LIBRARY_NOT_FOUND",
+        `${pkg} ${theirs} is installed but has no ${binaryName(key)}: reinstall it`,
+      );
     }
     return { path, from: "package" };
   }
