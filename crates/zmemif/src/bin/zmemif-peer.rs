@@ -8,7 +8,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use zmemif::{
-    Desc, Mode, Perms, Port, PortConfig, Role, RxQueue, Socket, SocketAddr, TxQueue, DESC_NEXT,
+    Code, Desc, Mode, Perms, Port, PortConfig, Role, RxQueue, Socket, SocketAddr, TxQueue,
+    DESC_NEXT,
 };
 
 const HELP: &str = "\
@@ -34,13 +35,21 @@ USAGE: zmemif-peer [OPTIONS]
                         tx queue q; idle: connect and wait [default: sink]
   --size N              source: packet bytes (chained when larger than a buffer) [default: 64]
   --burst N             packets per burst [default: 32]
-  --count N             source: packets to send in all, then stop (0 = until --seconds) [default: 0]
+  --count N             source/both: packets to send in all, then stop sending (0 = until
+                        --seconds) [default: 0]; both goes on receiving meanwhile
   --seconds S           stop after S seconds of traffic (0 = run until killed or --count) [default: 0]
   --check               sink/echo: verify the payload pattern written by `source` (byte k of packet
                         number s is (s*31+k) mod 256, s in the first 8 bytes)
   --interval-ms N       print stats every N ms (0 = only at the end) [default: 1000]
-  --connect-timeout S   give up if not connected in S seconds [default: 30]
+  --connect-timeout S   give up if not connected in S seconds [default: 30]; a server keeps
+                        waiting when a client is refused (wrong id, secret, mode)
+  --forever             server: serve one peer after another until killed (a \"done\" line per
+                        peer); waits for each next peer without a time limit
   --help                this text
+
+A session ends with a \"done\" line whose reason is \"deadline\" (--seconds), \"count\" (--count
+sent; with --action both and no --seconds: once the tx rings drained and nothing arrived for
+200 ms) or \"disconnected\" (the peer left: not an error, exit status 0).
 ";
 
 struct Opts {
@@ -65,6 +74,7 @@ struct Opts {
     check: bool,
     interval_ms: u64,
     connect_timeout: f64,
+    forever: bool,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -90,6 +100,7 @@ fn parse() -> Result<Opts, String> {
         check: false,
         interval_ms: 1000,
         connect_timeout: 30.0,
+        forever: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -103,6 +114,10 @@ fn parse() -> Result<Opts, String> {
         }
         if a == "--require-secret" {
             o.require_secret = true;
+            continue;
+        }
+        if a == "--forever" {
+            o.forever = true;
             continue;
         }
         let v = args
@@ -170,6 +185,9 @@ fn parse() -> Result<Opts, String> {
     }
     if o.size == 0 || o.size > 65535 {
         return Err(format!("--size {}: use 1 to 65535", o.size));
+    }
+    if o.forever && o.role != Role::Server {
+        return Err("--forever is for --role server (a client reconnects by itself)".into());
     }
     Ok(o)
 }
@@ -254,23 +272,37 @@ fn run(o: &Opts) -> zmemif::Result<()> {
             ..PortConfig::default()
         },
     )?;
-    // A server keeps listening after refusing a client (reported as a "rejected" line).
-    let deadline = Instant::now() + Duration::from_secs_f64(o.connect_timeout);
+    let mut timeout = Some(Duration::from_secs_f64(o.connect_timeout));
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match port.wait_connected(Some(left)) {
-            Err(e) if e.code == zmemif::Code::PeerRejected && o.role == Role::Server => {
-                let r = port.info().rejected_peer;
-                emit(format!(
-                    "{{\"event\":\"rejected\",\"reason\":{:?},\"peer_pid\":{},\"peer_uid\":{}}}",
-                    port.info().reason,
-                    r.map_or(-1, |p| i64::from(p.pid)),
-                    r.map_or(-1, |p| i64::from(p.uid))
-                ));
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            match port.wait_connected(left) {
+                Ok(()) => break,
+                // One refused client (wrong secret, id, mode or uid) must not take a server
+                // down: reported as a "rejected" line.
+                Err(e) if e.code == Code::PeerRejected && o.role == Role::Server => {
+                    let r = port.info().rejected_peer;
+                    emit(format!(
+                        "{{\"event\":\"rejected\",\"reason\":{:?},\"peer_pid\":{},\"peer_uid\":{}}}",
+                        port.info().reason,
+                        r.map_or(-1, |p| i64::from(p.pid)),
+                        r.map_or(-1, |p| i64::from(p.uid))
+                    ));
+                }
+                Err(e) => return Err(e),
             }
-            r => break r?,
         }
+        session(o, &port)?;
+        if !o.forever {
+            return Ok(());
+        }
+        timeout = None;
     }
+}
+
+/// Serves one connected peer until the action ends or the peer leaves, and prints its lines.
+fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
     let info = port.info();
     let (pid, uid, gid) = info.peer.map_or((-1, -1, -1), |p| {
         (i64::from(p.pid), i64::from(p.uid), i64::from(p.gid))
@@ -301,162 +333,173 @@ fn run(o: &Opts) -> zmemif::Result<()> {
     let mut seq = 0u64;
     // A burst of whole packets: `burst` packets of this size (at least one 65535-byte chain).
     let segs = o.size.div_ceil(o.buffer_size.max(1) as usize).max(1);
-    let rx_max = (o.burst * segs).max(65535usize.div_ceil(o.buffer_size.max(1) as usize) + 1);
+    // The longest packet this connection can carry always fits (info.max_segments), so rx_burst
+    // never answers TOO_LARGE.
+    let rx_max = (o.burst * segs).max(info.max_segments as usize);
     let mut descs = vec![Desc::default(); rx_max];
     let mut txd = vec![Desc::default(); o.burst * 64];
     let mut scratch = vec![0u8; 65536];
     let mut pkt = Vec::with_capacity(65536);
-    let mut end_reason = "deadline";
     let mut tx_done = false;
     let mut cap_hint = o.buffer_size as usize;
-    'run: loop {
-        if do_rx {
-            for q in 0..rxs.len() {
-                let got = match rxs[q].rx_burst(&mut descs[..rx_max]) {
-                    Ok(k) => k,
-                    Err(e) if e.code == zmemif::Code::NotConnected => {
-                        end_reason = "disconnected";
-                        break 'run;
+    // both --count: when the last packet went out, and when something last arrived.
+    let mut quiet = (start, 0u64);
+    // The peer leaving at any point (NOT_CONNECTED from any call) ends the session as
+    // "disconnected", not as an error.
+    let pumped = (|| -> zmemif::Result<&'static str> {
+        let mut end_reason = "deadline";
+        'run: loop {
+            if do_rx {
+                for q in 0..rxs.len() {
+                    let got = rxs[q].rx_burst(&mut descs[..rx_max])?;
+                    if got == 0 {
+                        continue;
                     }
-                    Err(e) => return Err(e),
-                };
-                if got == 0 {
-                    continue;
-                }
-                let mut i = 0;
-                while i < got {
-                    let first = i;
-                    let mut len = 0usize;
-                    while descs[i].flags & DESC_NEXT != 0 {
+                    let mut i = 0;
+                    while i < got {
+                        let first = i;
+                        let mut len = 0usize;
+                        while descs[i].flags & DESC_NEXT != 0 {
+                            len += descs[i].length as usize;
+                            i += 1;
+                        }
                         len += descs[i].length as usize;
                         i += 1;
-                    }
-                    len += descs[i].length as usize;
-                    i += 1;
-                    t.rx += 1;
-                    per_rx[q] += 1;
-                    t.rx_bytes += len as u64;
-                    if o.check || o.action == "echo" {
-                        pkt.clear();
-                        rxs[q].read_packet(&descs[first..i], &mut pkt)?;
-                        if o.check && !verify(&pkt) {
-                            t.bad_payload += 1;
-                        }
-                        if o.action == "echo" && q < txs.len() {
-                            // Back-pressure: wait for room rather than drop.
-                            while !txs[q].send(&pkt)? {
-                                t.tx_full += 1;
-                                txs[q].wait(1, Some(Duration::from_millis(100)))?;
+                        t.rx += 1;
+                        per_rx[q] += 1;
+                        t.rx_bytes += len as u64;
+                        if o.check || o.action == "echo" {
+                            pkt.clear();
+                            rxs[q].read_packet(&descs[first..i], &mut pkt)?;
+                            if o.check && !verify(&pkt) {
+                                t.bad_payload += 1;
                             }
-                            t.tx += 1;
-                            t.tx_bytes += len as u64;
+                            if o.action == "echo" && q < txs.len() {
+                                // Back-pressure: wait for room rather than drop.
+                                while !txs[q].send(&pkt)? {
+                                    t.tx_full += 1;
+                                    txs[q].wait(1, Some(Duration::from_millis(100)))?;
+                                }
+                                t.tx += 1;
+                                t.tx_bytes += len as u64;
+                            }
                         }
                     }
                 }
             }
-        }
-        if do_tx {
-            for q in 0..txs.len() {
-                if o.count > 0 && seq >= o.count {
-                    if !tx_done {
-                        tx_done = true;
-                        // Everything sent: let the peer take it all before going on (or stopping).
-                        for q in txs.iter_mut() {
-                            let _ = q.wait(o.ring_size as u16, Some(Duration::from_secs(5)));
+            if do_tx {
+                for q in 0..txs.len() {
+                    if o.count > 0 && seq >= o.count {
+                        if !do_rx {
+                            // Everything sent: let the peer take it all before stopping.
+                            for q in txs.iter_mut() {
+                                q.wait(u16::MAX, Some(Duration::from_secs(5)))?;
+                            }
+                            end_reason = "count";
+                            break 'run;
                         }
+                        // both: stop sending, go on receiving while the tx rings drain (the last
+                        // echoes come back meanwhile); the clock check below ends the session.
+                        if !tx_done {
+                            tx_done = true;
+                            quiet = (Instant::now(), t.rx);
+                        }
+                        break;
                     }
-                    if !do_rx {
+                    let want = o.burst.min(if o.count > 0 {
+                        (o.count - seq) as usize
+                    } else {
+                        usize::MAX
+                    });
+                    let need = (want * o.size.div_ceil(cap_hint.max(1))).min(txd.len());
+                    let got = txs[q].alloc(&mut txd[..need])?;
+                    if got > 0 {
+                        cap_hint = txd[0].length as usize;
+                    }
+                    // Build packets from the reserved buffers, as many as fit whole (a buffer's
+                    // capacity is ours as client, the client's offer as server).
+                    let (mut used, mut pkts) = (0usize, 0usize);
+                    while pkts < want {
+                        let mut left = o.size;
+                        let mut end = used;
+                        while left > 0 && end < got {
+                            left -= left.min(txd[end].length as usize);
+                            end += 1;
+                        }
+                        if left > 0 {
+                            break;
+                        }
+                        let body = &mut scratch[..o.size];
+                        if o.check {
+                            fill(body, seq);
+                        } else {
+                            let k = o.size.min(8);
+                            body[..k].copy_from_slice(&seq.to_le_bytes()[..k]);
+                        }
+                        let mut at = 0;
+                        for (i, d) in txd[used..end].iter_mut().enumerate() {
+                            let take = (o.size - at).min(d.length as usize);
+                            if o.check {
+                                txs[q].write(d, 0, &body[at..at + take])?;
+                            } else if i == 0 && take >= 8 {
+                                // The sequence number only: a fixed 8-byte store.
+                                txs[q].write(d, 0, &seq.to_le_bytes())?;
+                            } else if i == 0 {
+                                txs[q].write(d, 0, &body[..take])?;
+                            }
+                            d.length = take as u32;
+                            d.flags = if at + take < o.size { DESC_NEXT } else { 0 };
+                            at += take;
+                        }
+                        used = end;
+                        pkts += 1;
+                        seq += 1;
+                    }
+                    if pkts == 0 {
+                        t.tx_full += 1;
+                        continue;
+                    }
+                    txs[q].tx_burst(&txd[..used])?;
+                    t.tx += pkts as u64;
+                    t.tx_bytes += (pkts * o.size) as u64;
+                }
+            }
+            if !do_rx && !do_tx {
+                if port.status() != zmemif::Status::Connected {
+                    end_reason = "disconnected";
+                    break 'run;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // The clock is read every 256 turns: a vDSO call per burst is a tenth of the work.
+            loops += 1;
+            if (do_rx || do_tx) && loops % 256 != 0 {
+                continue;
+            }
+            let now = Instant::now();
+            if let Some(d) = deadline {
+                if now >= d {
+                    break;
+                }
+            } else if tx_done {
+                if t.rx != quiet.1 {
+                    quiet = (now, t.rx);
+                } else if now.duration_since(quiet.0) >= Duration::from_millis(200) {
+                    let mut drained = true;
+                    for q in txs.iter_mut() {
+                        drained &= q.wait(u16::MAX, Some(Duration::ZERO))?;
+                    }
+                    if drained {
                         end_reason = "count";
                         break 'run;
                     }
-                    break;
                 }
-                let want = o.burst.min(if o.count > 0 {
-                    (o.count - seq) as usize
-                } else {
-                    usize::MAX
-                });
-                let need = (want * o.size.div_ceil(cap_hint.max(1))).min(txd.len());
-                let got = match txs[q].alloc(&mut txd[..need]) {
-                    Ok(k) => k,
-                    Err(e) if e.code == zmemif::Code::NotConnected => {
-                        end_reason = "disconnected";
-                        break 'run;
-                    }
-                    Err(e) => return Err(e),
-                };
-                if got > 0 {
-                    cap_hint = txd[0].length as usize;
-                }
-                // Build packets from the reserved buffers, as many as fit whole (a buffer's
-                // capacity is ours as client, the client's offer as server).
-                let (mut used, mut pkts) = (0usize, 0usize);
-                while pkts < want {
-                    let mut left = o.size;
-                    let mut end = used;
-                    while left > 0 && end < got {
-                        left -= left.min(txd[end].length as usize);
-                        end += 1;
-                    }
-                    if left > 0 {
-                        break;
-                    }
-                    let body = &mut scratch[..o.size];
-                    if o.check {
-                        fill(body, seq);
-                    } else {
-                        let k = o.size.min(8);
-                        body[..k].copy_from_slice(&seq.to_le_bytes()[..k]);
-                    }
-                    let mut at = 0;
-                    for (i, d) in txd[used..end].iter_mut().enumerate() {
-                        let take = (o.size - at).min(d.length as usize);
-                        if o.check {
-                            txs[q].write(d, 0, &body[at..at + take])?;
-                        } else if i == 0 && take >= 8 {
-                            // The sequence number only: a fixed 8-byte store.
-                            txs[q].write(d, 0, &seq.to_le_bytes())?;
-                        } else if i == 0 {
-                            txs[q].write(d, 0, &body[..take])?;
-                        }
-                        d.length = take as u32;
-                        d.flags = if at + take < o.size { DESC_NEXT } else { 0 };
-                        at += take;
-                    }
-                    used = end;
-                    pkts += 1;
-                    seq += 1;
-                }
-                if pkts == 0 {
-                    t.tx_full += 1;
-                    continue;
-                }
-                txs[q].tx_burst(&txd[..used])?;
-                t.tx += pkts as u64;
-                t.tx_bytes += (pkts * o.size) as u64;
             }
-        }
-        if !do_rx && !do_tx {
-            if port.status() != zmemif::Status::Connected {
-                end_reason = "disconnected";
-                break 'run;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        // The clock is read every 256 turns: a vDSO call per burst is a tenth of the work.
-        loops += 1;
-        if (do_rx || do_tx) && loops % 256 != 0 {
-            continue;
-        }
-        let now = Instant::now();
-        if let Some(d) = deadline {
-            if now >= d {
-                break;
-            }
-        }
-        if o.interval_ms > 0 && now.duration_since(last.0) >= Duration::from_millis(o.interval_ms) {
-            let dt = now.duration_since(last.0).as_secs_f64();
-            emit(format!(
+            if o.interval_ms > 0
+                && now.duration_since(last.0) >= Duration::from_millis(o.interval_ms)
+            {
+                let dt = now.duration_since(last.0).as_secs_f64();
+                emit(format!(
                 "{{\"event\":\"stats\",\"rx\":{},\"tx\":{},\"rx_mpps\":{:.4},\"tx_mpps\":{:.4},\"bad_payload\":{}}}",
                 t.rx,
                 t.tx,
@@ -464,9 +507,16 @@ fn run(o: &Opts) -> zmemif::Result<()> {
                 (t.tx - last.1.tx) as f64 / dt / 1e6,
                 t.bad_payload
             ));
-            last = (now, t);
+                last = (now, t);
+            }
         }
-    }
+        Ok(end_reason)
+    })();
+    let end_reason = match pumped {
+        Ok(r) => r,
+        Err(e) if e.code == Code::NotConnected => "disconnected",
+        Err(e) => return Err(e),
+    };
     let secs = start.elapsed().as_secs_f64();
     let mut bad_descs = 0;
     for q in &rxs {
