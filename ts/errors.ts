@@ -64,7 +64,6 @@ Object.defineProperty(MemifError.prototype, "name", { value: "MemifError", writa
 const HINTS: Partial<Record<MemifErrorCode, string>> = {
   SOCKET_PATH: "check that the socket path is non-empty, short enough (< 108 bytes) and its directory exists",
   PERMISSION: "check the permissions of the socket file and its directory (or run as a user allowed to use them)",
-  ADDRESS_IN_USE: "another server listens on this socket; stop it or choose another path",
   ID_IN_USE: "an interface with this id and role already exists on this socket; choose another id",
   NOT_CONNECTED: "wait for the port's 'connected' event (port.connect()) before using the queue",
   QUEUE_RANGE: "the queue id must be below the configured/negotiated queue count",

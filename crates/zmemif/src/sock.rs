@@ -117,12 +117,15 @@ pub fn connect_to(addr: &SocketAddr) -> std::result::Result<OwnedFd, nix::Error>
     }
 }
 
-/// Creates the listening socket. A filesystem socket is bound inside a private directory, given
-/// its owner and mode there, and renamed into place, so it is never reachable with other
-/// permissions; a stale file left by a dead server is replaced, a live server is an error.
+/// Creates the listening socket. A filesystem socket is bound and listening inside a private
+/// directory, given its owner and mode there, and then published with `link(2)`, which fails if
+/// the name exists: so it is never reachable with other permissions, and of servers started at
+/// once on one path exactly one wins. A stale file left by a dead server is replaced; a live
+/// server is an error.
 pub fn listen_on(addr: &SocketAddr, perms: &Perms) -> Result<OwnedFd> {
     addr.check()?;
     let fd = new_socket()?;
+    setsockopt(&fd, sockopt::PassCred, &true).map_err(|e| Error::os("SO_PASSCRED", e))?;
     match addr {
         SocketAddr::Abstract(_) => {
             bind(fd.as_raw_fd(), &addr.unix_addr()?).map_err(|e| match e {
@@ -132,48 +135,73 @@ pub fn listen_on(addr: &SocketAddr, perms: &Perms) -> Result<OwnedFd> {
                 ),
                 e => Error::os(&format!("binding {addr}"), e),
             })?;
+            listen_now(&fd, addr)?;
         }
         SocketAddr::Path(path) => bind_path(&fd, addr, path, perms)?,
     }
-    setsockopt(&fd, sockopt::PassCred, &true).map_err(|e| Error::os("SO_PASSCRED", e))?;
-    listen(&fd, Backlog::new(64).unwrap())
-        .map_err(|e| Error::os(&format!("listening on {addr}"), e))?;
     Ok(fd)
 }
 
-fn bind_path(fd: &OwnedFd, addr: &SocketAddr, path: &Path, perms: &Perms) -> Result<()> {
+fn listen_now(fd: &OwnedFd, addr: &SocketAddr) -> Result<()> {
+    listen(fd, Backlog::new(64).unwrap()).map_err(|e| Error::os(&format!("listening on {addr}"), e))
+}
+
+fn in_use(path: &Path) -> Error {
+    Error::new(
+        Code::AddressInUse,
+        format!(
+            "a live memif server already listens on {}: stop it or choose another path",
+            path.display()
+        ),
+    )
+}
+
+/// Checks what is at `path`: nothing or a stale socket (`Ok`, the stale file removed), or an
+/// error (a live server, or not a socket).
+fn clear_stale(addr: &SocketAddr, path: &Path) -> Result<()> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if !m.file_type().is_socket() => {
-            return Err(Error::new(
-                Code::SocketPath,
-                format!(
-                    "{} exists and is not a socket: remove it or choose another path",
-                    path.display()
-                ),
-            ))
-        }
-        Ok(_) => {
-            match connect_to(addr) {
-                Ok(_) | Err(nix::Error::EAGAIN) => {
-                    return Err(Error::new(
-                        Code::AddressInUse,
-                        format!(
-                        "a live memif server already listens on {}: stop it or choose another path",
-                        path.display()
-                    ),
-                    ))
-                }
-                Err(nix::Error::ECONNREFUSED) => {} // stale: replaced below
-                Err(e) => {
-                    return Err(Error::os(
-                        &format!("checking the existing socket {}", path.display()),
-                        e,
-                    ))
-                }
-            }
-        }
-        Err(_) => {}
+        Ok(m) if !m.file_type().is_socket() => Err(Error::new(
+            Code::SocketPath,
+            format!(
+                "{} exists and is not a socket: remove it or choose another path",
+                path.display()
+            ),
+        )),
+        Ok(_) => match connect_to(addr) {
+            Ok(_) | Err(nix::Error::EAGAIN) => Err(in_use(path)),
+            Err(nix::Error::ECONNREFUSED) => match std::fs::remove_file(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::io(
+                    &format!("removing the stale socket {}", path.display()),
+                    e,
+                )),
+            },
+            Err(e) => Err(Error::os(
+                &format!("checking the existing socket {}", path.display()),
+                e,
+            )),
+        },
+        Err(_) => Ok(()),
     }
+}
+
+/// Holds an exclusive `flock` on a directory: zmemif servers publishing into one directory take
+/// turns, so one cannot remove as stale the socket another just published.
+struct DirLock(#[allow(dead_code)] Option<nix::fcntl::Flock<std::fs::File>>);
+
+impl DirLock {
+    fn take(dir: &Path) -> DirLock {
+        // Best effort: without read access to the directory there is no lock, and `link` alone
+        // still keeps two servers from both publishing when no stale file is in the way.
+        let f = std::fs::File::open(dir)
+            .ok()
+            .and_then(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).ok());
+        DirLock(f)
+    }
+}
+
+fn bind_path(fd: &OwnedFd, addr: &SocketAddr, path: &Path, perms: &Perms) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -187,36 +215,47 @@ fn bind_path(fd: &OwnedFd, addr: &SocketAddr, path: &Path, perms: &Perms) -> Res
             ),
         ));
     }
+    let _lock = DirLock::take(dir);
+    clear_stale(addr, path)?;
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let private = dir.join(format!(
         ".zmemif-{}-{}",
         std::process::id(),
         SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
+    let tmp = private.join("s");
+    if tmp.as_os_str().len() > SUN_PATH_MAX {
+        // No room for the private directory: bind in place (brief umask permissions). bind
+        // fails with EADDRINUSE if the name exists, so this too publishes at most once.
+        bind(
+            fd.as_raw_fd(),
+            &UnixAddr::new(path).map_err(|e| Error::os("address", e))?,
+        )
+        .map_err(|e| match e {
+            nix::Error::EADDRINUSE => in_use(path),
+            e => Error::os(&format!("binding {}", path.display()), e),
+        })?;
+        listen_now(fd, addr)?;
+        return set_perms(path, perms);
+    }
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&private)
         .map_err(|e| Error::io(&format!("creating {}", private.display()), e))?;
-    let tmp = private.join("s");
     let result = (|| {
-        if tmp.as_os_str().len() > SUN_PATH_MAX {
-            // No room for the private directory: bind in place (brief umask permissions).
-            let _ = std::fs::remove_file(path);
-            bind(
-                fd.as_raw_fd(),
-                &UnixAddr::new(path).map_err(|e| Error::os("address", e))?,
-            )
-            .map_err(|e| Error::os(&format!("binding {}", path.display()), e))?;
-            return set_perms(path, perms);
-        }
         bind(
             fd.as_raw_fd(),
             &UnixAddr::new(&tmp).map_err(|e| Error::os("address", e))?,
         )
         .map_err(|e| Error::os(&format!("binding in {}", dir.display()), e))?;
+        // Listening before it is reachable: whoever finds the name finds a live server.
+        listen_now(fd, addr)?;
         set_perms(&tmp, perms)?;
-        std::fs::rename(&tmp, path)
-            .map_err(|e| Error::io(&format!("placing the socket at {}", path.display()), e))
+        // The check and the publication in one step: link fails if the name exists.
+        std::fs::hard_link(&tmp, path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => in_use(path),
+            _ => Error::io(&format!("placing the socket at {}", path.display()), e),
+        })
     })();
     let _ = std::fs::remove_file(&tmp);
     let _ = std::fs::remove_dir(&private);
