@@ -42,7 +42,7 @@ USAGE: zmemif-peer [OPTIONS]
                         number s is (s*31+k) mod 256, s in the first 8 bytes)
   --interval-ms N       print stats every N ms (0 = only at the end) [default: 1000]
   --connect-timeout S   give up if not connected in S seconds [default: 30]; a server keeps
-                        waiting when a client is refused (wrong id, secret, mode)
+                        waiting when a client is refused (wrong id, secret, mode, uid)
   --forever             server: serve one peer after another until killed (a \"done\" line per
                         peer); waits for each next peer without a time limit
   --help                this text
