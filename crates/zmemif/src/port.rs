@@ -193,6 +193,10 @@ pub(crate) struct PortState {
     pub connects: u64,
     pub disconnects: u64,
     pub rejects: u64,
+    /// The last handshake attempt ended in a refusal (cleared when a new one starts or succeeds):
+    /// a client's `wait_connected` begun after the refusal reports it instead of waiting for the
+    /// next attempt to be refused as well.
+    pub last_refused: bool,
     pub peer: Option<PeerCred>,
     pub rejected_peer: Option<PeerCred>,
     /// Server: a handshake for this port is under way on some connection.
@@ -338,6 +342,7 @@ impl PortShared {
             st.peer_name = peer_name;
             st.peer = peer;
             st.connects += 1;
+            st.last_refused = false;
             st.handshaking = false;
         }
         self.cv.notify_all();
@@ -372,6 +377,7 @@ impl PortShared {
         {
             let mut st = self.state();
             st.rejects += 1;
+            st.last_refused = true;
             rejects = st.rejects as u32;
             st.reason = reason.to_string();
             st.rejected_peer = peer;
@@ -385,7 +391,12 @@ impl PortShared {
     }
 
     pub(crate) fn set_status(&self, s: Status) {
-        self.state().status = Some(s);
+        let mut st = self.state();
+        if s == Status::Connecting {
+            st.last_refused = false;
+        }
+        st.status = Some(s);
+        drop(st);
         self.cv.notify_all();
     }
 
@@ -426,7 +437,13 @@ impl PortShared {
     pub fn wait_connected(&self, timeout: Option<Duration>) -> Result<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = self.state();
-        let rejects = st.rejects;
+        // A client whose last attempt was refused before this wait began reports that refusal now
+        // (a server keeps listening: only refusals during the wait end it).
+        let rejects = if self.cfg.role == Role::Client && st.last_refused {
+            st.rejects.wrapping_sub(1)
+        } else {
+            st.rejects
+        };
         loop {
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::new(Code::Closed, "the port was closed"));

@@ -3,7 +3,7 @@
 #[path = "support/peer.rs"]
 mod peer;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use peer::{num, pattern, pattern_ok, recv_packets, send_blocking, tmp_sock, Peer};
 use zmemif::{Code, Perms, Port, PortConfig, Role, Socket, SocketAddr, Status};
@@ -463,4 +463,34 @@ fn a_client_timeout_names_permission_denied() {
         stdout.contains("TIMEOUT") && stdout.contains("permission denied"),
         "{stdout}"
     );
+}
+
+/// A refusal that lands before `wait_connected` begins is reported by it at once, not missed
+/// (which left the client waiting for its next attempt, refused again: two refusals counted).
+#[test]
+fn a_refusal_before_the_wait_is_reported_by_the_wait() {
+    let path = tmp_sock("early-refusal");
+    let s = socket(&path);
+    let server = port(&s, Role::Server, |c| c.secret = Some(b"right".to_vec()));
+    let c = socket(&path);
+    let client = port(&c, Role::Client, |c| {
+        c.secret = Some(b"wrong".to_vec());
+        c.reconnect = Duration::from_secs(2);
+    });
+    let t0 = Instant::now();
+    while client.info().rejects == 0 {
+        assert!(t0.elapsed() < T, "the client was never refused");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    let err = client.wait_connected(Some(T)).unwrap_err();
+    assert_eq!(err.code, Code::PeerRejected, "{err}");
+    assert!(err.to_string().contains("Incorrect secret"), "{err}");
+    // Well before the client's next attempt (2 s later): the refusal was already there.
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.info().rejects, 1);
 }
