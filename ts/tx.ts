@@ -175,6 +175,9 @@ export class TxQueue {
     if (total === 0) throw new MemifError("INVALID_ARGUMENT", `send on ${c.name()}: a packet needs at least 1 byte`);
     let batch = this.#sendBatch ?? (this.#sendBatch = new Batch(32));
     for (;;) {
+      // A zero-copy rx view reads as empty once its connection ended (maybe during a wait below):
+      // never send what a new connection's buffer happens to hold in its place.
+      if (bytes.byteLength !== total) throw this.#staleBytes(total);
       if (c.mapping === null && c.attach() === null) throw c.notConnected("send", 0);
       if (c.bufferSize === 0) {
         // learn the buffer capacity (a queue adopted before the port connected)
@@ -195,6 +198,18 @@ export class TxQueue {
         continue;
       }
       const d = batch.descs;
+      let room = 0;
+      let smallest = Number.MAX_SAFE_INTEGER;
+      for (let i = 0; i < need; i++) {
+        room += d[i * 4 + 1]!;
+        smallest = Math.min(smallest, d[i * 4 + 1]!);
+      }
+      if (room < total) {
+        // The peer's buffers are smaller than the size we assumed (a server learns it from them):
+        // size the packet by the smallest and reserve again, rather than cut it short.
+        c.bufferSize = Math.max(1, smallest);
+        continue;
+      }
       let at = 0;
       for (let i = 0; i < need; i++) {
         const cap = d[i * 4 + 1]!;
@@ -218,6 +233,14 @@ export class TxQueue {
       }
       return;
     }
+  }
+
+  #staleBytes(total: number): MemifError {
+    return new MemifError(
+      "STALE_VIEW",
+      `send on ${this.#c.name()}: the ${total} bytes to send were a view of a connection that has ended; ` +
+        "copy a received packet (p.slice()) before an await if it must outlive its connection",
+    );
   }
 
   #tooLarge(total: number, need: number): MemifError {
