@@ -92,6 +92,23 @@ if [[ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]]; th
 	cargo install cbindgen --locked --version "$CBINDGEN_VERSION" --quiet
 fi
 step "cbindgen: $CBINDGEN_VERSION"
+# Nightly for the fuzz targets (cargo-fuzz, crates/zmemif/fuzz) and miri (the ring/index tests).
+if ! rustup toolchain list | grep -q '^nightly'; then
+	step "rust: installing the nightly toolchain (fuzzing, miri)"
+	rustup toolchain install nightly --profile minimal
+fi
+nightly_have="$(rustup component list --toolchain nightly --installed)"
+for c in miri rust-src; do
+	if ! grep -q "^$c" <<<"$nightly_have"; then
+		step "rust: adding the nightly $c component"
+		rustup component add "$c" --toolchain nightly
+	fi
+done
+if ! command -v cargo-fuzz >/dev/null; then
+	step "cargo-fuzz: installing from crates.io (once, a few minutes)"
+	cargo install cargo-fuzz --locked --quiet
+fi
+step "nightly: $(rustc +nightly --version), miri, rust-src, $(cargo fuzz --version 2>/dev/null)"
 
 # --- machine notes -----------------------------------------------------------------------------
 step "cpus: $(nproc) (DPDK peers in tests need 2: one per busy poller); hugepages not needed (--no-huge)"

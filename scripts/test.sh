@@ -131,6 +131,20 @@ no_skips() {
 	echo "note: $what is not 0 (allowed only outside CI)"
 }
 
+miri_tests() { # the tests that touch no syscall: ring and descriptor indexes, wire layout, bounds
+	cargo +nightly miri test -p zmemif --lib -- ring:: wire:: conn::tests::default_layout \
+		conn::tests::huge_layout conn::tests::descriptors region::tests::bounds
+}
+
+fuzz_smoke() { # 60 s per cargo-fuzz target from its committed corpus: no crash, no hang
+	local t
+	(cd crates/zmemif/fuzz && cargo +nightly fuzz build -O) || return 1
+	for t in control_decode handshake ring; do
+		(cd crates/zmemif/fuzz && cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
+			-max_total_time=60 -timeout=10 -print_final_stats=1) || return 1
+	done
+}
+
 rust_tests() {
 	local log
 	log="$(mktemp)"
@@ -193,6 +207,8 @@ step "build (C ABI + N-API binding)" cargo build --release -p zmemif --features 
 step "C header is what cbindgen generates (ts/native/abi.ts what it gives); every function exported" check_header
 step "no import cycle (crates/zmemif/src, except scripts/cycles-allow.txt; ts/, none)" "$BUN" scripts/check-cycles.ts
 step "Rust tests (unit, two-process, hostile peer, dpdk-testpmd interop)" rust_tests
+step "miri: ring and index tests (cargo +nightly miri test)" miri_tests
+full_step "fuzz: 60 s per cargo-fuzz target (crates/zmemif/fuzz)" fuzz_smoke
 step "TypeScript type check (strict)" "$ROOT/node_modules/.bin/tsc" --noEmit
 step "forwarder: build (the Bun UDP tests use it)" make -s -C forwarder
 step "npm tarballs (scripts/package.sh; tests/package.test.ts installs them)" package_tarballs
