@@ -137,11 +137,14 @@ miri_tests() { # the tests that touch no syscall: ring and descriptor indexes, w
 }
 
 fuzz_smoke() { # 60 s per cargo-fuzz target from its committed corpus: no crash, no hang
-	local t
+	local t new
 	(cd crates/zmemif/fuzz && cargo +nightly fuzz build -O) || return 1
 	for t in control_decode handshake ring; do
-		(cd crates/zmemif/fuzz && cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
+		# New inputs go to a scratch directory (libFuzzer writes to the first), not the committed corpus.
+		new="$(mktemp -d)"
+		(cd crates/zmemif/fuzz && cargo +nightly fuzz run -O "$t" "$new" "corpus/$t" -- \
 			-max_total_time=60 -timeout=10 -print_final_stats=1) || return 1
+		rm -rf "$new"
 	done
 }
 
