@@ -73,9 +73,14 @@ function stale(what: string): MemifError {
 let addressOf: (b: Batch) => number;
 let bind: (b: Batch, mapping: Mapping | null, count: number) => void;
 let mappingOf: (b: Batch) => Mapping | null;
+let grow: (b: Batch, capacity: number) => void;
 
 export class Batch {
-  /** how many descriptors the batch holds at most (the burst size) */
+  /**
+   * how many descriptors the batch holds at most (the burst size). rxBurst enlarges a batch that
+   * cannot hold one whole packet (a long chain of small buffers): `capacity` and `descs` are
+   * then new, so read `descs` after each burst.
+   */
   readonly capacity: number;
   /** descriptors filled by the last rxBurst/alloc; for txBurst, how many to send */
   count = 0;
@@ -105,6 +110,14 @@ export class Batch {
       b.count = count;
     };
     mappingOf = (b) => b.#mapping;
+    grow = (b, capacity) => {
+      const w = b as { capacity: number; descs: Uint32Array };
+      w.capacity = capacity;
+      w.descs = new Uint32Array(new ArrayBuffer(capacity * DESC_SIZE));
+      b.#address = 0;
+      b.#mapping = null;
+      b.count = 0;
+    };
   }
 
   /** true while the descriptors point into a live connection */
@@ -261,6 +274,11 @@ export function batchAddress(b: Batch): number {
 /** Binds `b` to the views of the connection that filled its first `count` descriptors. */
 export function bindBatch(b: Batch, mapping: Mapping | null, count: number): void {
   bind(b, mapping, count);
+}
+
+/** Gives `b` room for `capacity` descriptors (it holds none afterwards). */
+export function growBatch(b: Batch, capacity: number): void {
+  grow(b, capacity);
 }
 
 /** The connection `b`'s descriptors point into (null: none yet). */

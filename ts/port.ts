@@ -47,6 +47,7 @@ import {
   PORT_INFO_DISCONNECTS_OFF,
   PORT_INFO_GENERATION_OFF,
   PORT_INFO_LOG2_RING_SIZE_OFF,
+  PORT_INFO_MAX_SEGMENTS_OFF,
   PORT_INFO_NUM_C2S_OFF,
   PORT_INFO_NUM_REGIONS_OFF,
   PORT_INFO_NUM_S2C_OFF,
@@ -142,6 +143,8 @@ export interface PortInfo {
   regions: number;
   /** bytes per packet buffer (as the client allocated them) */
   bufferSize: number;
+  /** the most buffers one received packet can span (rxBurst sizes its batch to it when needed) */
+  maxSegments: number;
   connects: number;
   disconnects: number;
   /** handshakes refused, by us or by the peer */
@@ -449,7 +452,12 @@ export class Port extends typedEmitter<PortEvents>() {
       handle: () => this.#checkedHandle(),
       sizes: () => {
         const i = this.info();
-        return { connected: i.state === "connected", bufferSize: i.bufferSize, ringSize: i.ringSize };
+        return {
+          connected: i.state === "connected",
+          bufferSize: i.bufferSize,
+          ringSize: i.ringSize,
+          maxSegments: i.maxSegments,
+        };
       },
       connect: () => this.connect(),
       waitRx: (qid, wake) => {
@@ -524,6 +532,7 @@ export class Port extends typedEmitter<PortEvents>() {
       role: d.getUint8(PORT_INFO_ROLE_OFF) === ROLE_SERVER ? "server" : "client",
       regions: d.getUint16(PORT_INFO_NUM_REGIONS_OFF, true),
       bufferSize: d.getUint32(PORT_INFO_BUFFER_SIZE_OFF, true),
+      maxSegments: d.getUint32(PORT_INFO_MAX_SEGMENTS_OFF, true),
       connects: Number(d.getBigUint64(PORT_INFO_CONNECTS_OFF, true)),
       disconnects: Number(d.getBigUint64(PORT_INFO_DISCONNECTS_OFF, true)),
       rejects: Number(d.getBigUint64(PORT_INFO_REJECTS_OFF, true)),

@@ -81,7 +81,7 @@ export interface PortLink {
   /** the port's handle; throws CLOSED after close() */
   handle(): number;
   /** the negotiated sizes while connected (0 otherwise) */
-  sizes(): { connected: boolean; bufferSize: number; ringSize: number };
+  sizes(): { connected: boolean; bufferSize: number; ringSize: number; maxSegments: number };
   /** resolves on the next CONNECTED (at once when connected); rejects CLOSED / PEER_REJECTED */
   connect(): Promise<unknown>;
   /** calls `wake` once on the next RX_READY of rx queue `qid` */
@@ -147,6 +147,8 @@ export class QueueCore {
   rxMode: RxMode;
   bufferSize: number;
   ringSize: number;
+  /** rx: the most descriptors one packet can have on the attached connection (0: unknown) */
+  maxSegments = 0;
   /** whether the queue was ever attached to a connection (for messages) */
   attachedOnce = false;
   /** whoever waits for this queue (readable, a Worker's arm) */
@@ -196,6 +198,7 @@ export class QueueCore {
         const s = this.port.sizes();
         this.bufferSize = s.bufferSize;
         this.ringSize = s.ringSize;
+        this.maxSegments = s.maxSegments;
       }
     } catch (e) {
       for (const b of buffers) native.revokeRegion(b);

@@ -12,10 +12,10 @@
  *    directly; a 100 ms re-check notices a disconnect, which no event reports there;
  *  - polling mode: the next turn of the event loop (highest rate, one core busy).
  */
-import { Batch, batchAddress, bindBatch } from "./batch.ts";
+import { Batch, batchAddress, bindBatch, growBatch, type Mapping } from "./batch.ts";
 import { MemifError } from "./errors.ts";
 import { sleep, yieldLoop } from "./loop.ts";
-import { E_NOT_CONNECTED, EVENT_RX_READY } from "./native/abi.ts";
+import { E_NOT_CONNECTED, E_TOO_LARGE, EVENT_RX_READY, MAX_PACKET } from "./native/abi.ts";
 import { backend, type EventHook, type NativeBackend } from "./native/backend.ts";
 import { errorFor } from "./native/check.ts";
 import {
@@ -143,6 +143,32 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
     const prev = c.lastRx;
     if (prev !== null && prev !== batch) prev.count = 0; // its buffers go back to the peer now
     const n = rxBurstFn(c.h, batchAddress(batch), batch.capacity);
+    if (n >= 0) {
+      bindBatch(batch, m, n);
+      c.lastRx = batch;
+      return n;
+    }
+    if (n === E_TOO_LARGE) return this.#burstLonger(batch, m);
+    bindBatch(batch, null, 0);
+    if (n === E_NOT_CONNECTED) {
+      c.revokeAndDetach();
+      return 0;
+    }
+    throw errorFor(n, `rxBurst(${c.name()})`);
+  }
+
+  /**
+   * The first packet waiting is legal but spans more buffers than `batch` holds (say 71 buffers of
+   * 128 bytes for 9000 bytes): the core consumed nothing. Enlarge the batch to the most a packet
+   * can span on this connection (or double it, when that is unknown) and burst again.
+   */
+  #burstLonger(batch: Batch, m: Mapping): number {
+    const c = this.#c;
+    let n: number = E_TOO_LARGE;
+    while (n === E_TOO_LARGE && batch.capacity < MAX_PACKET + 1) {
+      growBatch(batch, Math.min(MAX_PACKET + 1, Math.max(c.maxSegments, batch.capacity * 2)));
+      n = rxBurstFn(c.h, batchAddress(batch), batch.capacity);
+    }
     if (n >= 0) {
       bindBatch(batch, m, n);
       c.lastRx = batch;
