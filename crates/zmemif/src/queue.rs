@@ -944,7 +944,7 @@ impl TxQueue {
 
 /// Test hooks for `crates/zmemif/fuzz` (feature `fuzzing`, off in every normal build): one
 /// queue's data path over a real connection whose other side the fuzzer writes at will.
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing {
     use super::*;
     use crate::conn::{Params, RingInfo};
@@ -1076,46 +1076,12 @@ pub mod fuzzing {
 mod tests {
     //! The data path against a hostile peer: both ends of one connection in this process, the
     //! "peer" writing raw descriptors and indexes straight into the ring.
+    use super::fuzzing::Pair;
     use super::*;
-    use crate::conn::{Params, RingInfo};
-    use crate::region::Region;
 
-    struct Pair {
-        client: Arc<Connection>,
-        server: Arc<Connection>,
-    }
-
+    /// Both ends of one connection in this process: the fuzz targets' pair, shared.
     fn pair(log2: u8, buffer_size: u32) -> Pair {
-        let p = Params {
-            num_c2s: 1,
-            num_s2c: 1,
-            log2,
-            buffer_size,
-        };
-        let c = Connection::create_client(p, 1, "t").unwrap();
-        let regions = c
-            .regions
-            .iter()
-            .map(|r| Region::from_peer(r.fd().try_clone().unwrap(), r.len() as u64).unwrap())
-            .collect();
-        let dup = |v: &[RingInfo]| -> Vec<RingInfo> {
-            v.iter()
-                .map(|r| RingInfo {
-                    region: r.region,
-                    offset: r.offset,
-                    log2: r.log2,
-                    eventfd: r.eventfd.try_clone().unwrap(),
-                    buffers: None,
-                })
-                .collect()
-        };
-        let s = Connection::from_peer(regions, dup(&c.c2s), dup(&c.s2c), 1, "c".into()).unwrap();
-        let ring = c.ring(Dir::S2C, 0);
-        ring.publish_head(ring.size()); // the client's refill on CONNECTED
-        Pair {
-            client: Arc::new(c),
-            server: Arc::new(s),
-        }
+        Pair::new(log2, buffer_size)
     }
 
     fn desc(region: u16, offset: u32, length: u32, flags: u16) -> RawDesc {
