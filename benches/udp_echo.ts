@@ -307,7 +307,14 @@ async function client(kind: Kind, target: string, rxMode: RxMode): Promise<void>
     sendRaw = () => s.send(payload, port, "127.0.0.1");
     close = () => s.close();
   } else {
-    const memif = { socket: target, connectTimeoutMs: 10_000, mac: CLIENT_MAC, nextHopMac: HOST_MAC, rxMode, ...busyPoll };
+    const memif = {
+      socket: target,
+      connectTimeoutMs: 10_000,
+      mac: CLIENT_MAC,
+      nextHopMac: HOST_MAC,
+      rxMode,
+      ...busyPoll,
+    };
     const s: UdpSocket<"buffer"> = await udpSocket({
       hostname: CLIENT,
       port: 40000,
@@ -439,15 +446,41 @@ async function round(v: Variant, n: number): Promise<RoundResult> {
   const mode = v.rxMode ?? "adaptive";
   const me = [process.execPath, import.meta.path];
   const e = new Child(`echo ${variantName(v)}`, ECHO_CPU, [
-    ...me, "--child", "echo", "--kind", v.kind, "--target", sock, "--rx-mode", mode, ...bpArgs,
+    ...me,
+    "--child",
+    "echo",
+    "--kind",
+    v.kind,
+    "--target",
+    sock,
+    "--rx-mode",
+    mode,
+    ...bpArgs,
   ]);
   let c: Child | null = null;
   try {
     const target = v.kind === "bun" ? String((await e.waitEvent("ready", 0, 10_000)).j.port) : sock;
     c = new Child(`client ${variantName(v)}`, CLIENT_CPU, [
-      ...me, "--child", "client", "--kind", v.kind, "--target", target, "--rx-mode", mode,
-      "--seconds", String(seconds), "--size", String(size), "--window", String(window),
-      "--pings", String(pings), "--idle", String(idleS), ...bpArgs,
+      ...me,
+      "--child",
+      "client",
+      "--kind",
+      v.kind,
+      "--target",
+      target,
+      "--rx-mode",
+      mode,
+      "--seconds",
+      String(seconds),
+      "--size",
+      String(size),
+      "--window",
+      String(window),
+      "--pings",
+      String(pings),
+      "--idle",
+      String(idleS),
+      ...bpArgs,
     ]);
     const limit = 30_000 + seconds * 1000;
     const l0 = await c.waitEvent("load", 0, limit);
@@ -531,7 +564,14 @@ function cdfSvg(series: { name: string; values: number[] }[], title: string): st
     if (v.length === 0) return;
     const color = colors[i % colors.length]!;
     const pts = v.map((u, k) => `${k === 0 ? "M" : "L"}${x(u).toFixed(1)},${y((k + 0.5) / v.length).toFixed(1)}`);
-    const dash = s.name === "bun" ? "" : s.name.includes("polling") ? ` stroke-dasharray="2 3"` : s.name.includes("interrupt") ? ` stroke-dasharray="6 4"` : "";
+    const dash =
+      s.name === "bun"
+        ? ""
+        : s.name.includes("polling")
+          ? ` stroke-dasharray="2 3"`
+          : s.name.includes("interrupt")
+            ? ` stroke-dasharray="6 4"`
+            : "";
     out.push(`<path d="${pts.join(" ")}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     const ly = M.top + 8 + i * 18;
     const lx = M.left + pw + 16;
@@ -546,7 +586,8 @@ function cdfSvg(series: { name: string; values: number[] }[], title: string): st
 async function main(): Promise<void> {
   const variants: Variant[] = [];
   if (kindList.includes("bun")) variants.push({ kind: "bun", rxMode: null });
-  for (const m of modeList) for (const k of ZMEMIF_KINDS) if (kindList.includes(k)) variants.push({ kind: k, rxMode: m });
+  for (const m of modeList)
+    for (const k of ZMEMIF_KINDS) if (kindList.includes(k)) variants.push({ kind: k, rxMode: m });
   const results = new Map<string, RoundResult[]>();
   for (const v of variants) results.set(variantName(v), []);
   let n = 0;

@@ -16,28 +16,54 @@ import { cli, onStop } from "./cli.ts";
 
 const o = cli("bw_test", "Memif packet-rate test: a sender and a receiver, N ports x M queues, Mpps each second.", {
   role: { type: "choice", choices: ["sender", "receiver"], help: "which end of the test this process is" },
-  "memif-role": { type: "choice", default: "auto", choices: ["auto", "client", "server"], help: "auto: receiver is server, sender is client" },
+  "memif-role": {
+    type: "choice",
+    default: "auto",
+    choices: ["auto", "client", "server"],
+    help: "auto: receiver is server, sender is client",
+  },
   socket: { type: "string", default: "@zmemif-bw", help: "control socket: a path, or @name (abstract)" },
-  id: { type: "int", default: "0", min: 0, max: 0xffffff00, help: "interface id of the first port (ports use id..id+N-1)" },
+  id: {
+    type: "int",
+    default: "0",
+    min: 0,
+    max: 0xffffff00,
+    help: "interface id of the first port (ports use id..id+N-1)",
+  },
   ports: { type: "int", default: "1", min: 1, max: 64, help: "ports (memif interfaces) on the socket" },
   queues: { type: "int", default: "1", min: 1, max: 255, help: "queues per port and direction" },
   size: { type: "int", default: "64", min: 1, max: 65535, help: "sender: packet size in bytes (one buffer each)" },
   burst: { type: "int", default: "32", min: 1, max: 256, help: "descriptors per burst" },
   "ring-size": { type: "int", default: "1024", min: 2, max: 16384, help: "descriptors per ring (a power of two)" },
-  seconds: { type: "number", default: "0", min: 0, max: 1e6, help: "stop after this long once connected (0: at Ctrl-C)" },
-  "connect-timeout-ms": { type: "int", default: "30000", min: 1, max: 3600000, help: "give up if not all ports connect" },
+  seconds: {
+    type: "number",
+    default: "0",
+    min: 0,
+    max: 1e6,
+    help: "stop after this long once connected (0: at Ctrl-C)",
+  },
+  "connect-timeout-ms": {
+    type: "int",
+    default: "30000",
+    min: 1,
+    max: 3600000,
+    help: "give up if not all ports connect",
+  },
 });
 if ((o["ring-size"] & (o["ring-size"] - 1)) !== 0) {
   console.error(`bw_test: --ring-size must be a power of two (e.g. 1024), got ${o["ring-size"]}`);
   process.exit(2);
 }
 if (o.size > 2048) {
-  console.error(`bw_test: --size ${o.size} needs more than one 2048-byte buffer; use at most 2048 (queue.send() chains larger packets)`);
+  console.error(
+    `bw_test: --size ${o.size} needs more than one 2048-byte buffer; use at most 2048 (queue.send() chains larger packets)`,
+  );
   process.exit(2);
 }
 
 const sender = o.role === "sender";
-const memifRole = o["memif-role"] === "auto" ? (sender ? "client" : "server") : (o["memif-role"] as "client" | "server");
+const memifRole =
+  o["memif-role"] === "auto" ? (sender ? "client" : "server") : (o["memif-role"] as "client" | "server");
 const socket = new MemifSocket(o.socket);
 const ports: Port[] = [];
 for (let p = 0; p < o.ports; p++) {
@@ -142,6 +168,8 @@ while (!stop) {
   await yieldLoop();
 }
 const secs = (performance.now() - t0) / 1000;
-console.log(`total: ${sender ? "sent" : "received"} ${packets} packets in ${secs.toFixed(1)} s, ${(packets / secs / 1e6).toFixed(3)} Mpps average`);
+console.log(
+  `total: ${sender ? "sent" : "received"} ${packets} packets in ${secs.toFixed(1)} s, ${(packets / secs / 1e6).toFixed(3)} Mpps average`,
+);
 socket.close();
 process.exit(0);

@@ -23,7 +23,8 @@ export type Parsed<S extends Specs> = {
 function usage(name: string, summary: string, specs: Specs): string {
   const lines = [`usage: bun examples/${name}.ts [options]`, "", summary, "", "options:"];
   for (const [k, s] of Object.entries(specs)) {
-    const arg = s.type === "flag" ? "" : s.type === "choice" ? ` ${s.choices!.join("|")}` : s.type === "string" ? " VALUE" : " N";
+    const arg =
+      s.type === "flag" ? "" : s.type === "choice" ? ` ${s.choices!.join("|")}` : s.type === "string" ? " VALUE" : " N";
     const dflt = s.default !== undefined ? ` (default ${s.default})` : "";
     const left = `  --${k}${arg}`;
     lines.push((left.length >= 34 ? `${left}  ` : left.padEnd(34)) + s.help + dflt);

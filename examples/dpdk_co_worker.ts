@@ -14,17 +14,61 @@ import { Batch, MemifSocket, type MemifError } from "zmemif";
 import { cli, onStop } from "./cli.ts";
 import { RECIPE } from "./dpdk_recipe.ts";
 
-const o = cli("dpdk_co_worker", `Sender and receiver as memif clients of a DPDK server that forwards id 0 -> id 1.\n\n${RECIPE}`, {
-  role: { type: "choice", choices: ["sender", "receiver"], help: "sender transmits on its interface, receiver counts" },
-  socket: { type: "string", default: "@zmemif-dpdk", help: "the DPDK server's socket: a path, or @name (abstract)" },
-  id: { type: "int", default: "-1", min: -1, max: 0xffffffff, help: "interface id (-1: 0 for the sender, 1 for the receiver)" },
-  count: { type: "int", default: "0", min: 0, max: 2 ** 52, help: "sender: packets to send (0: until --seconds or Ctrl-C)" },
-  pps: { type: "int", default: "0", min: 0, max: 1e9, help: "sender: packets per second (0: as fast as the ring allows)" },
-  size: { type: "int", default: "64", min: 64, max: 2048, help: "frame size in bytes" },
-  seconds: { type: "number", default: "0", min: 0, max: 1e6, help: "stop after this long once connected (0: no limit)" },
-  "idle-exit-ms": { type: "int", default: "0", min: 0, max: 3600000, help: "receiver: stop when nothing arrived for this long after the first packet (0: never)" },
-  "connect-timeout-ms": { type: "int", default: "10000", min: 1, max: 3600000, help: "give up if the DPDK server does not answer" },
-});
+const o = cli(
+  "dpdk_co_worker",
+  `Sender and receiver as memif clients of a DPDK server that forwards id 0 -> id 1.\n\n${RECIPE}`,
+  {
+    role: {
+      type: "choice",
+      choices: ["sender", "receiver"],
+      help: "sender transmits on its interface, receiver counts",
+    },
+    socket: { type: "string", default: "@zmemif-dpdk", help: "the DPDK server's socket: a path, or @name (abstract)" },
+    id: {
+      type: "int",
+      default: "-1",
+      min: -1,
+      max: 0xffffffff,
+      help: "interface id (-1: 0 for the sender, 1 for the receiver)",
+    },
+    count: {
+      type: "int",
+      default: "0",
+      min: 0,
+      max: 2 ** 52,
+      help: "sender: packets to send (0: until --seconds or Ctrl-C)",
+    },
+    pps: {
+      type: "int",
+      default: "0",
+      min: 0,
+      max: 1e9,
+      help: "sender: packets per second (0: as fast as the ring allows)",
+    },
+    size: { type: "int", default: "64", min: 64, max: 2048, help: "frame size in bytes" },
+    seconds: {
+      type: "number",
+      default: "0",
+      min: 0,
+      max: 1e6,
+      help: "stop after this long once connected (0: no limit)",
+    },
+    "idle-exit-ms": {
+      type: "int",
+      default: "0",
+      min: 0,
+      max: 3600000,
+      help: "receiver: stop when nothing arrived for this long after the first packet (0: never)",
+    },
+    "connect-timeout-ms": {
+      type: "int",
+      default: "10000",
+      min: 1,
+      max: 3600000,
+      help: "give up if the DPDK server does not answer",
+    },
+  },
+);
 
 const MAGIC = 0x5a4d454d; // "ZMEM"
 const HDR = 14; // Ethernet: dst(6) src(6) type(2); then magic (u32 LE) and seq (u32 LE lo, u32 LE hi)
@@ -121,7 +165,12 @@ if (sender) {
     for (let i = 0; i < n; i++) {
       const view = batch.view(batch.region(i));
       const off = batch.offset(i);
-      const magic = (view[off + HDR]! | (view[off + HDR + 1]! << 8) | (view[off + HDR + 2]! << 16) | (view[off + HDR + 3]! << 24)) >>> 0;
+      const magic =
+        (view[off + HDR]! |
+          (view[off + HDR + 1]! << 8) |
+          (view[off + HDR + 2]! << 16) |
+          (view[off + HDR + 3]! << 24)) >>>
+        0;
       if (batch.length(i) < HDR + 12 || magic !== MAGIC) {
         bad++;
         continue;

@@ -61,11 +61,7 @@ export function shellLine(argv: readonly string[]): string {
   const eal = argv.slice(1, sep);
   const vdevs = eal.filter((a) => a.startsWith("--vdev="));
   const rest = eal.filter((a) => !a.startsWith("--vdev="));
-  return [
-    [argv[0], ...rest].join(" "),
-    ...vdevs.map((v) => `  ${v}`),
-    `  ${argv.slice(sep).join(" ")}`,
-  ].join(" \\\n");
+  return [[argv[0], ...rest].join(" "), ...vdevs.map((v) => `  ${v}`), `  ${argv.slice(sep).join(" ")}`].join(" \\\n");
 }
 
 /** The recipe as README.md and `--help` show it: three shells, in this order. */

@@ -16,7 +16,10 @@ using socket = new MemifSocket(path); // "/run/x.sock", or "@name" for an abstra
 using port = socket.port({ id: 0, role });
 const peer = role === "server" ? "client" : "server";
 console.log(`waiting for a memif ${peer} on ${path} (id 0); give another socket as the second argument`);
-await port.connect(role === "client" ? { timeoutMs: 10_000 } : {}).catch((e) => (console.error(e.message), process.exit(1)));
+await port.connect(role === "client" ? { timeoutMs: 10_000 } : {}).catch((e) => {
+  console.error(e.message);
+  process.exit(1);
+});
 using rx = port.rxQueue(0);
 using tx = port.txQueue(0);
 
@@ -31,9 +34,15 @@ if (role === "server") {
     }
   }
 } else {
-  port.on("disconnected", (e) => (console.error(`the server left: ${e.reason}`), process.exit(1)));
+  port.on("disconnected", (e) => {
+    console.error(`the server left: ${e.reason}`);
+    process.exit(1);
+  });
   let t0 = 0;
-  const ping = (i: number) => ((t0 = performance.now()), tx.send(new TextEncoder().encode(`ping ${i}`)));
+  const ping = (i: number) => {
+    t0 = performance.now();
+    return tx.send(new TextEncoder().encode(`ping ${i}`));
+  };
   await ping(0); // send() waits for ring space when the ring is full
   let i = 0;
   for await (const packet of rx) {

@@ -21,13 +21,29 @@ const o = cli("simple_echo", "Echo server, or a client that measures round-trip 
   role: { type: "choice", choices: ["server", "client"], help: "server echoes; client sends and measures" },
   socket: { type: "string", default: "@zmemif-echo", help: "control socket: a path, or @name (abstract)" },
   id: { type: "int", default: "0", min: 0, max: 0xffffffff, help: "memif interface id (same on both sides)" },
-  api: { type: "choice", default: "burst", choices: ["burst", "send"], help: "server: echo through the burst API or send()" },
+  api: {
+    type: "choice",
+    default: "burst",
+    choices: ["burst", "send"],
+    help: "server: echo through the burst API or send()",
+  },
   count: { type: "int", default: "1000", min: 1, max: 1e9, help: "client: packets to send" },
   size: { type: "int", default: "64", min: 16, max: 65535, help: "client: packet size in bytes" },
   "interval-ms": { type: "number", default: "0", min: 0, max: 60000, help: "client: pause between packets" },
   "timeout-ms": { type: "int", default: "1000", min: 1, max: 600000, help: "client: wait this long for each echo" },
-  "connect-timeout-ms": { type: "int", default: "10000", min: 1, max: 3600000, help: "client: give up connecting after this" },
-  "rx-mode": { type: "choice", default: "adaptive", choices: ["adaptive", "interrupt", "polling"], help: "how rx waits" },
+  "connect-timeout-ms": {
+    type: "int",
+    default: "10000",
+    min: 1,
+    max: 3600000,
+    help: "client: give up connecting after this",
+  },
+  "rx-mode": {
+    type: "choice",
+    default: "adaptive",
+    choices: ["adaptive", "interrupt", "polling"],
+    help: "how rx waits",
+  },
 });
 
 /** The errors that mean "the peer left": the connection under a batch or queue ended. */

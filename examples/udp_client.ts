@@ -37,24 +37,41 @@ const SUMMARY =
   "the uplink NIC's) and the next hop's MAC (--next-hop-mac; the router's, or the echo's here).";
 
 const o = cli("udp_client", SUMMARY, {
-  role: { type: "choice", default: "client", choices: ["client", "server"], help: "memif role (the forwarder is the server)" },
+  role: {
+    type: "choice",
+    default: "client",
+    choices: ["client", "server"],
+    help: "memif role (the forwarder is the server)",
+  },
   socket: { type: "string", default: "/run/memif.sock", help: "memif control socket: a path, or @name (abstract)" },
   id: { type: "int", default: "0", min: 0, max: 0xffffffff, help: "memif interface id" },
   host: { type: "string", default: "192.0.2.2", help: "our IPv4/IPv6 address (the datagrams' source)" },
   to: { type: "string", default: "192.0.2.1:5000", help: "the echo service, ADDRESS:PORT ([v6]:port for IPv6)" },
   mac: { type: "string", default: "02:00:00:00:00:02", help: "our MAC (behind the forwarder: its uplink MAC)" },
-  "next-hop-mac": { type: "string", default: "02:00:00:00:00:01", help: "MAC for the echo's address (the router's, or the echo's)" },
+  "next-hop-mac": {
+    type: "string",
+    default: "02:00:00:00:00:01",
+    help: "MAC for the echo's address (the router's, or the echo's)",
+  },
   mode: { type: "choice", default: "ethernet", choices: ["ethernet", "ip"], help: "memif mode (ip: no MACs needed)" },
   count: { type: "int", default: "10", min: 1, max: 1e9, help: "datagrams to send" },
   size: { type: "int", default: "64", min: 8, max: 65507, help: "payload bytes (larger than the MTU: fragmented)" },
   "interval-ms": { type: "number", default: "0", min: 0, max: 60000, help: "pause between datagrams" },
   "timeout-ms": { type: "int", default: "1000", min: 1, max: 600000, help: "wait this long for each echo" },
-  "connect-timeout-ms": { type: "int", default: "10000", min: -1, max: 3600000, help: "wait for the memif peer, -1: forever" },
+  "connect-timeout-ms": {
+    type: "int",
+    default: "10000",
+    min: -1,
+    max: 3600000,
+    help: "wait for the memif peer, -1: forever",
+  },
 });
 
 const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(o.to);
 if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-  process.stderr.write(`udp_client: --to must be ADDRESS:PORT, like 192.0.2.1:5000 or [2001:db8::1]:5000, got '${o.to}'\n`);
+  process.stderr.write(
+    `udp_client: --to must be ADDRESS:PORT, like 192.0.2.1:5000 or [2001:db8::1]:5000, got '${o.to}'\n`,
+  );
   process.exit(2);
 }
 const [toHost, toPort] = [m[1]!, Number(m[2])];
@@ -114,7 +131,14 @@ for (let seq = 0; seq < o.count; seq++) {
   const t0 = performance.now();
   const echoed = new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), o["timeout-ms"]);
-    waiting = { seq, expect: data, done: (ok) => (clearTimeout(timer), resolve(ok)) };
+    waiting = {
+      seq,
+      expect: data,
+      done: (ok) => {
+        clearTimeout(timer);
+        resolve(ok);
+      },
+    };
   });
   // false: the ring is full or the memif peer is gone; writable() waits for either to pass
   while (!socket.send(data)) await socket.writable();

@@ -16,15 +16,31 @@ import { createSocket, udpSocket, type MemifUdpOptions, type UdpSocket } from "z
 import { cli, onStop } from "./cli.ts";
 
 const SPECS = {
-  role: { type: "choice", default: "client", choices: ["client", "server"], help: "memif role (the forwarder is the server)" },
+  role: {
+    type: "choice",
+    default: "client",
+    choices: ["client", "server"],
+    help: "memif role (the forwarder is the server)",
+  },
   socket: { type: "string", default: "/run/memif.sock", help: "memif control socket: a path, or @name (abstract)" },
   id: { type: "int", default: "0", min: 0, max: 0xffffffff, help: "memif interface id" },
   host: { type: "string", default: "0.0.0.0", help: "local address to bind (0.0.0.0: any IPv4, :: any)" },
   ports: { type: "string", default: "5000", help: "UDP ports to serve: 5000, 5000-5099, or a list 5000,6000-6009" },
   mode: { type: "choice", default: "ethernet", choices: ["ethernet", "ip"], help: "memif mode (ip: bare IP packets)" },
   api: { type: "choice", default: "data", choices: ["data", "batch", "dgram"], help: "socket shape used" },
-  "rx-mode": { type: "choice", default: "adaptive", choices: ["adaptive", "interrupt", "polling"], help: "how rx waits" },
-  "connect-timeout-ms": { type: "int", default: "-1", min: -1, max: 3600000, help: "wait for the memif peer, -1: forever" },
+  "rx-mode": {
+    type: "choice",
+    default: "adaptive",
+    choices: ["adaptive", "interrupt", "polling"],
+    help: "how rx waits",
+  },
+  "connect-timeout-ms": {
+    type: "int",
+    default: "-1",
+    min: -1,
+    max: 3600000,
+    help: "wait for the memif peer, -1: forever",
+  },
 } as const;
 
 // `SOCKET [ID]` at the end stand for --socket and --id

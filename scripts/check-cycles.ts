@@ -175,7 +175,9 @@ if (import.meta.main) {
     console.error(`Rust import cycle among crates/zmemif/src: ${cyclePath(rust, scc)}`);
   }
   if (rc.length === 0) {
-    console.log(`Rust: no import cycle among ${rust.size} modules (${edges.length} known edge(s) allowed in ${relative(ROOT, file)})`);
+    console.log(
+      `Rust: no import cycle among ${rust.size} modules (${edges.length} known edge(s) allowed in ${relative(ROOT, file)})`,
+    );
   }
 
   const ts = tsGraph();

@@ -37,8 +37,8 @@ step "dpdk: $(pkg-config --modversion libdpdk 2>/dev/null || echo '?'), testpmd 
 
 # --- node/npm (only to fetch Bun) --------------------------------------------------------------
 BUN="$ROOT/node_modules/.bin/bun"
-# @napi-rs/cli (`napi`) builds the npm packages (scripts/package.sh).
-if [[ ! -x $BUN || ! -x $ROOT/node_modules/.bin/napi ]]; then
+# @napi-rs/cli (`napi`) builds the npm packages (scripts/package.sh); Biome formats and lints the TypeScript.
+if [[ ! -x $BUN || ! -x $ROOT/node_modules/.bin/napi || ! -x $ROOT/node_modules/.bin/biome ]]; then
 	if ! command -v npm >/dev/null; then
 		[[ $(id -u) -eq 0 ]] || die "npm missing: run as root or install nodejs/npm"
 		step "apt: installing nodejs npm (to fetch Bun)"
@@ -60,7 +60,7 @@ if [[ ! -x $BUN || ! -x $ROOT/node_modules/.bin/napi ]]; then
 }
 EOF
 	fi
-	step "npm: installing devDependencies (bun $BUN_VERSION, @napi-rs/cli) into $ROOT/node_modules"
+	step "npm: installing devDependencies (bun $BUN_VERSION, @napi-rs/cli, Biome) into $ROOT/node_modules"
 	(cd "$ROOT" && npm install --no-audit --no-fund --loglevel=error)
 fi
 # With npm's ignore-scripts set, the bun package's postinstall (which puts the platform binary

@@ -213,6 +213,7 @@ step "Rust tests (unit, two-process, hostile peer, dpdk-testpmd interop)" rust_t
 step "miri: ring and index tests (cargo +nightly miri test)" miri_tests
 full_step "fuzz: 60 s per cargo-fuzz target (crates/zmemif/fuzz)" fuzz_smoke
 step "TypeScript type check (strict)" "$ROOT/node_modules/.bin/tsc" --noEmit
+step "TypeScript format and lint (Biome: bun run lint; bun run format fixes)" "$BUN" run lint
 step "forwarder: build (the Bun UDP tests use it)" make -s -C forwarder
 step "npm tarballs (scripts/package.sh; tests/package.test.ts installs them)" package_tarballs
 step "Bun tests" bun_tests

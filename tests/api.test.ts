@@ -17,8 +17,12 @@ describe("errors", () => {
 
   test("a missing library says how to build it", async () => {
     const proc = Bun.spawn(
-      [process.execPath, "-e", `import { MemifSocket } from ${JSON.stringify(join(import.meta.dir, "../ts/index.ts"))};
-try { new MemifSocket("@x"); } catch (e) { console.log(e.code + " " + e.message); }`],
+      [
+        process.execPath,
+        "-e",
+        `import { MemifSocket } from ${JSON.stringify(join(import.meta.dir, "../ts/index.ts"))};
+try { new MemifSocket("@x"); } catch (e) { console.log(e.code + " " + e.message); }`,
+      ],
       { env: { ...process.env, ZMEMIF_LIB: "/nonexistent/libzmemif.so" }, stdout: "pipe" },
     );
     const out = await new Response(proc.stdout).text();

@@ -19,8 +19,19 @@ const totalBytes = Array.from({ length: N }, (_, i) => len(i)).reduce((a, b) => 
 
 async function slowReceiver() {
   const path = abstractName();
-  peer = new Peer(["--socket", path, "--role", "server", "--behaviour", "sink", "--delay-ms", "5",
-    "--exit-after", String(N), "--check"]);
+  peer = new Peer([
+    "--socket",
+    path,
+    "--role",
+    "server",
+    "--behaviour",
+    "sink",
+    "--delay-ms",
+    "5",
+    "--exit-after",
+    String(N),
+    "--check",
+  ]);
   await peer.waitFor(/^listening/);
   const socket = new MemifSocket(path);
   const port = socket.port({ role: "client", ringSize: 64, reconnectMs: 50 });

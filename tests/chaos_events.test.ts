@@ -22,53 +22,76 @@ const CYCLES = Number(process.env.CHAOS_EVENT_CYCLES ?? 5000);
 const QUEUES = 4;
 const SYNC_EVERY = 250;
 
-test(`4 Workers on 4 queues: ${2 * CYCLES} connect/disconnect events with traffic, no crash, none lost`, async () => {
-  const sock = chaosSocket("events");
-  target = new Proc([process.execPath, join(import.meta.dir, "helpers", "chaos_workers.ts"), "--socket", sock, "--queues", String(QUEUES)]);
-  await target.waitFor(/^ready$/, 15_000);
-  const pkt = new Uint8Array(64).fill(7);
-  const batch = new Batch(32);
-  let synced = 0;
-  const t0 = performance.now();
-  for (let c = 1; c <= CYCLES; c++) {
-    const s = new MemifSocket(sock);
-    const p = s.port({ role: "client", c2sQueues: QUEUES, s2cQueues: QUEUES, reconnectMs: 5, name: "chaos-cycler" });
-    await p.connect({ timeoutMs: 10_000 });
-    for (let q = 0; q < QUEUES; q++) await p.txQueue(q).send(pkt, { timeoutMs: 5000 });
-    if (c % SYNC_EVERY === 0) {
-      // every Worker still serves: its echo comes back on this connection
-      for (let q = 0; q < QUEUES; q++) {
-        const rx = p.rxQueue(q, { rxMode: "polling" });
-        const deadline = performance.now() + 5000;
-        let got = 0;
-        while (got === 0 && performance.now() < deadline) {
-          got = rx.rxBurst(batch);
-          if (got === 0) await Bun.sleep(1);
+test(
+  `4 Workers on 4 queues: ${2 * CYCLES} connect/disconnect events with traffic, no crash, none lost`,
+  async () => {
+    const sock = chaosSocket("events");
+    target = new Proc([
+      process.execPath,
+      join(import.meta.dir, "helpers", "chaos_workers.ts"),
+      "--socket",
+      sock,
+      "--queues",
+      String(QUEUES),
+    ]);
+    await target.waitFor(/^ready$/, 15_000);
+    const pkt = new Uint8Array(64).fill(7);
+    const batch = new Batch(32);
+    let synced = 0;
+    const t0 = performance.now();
+    for (let c = 1; c <= CYCLES; c++) {
+      const s = new MemifSocket(sock);
+      const p = s.port({ role: "client", c2sQueues: QUEUES, s2cQueues: QUEUES, reconnectMs: 5, name: "chaos-cycler" });
+      await p.connect({ timeoutMs: 10_000 });
+      for (let q = 0; q < QUEUES; q++) await p.txQueue(q).send(pkt, { timeoutMs: 5000 });
+      if (c % SYNC_EVERY === 0) {
+        // every Worker still serves: its echo comes back on this connection
+        for (let q = 0; q < QUEUES; q++) {
+          const rx = p.rxQueue(q, { rxMode: "polling" });
+          const deadline = performance.now() + 5000;
+          let got = 0;
+          while (got === 0 && performance.now() < deadline) {
+            got = rx.rxBurst(batch);
+            if (got === 0) await Bun.sleep(1);
+          }
+          expect(
+            got,
+            `connection ${c}: no echo on queue ${q}; target:\n${target.lines.slice(-5).join("\n")}\n${target.stderr}`,
+          ).toBeGreaterThan(0);
         }
-        expect(got, `connection ${c}: no echo on queue ${q}; target:\n${target.lines.slice(-5).join("\n")}\n${target.stderr}`).toBeGreaterThan(0);
+        synced++;
+        expect(alive(target.proc.pid), target.stderr).toBe(true);
       }
-      synced++;
-      expect(alive(target.proc.pid), target.stderr).toBe(true);
+      s.close();
     }
-    s.close();
-  }
-  const secs = (performance.now() - t0) / 1000;
-  await waitCount(target, /^disconnected \d+$/, CYCLES, 30_000);
-  expect(alive(target.proc.pid), target.stderr).toBe(true);
-  expect(await target.stop()).toBe(0);
-  const r = target.json<{ connected: number; disconnected: number; echoed: number[]; errors: string[]; connects: number; disconnects: number }>().at(-1)!;
-  expect(r.errors).toEqual([]);
-  expect(r.connects).toBe(CYCLES);
-  expect(r.disconnects).toBe(CYCLES);
-  expect(r.disconnected).toBe(CYCLES);
-  // 'connected' is emitted once per connection still up when its event is handled; one that
-  // already ended by then is reported by its 'disconnected' only.
-  expect(r.connected).toBeLessThanOrEqual(CYCLES);
-  expect(r.connected).toBeGreaterThan(0);
-  for (const e of r.echoed) expect(e).toBeGreaterThanOrEqual(synced);
-  console.log(
-    `chaos events: ${CYCLES} connections in ${secs.toFixed(1)} s = ${r.connects + r.disconnects} core events; the target's ` +
-      `main thread emitted ${r.connected} 'connected' + ${r.disconnected} 'disconnected'; Workers echoed ` +
-      `${r.echoed.join(" / ")} packets (${CYCLES * QUEUES} sent, ${synced} sync rounds all answered); no crash`,
-  );
-}, 60_000 + CYCLES * 40);
+    const secs = (performance.now() - t0) / 1000;
+    await waitCount(target, /^disconnected \d+$/, CYCLES, 30_000);
+    expect(alive(target.proc.pid), target.stderr).toBe(true);
+    expect(await target.stop()).toBe(0);
+    const r = target
+      .json<{
+        connected: number;
+        disconnected: number;
+        echoed: number[];
+        errors: string[];
+        connects: number;
+        disconnects: number;
+      }>()
+      .at(-1)!;
+    expect(r.errors).toEqual([]);
+    expect(r.connects).toBe(CYCLES);
+    expect(r.disconnects).toBe(CYCLES);
+    expect(r.disconnected).toBe(CYCLES);
+    // 'connected' is emitted once per connection still up when its event is handled; one that
+    // already ended by then is reported by its 'disconnected' only.
+    expect(r.connected).toBeLessThanOrEqual(CYCLES);
+    expect(r.connected).toBeGreaterThan(0);
+    for (const e of r.echoed) expect(e).toBeGreaterThanOrEqual(synced);
+    console.log(
+      `chaos events: ${CYCLES} connections in ${secs.toFixed(1)} s = ${r.connects + r.disconnects} core events; the target's ` +
+        `main thread emitted ${r.connected} 'connected' + ${r.disconnected} 'disconnected'; Workers echoed ` +
+        `${r.echoed.join(" / ")} packets (${CYCLES * QUEUES} sent, ${synced} sync rounds all answered); no crash`,
+    );
+  },
+  60_000 + CYCLES * 40,
+);

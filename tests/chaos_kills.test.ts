@@ -37,68 +37,101 @@ interface Summary {
 const KILLS = Number(process.env.CHAOS_KILLS ?? 100);
 
 for (const api of ["burst", "send"] as const) {
-  test(`simple_echo --role server --api ${api} outlives ${KILLS} clients SIGKILLed mid-burst, then serves an honest client`, async () => {
-    const sock = chaosSocket(`server-${api}`);
-    const server = track(example("simple_echo", ["--role", "server", "--socket", sock, "--api", api]));
-    await server.waitFor(/^waiting for a memif client/);
-    for (let k = 0; k < KILLS; k++) {
-      let client: Proc;
-      if (k % 2 === 0) {
-        client = track(chaosClient(sock, ["--flowing", "10"]));
-        await client.waitFor(/^flowing 1$/, 15_000);
-      } else {
-        const size = k % 4 === 1 ? "9000" : "64";
-        client = track(rustPeer(["--socket", sock, "--action", "both", "--size", size, "--interval-ms", "0", "--connect-timeout", "15"]));
-        await client.waitFor(/"event":"connected"/, 15_000);
+  test(
+    `simple_echo --role server --api ${api} outlives ${KILLS} clients SIGKILLed mid-burst, then serves an honest client`,
+    async () => {
+      const sock = chaosSocket(`server-${api}`);
+      const server = track(example("simple_echo", ["--role", "server", "--socket", sock, "--api", api]));
+      await server.waitFor(/^waiting for a memif client/);
+      for (let k = 0; k < KILLS; k++) {
+        let client: Proc;
+        if (k % 2 === 0) {
+          client = track(chaosClient(sock, ["--flowing", "10"]));
+          await client.waitFor(/^flowing 1$/, 15_000);
+        } else {
+          const size = k % 4 === 1 ? "9000" : "64";
+          client = track(
+            rustPeer([
+              "--socket",
+              sock,
+              "--action",
+              "both",
+              "--size",
+              size,
+              "--interval-ms",
+              "0",
+              "--connect-timeout",
+              "15",
+            ]),
+          );
+          await client.waitFor(/"event":"connected"/, 15_000);
+        }
+        await Bun.sleep(between(10, 90));
+        await kill9(client);
+        started.splice(started.indexOf(client), 1);
+        expect(alive(server.proc.pid), `after kill ${k + 1}: ${server.stderr}`).toBe(true);
+        await waitCount(server, /^disconnected: /, k + 1); // it saw this client go before the next comes
       }
-      await Bun.sleep(between(10, 90));
-      await kill9(client);
-      started.splice(started.indexOf(client), 1);
-      expect(alive(server.proc.pid), `after kill ${k + 1}: ${server.stderr}`).toBe(true);
-      await waitCount(server, /^disconnected: /, k + 1); // it saw this client go before the next comes
-    }
-    const honest = track(chaosClient(sock, ["--count", "4000"]));
-    expect(await honest.exited, honest.stderr).toBe(0);
-    const r = honest.json<Summary>().at(-1)!;
-    expect(r).toMatchObject({ echoed: 4000, lost: 0, bad: 0, unsent: 0, connects: 1 });
-    expect(alive(server.proc.pid), server.stderr).toBe(true);
-    await server.stop();
-    const last = server.lines.at(-1) ?? "";
-    const m = /^echoed (\d+) packets(?:; (\d+) burst\(s\) cut short)?/.exec(last);
-    expect(m, server.lines.slice(-5).join("\n")).not.toBeNull();
-    console.log(
-      `chaos server --api ${api}: survived ${KILLS} SIGKILLed clients; echoed ${m![1]} packets, ` +
-        `${m![2] ?? 0} burst(s) cut short by a kill; honest client: ${r.echoed} checked echoes, ${r.lost} lost`,
-    );
-  }, 60_000 + KILLS * 1000);
+      const honest = track(chaosClient(sock, ["--count", "4000"]));
+      expect(await honest.exited, honest.stderr).toBe(0);
+      const r = honest.json<Summary>().at(-1)!;
+      expect(r).toMatchObject({ echoed: 4000, lost: 0, bad: 0, unsent: 0, connects: 1 });
+      expect(alive(server.proc.pid), server.stderr).toBe(true);
+      await server.stop();
+      const last = server.lines.at(-1) ?? "";
+      const m = /^echoed (\d+) packets(?:; (\d+) burst\(s\) cut short)?/.exec(last);
+      expect(m, server.lines.slice(-5).join("\n")).not.toBeNull();
+      console.log(
+        `chaos server --api ${api}: survived ${KILLS} SIGKILLed clients; echoed ${m![1]} packets, ` +
+          `${m![2] ?? 0} burst(s) cut short by a kill; honest client: ${r.echoed} checked echoes, ${r.lost} lost`,
+      );
+    },
+    60_000 + KILLS * 1000,
+  );
 }
 
-test(`a Bun client (chaos_client) outlives its server SIGKILLed mid-burst ${Number(process.env.CHAOS_SERVER_KILLS ?? 20)} times, reconnecting each time`, async () => {
-  const sock = chaosSocket("client");
-  const servers = [
-    () => rustPeer(["--socket", sock, "--role", "server", "--action", "echo", "--interval-ms", "0", "--connect-timeout", "30"]),
-    () => example("simple_echo", ["--role", "server", "--socket", sock]),
-  ];
-  let server = track(servers[0]!());
-  const client = track(chaosClient(sock, ["--flowing", "200"]));
-  const KILLS_C = Number(process.env.CHAOS_SERVER_KILLS ?? 20);
-  for (let k = 1; k <= KILLS_C; k++) {
-    await client.waitFor(new RegExp(`^flowing ${k}$`), 20_000);
-    await Bun.sleep(between(10, 90));
-    await kill9(server);
-    started.splice(started.indexOf(server), 1);
-    await waitCount(client, /^disconnected /, k);
-    expect(alive(client.proc.pid), client.stderr).toBe(true);
-    server = track(servers[k % 2]!());
-  }
-  await client.waitFor(new RegExp(`^flowing ${KILLS_C + 1}$`), 20_000);
-  expect(await client.stop()).toBe(0);
-  const r = client.json<Summary>().at(-1)!;
-  expect(r.connects).toBe(KILLS_C + 1);
-  expect(r.bad, r.firstBad).toBe(0);
-  expect(r.echoed).toBeGreaterThan((KILLS_C + 1) * 200);
-  console.log(
-    `chaos client: survived ${KILLS_C} SIGKILLed servers, ${r.connects} connections; ${r.echoed} echoes checked ` +
-      `(0 wrong), ${r.lost} lost in flight at the kills, ${r.unsent} sends refused by a dying connection`,
-  );
-}, 60_000 + Number(process.env.CHAOS_SERVER_KILLS ?? 20) * 3000);
+test(
+  `a Bun client (chaos_client) outlives its server SIGKILLed mid-burst ${Number(process.env.CHAOS_SERVER_KILLS ?? 20)} times, reconnecting each time`,
+  async () => {
+    const sock = chaosSocket("client");
+    const servers = [
+      () =>
+        rustPeer([
+          "--socket",
+          sock,
+          "--role",
+          "server",
+          "--action",
+          "echo",
+          "--interval-ms",
+          "0",
+          "--connect-timeout",
+          "30",
+        ]),
+      () => example("simple_echo", ["--role", "server", "--socket", sock]),
+    ];
+    let server = track(servers[0]!());
+    const client = track(chaosClient(sock, ["--flowing", "200"]));
+    const KILLS_C = Number(process.env.CHAOS_SERVER_KILLS ?? 20);
+    for (let k = 1; k <= KILLS_C; k++) {
+      await client.waitFor(new RegExp(`^flowing ${k}$`), 20_000);
+      await Bun.sleep(between(10, 90));
+      await kill9(server);
+      started.splice(started.indexOf(server), 1);
+      await waitCount(client, /^disconnected /, k);
+      expect(alive(client.proc.pid), client.stderr).toBe(true);
+      server = track(servers[k % 2]!());
+    }
+    await client.waitFor(new RegExp(`^flowing ${KILLS_C + 1}$`), 20_000);
+    expect(await client.stop()).toBe(0);
+    const r = client.json<Summary>().at(-1)!;
+    expect(r.connects).toBe(KILLS_C + 1);
+    expect(r.bad, r.firstBad).toBe(0);
+    expect(r.echoed).toBeGreaterThan((KILLS_C + 1) * 200);
+    console.log(
+      `chaos client: survived ${KILLS_C} SIGKILLed servers, ${r.connects} connections; ${r.echoed} echoes checked ` +
+        `(0 wrong), ${r.lost} lost in flight at the kills, ${r.unsent} sends refused by a dying connection`,
+    );
+  },
+  60_000 + Number(process.env.CHAOS_SERVER_KILLS ?? 20) * 3000,
+);

@@ -16,7 +16,9 @@ test("'connected' is emitted even when the handshake completes inside socket.por
   server.on("connected", () => connects++);
   const runs = 12;
   for (let i = 0; i < runs; i++) {
-    const p = Bun.spawn([process.execPath, join(import.meta.dir, "helpers", "first_event.ts"), path], { stdout: "pipe" });
+    const p = Bun.spawn([process.execPath, join(import.meta.dir, "helpers", "first_event.ts"), path], {
+      stdout: "pipe",
+    });
     const out = await new Response(p.stdout).text();
     expect(await p.exited).toBe(0);
     expect(out.trim()).toBe("connected 1");

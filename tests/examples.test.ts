@@ -92,21 +92,29 @@ test("every example rejects a bad argument with what to do", async () => {
   }
 }, 30_000);
 
-test.each(["burst", "send"])("simple_echo: the client prints round-trip times, the server (--api %s) echoed every packet", async (api) => {
-  const socket = abstractName();
-  const server = run("simple_echo", ["--role", "server", "--socket", socket, "--api", api]);
-  const client = await run("simple_echo", ["--role", "client", "--socket", socket, "--count", "300", "--size", "100"]).output;
-  expect(client.code, show(client)).toBe(0);
-  expect(client.out).toMatch(/^connected to simple_echo-server$/m);
-  const m = /rtt over 300 packets of 100 bytes: min ([\d.]+) µs, p50 ([\d.]+) µs, p99 ([\d.]+) µs, max ([\d.]+) µs; lost 0/.exec(client.out);
-  expect(m, show(client)).not.toBeNull();
-  const [min, p50, p99, max] = m!.slice(1).map(Number) as [number, number, number, number];
-  expect(min).toBeGreaterThan(0);
-  expect(min <= p50 && p50 <= p99 && p99 <= max).toBe(true);
-  const s = await server.stop();
-  expect(s.out, show(s)).toMatch(/^waiting for a memif client on /m);
-  expect(s.out).toMatch(/^echoed 300 packets$/m);
-}, 30_000);
+test.each(["burst", "send"])(
+  "simple_echo: the client prints round-trip times, the server (--api %s) echoed every packet",
+  async (api) => {
+    const socket = abstractName();
+    const server = run("simple_echo", ["--role", "server", "--socket", socket, "--api", api]);
+    const client = await run("simple_echo", ["--role", "client", "--socket", socket, "--count", "300", "--size", "100"])
+      .output;
+    expect(client.code, show(client)).toBe(0);
+    expect(client.out).toMatch(/^connected to simple_echo-server$/m);
+    const m =
+      /rtt over 300 packets of 100 bytes: min ([\d.]+) µs, p50 ([\d.]+) µs, p99 ([\d.]+) µs, max ([\d.]+) µs; lost 0/.exec(
+        client.out,
+      );
+    expect(m, show(client)).not.toBeNull();
+    const [min, p50, p99, max] = m!.slice(1).map(Number) as [number, number, number, number];
+    expect(min).toBeGreaterThan(0);
+    expect(min <= p50 && p50 <= p99 && p99 <= max).toBe(true);
+    const s = await server.stop();
+    expect(s.out, show(s)).toMatch(/^waiting for a memif client on /m);
+    expect(s.out).toMatch(/^echoed 300 packets$/m);
+  },
+  30_000,
+);
 
 test("bw_test: 2 ports x 2 queues, both ends print Mpps every second", async () => {
   const socket = abstractName();
@@ -117,7 +125,11 @@ test("bw_test: 2 ports x 2 queues, both ends print Mpps every second", async () 
   expect(sender.code, show(sender)).toBe(0);
   expect(r.code, show(r)).toBe(0);
   const rates = (out: string, dir: string) =>
-    [...out.matchAll(new RegExp(`^\\[\\d+s\\] ${dir} ([\\d.]+) Mpps [\\d.]+ Gbit/s \\(2 port\\(s\\) x 2 queue\\(s\\)\\)$`, "gm"))].map((x) => Number(x[1]));
+    [
+      ...out.matchAll(
+        new RegExp(`^\\[\\d+s\\] ${dir} ([\\d.]+) Mpps [\\d.]+ Gbit/s \\(2 port\\(s\\) x 2 queue\\(s\\)\\)$`, "gm"),
+      ),
+    ].map((x) => Number(x[1]));
   const tx = rates(sender.out, "tx");
   const rx = rates(r.out, "rx");
   expect(tx.length, show(sender)).toBeGreaterThanOrEqual(2);
@@ -148,7 +160,16 @@ test("dpdk_co_worker: sender -> testpmd (io, id 0 -> id 1) -> receiver, sequence
   const COUNT = 20_000;
   const receiver = run("dpdk_co_worker", ["--role", "receiver", "--socket", at, "--idle-exit-ms", "1500"]);
   await testpmd.waitForLog(/memif_connect\(\): Connected\./, 10_000); // the receiver is up
-  const sender = await run("dpdk_co_worker", ["--role", "sender", "--socket", at, "--count", String(COUNT), "--pps", "50000"]).output;
+  const sender = await run("dpdk_co_worker", [
+    "--role",
+    "sender",
+    "--socket",
+    at,
+    "--count",
+    String(COUNT),
+    "--pps",
+    "50000",
+  ]).output;
   const r = await receiver.output;
   expect(sender.code, show(sender)).toBe(0);
   expect(sender.out).toMatch(/^connected to net_memif0$/m);
@@ -175,7 +196,7 @@ test("readme_echo: the README's example is examples/readme_echo.ts, and it runs"
   expect(client.code, show(client)).toBe(0);
   const lines = client.out.trim().split("\n").slice(1); // after "waiting for a memif server ..."
   expect(lines.length, show(client)).toBe(5);
-  lines.forEach((l, i) => expect(l).toMatch(new RegExp(`^ping ${i} came back in \\d+ µs$`)));
+  for (const [i, l] of lines.entries()) expect(l).toMatch(new RegExp(`^ping ${i} came back in \\d+ µs$`));
   await server.stop();
 }, 30_000);
 
@@ -190,25 +211,61 @@ afterEach(async () => {
   for (const p of followed.splice(0)) await kill9(p);
 });
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 test("every example says what it waits for and how to change it", async () => {
   const sock = chaosSocket("wait");
   const cases: [string, string[], RegExp][] = [
-    ["simple_echo", ["--role", "server", "--socket", sock], /waiting for a memif client on S \(id 0\); --socket and --id to change/],
-    ["simple_echo", ["--role", "client", "--socket", sock, "--id", "3"], /waiting for a memif server on S \(id 3\); --socket and --id to change/],
-    ["bw_test", ["--role", "receiver", "--socket", sock, "--ports", "2"], /waiting for a memif client on S \(ids 0\.\.1\); --socket and --id to change/],
-    ["bw_test", ["--role", "sender", "--socket", sock], /waiting for a memif server on S \(id 0\); --socket and --id to change/],
-    ["dpdk_co_worker", ["--role", "receiver", "--socket", sock], /waiting for the DPDK memif server on S \(id 1\); --socket and --id to change/],
-    ["readme_echo", ["server", sock], /waiting for a memif client on S \(id 0\); give another socket as the second argument/],
-    ["readme_echo", ["client", sock], /waiting for a memif server on S \(id 0\); give another socket as the second argument/],
-    ["udp_client", ["--socket", sock], /waiting for a memif server \(the forwarder, or udp_echo --role server\) on S \(id 0\); --socket and --id to change/],
+    [
+      "simple_echo",
+      ["--role", "server", "--socket", sock],
+      /waiting for a memif client on S \(id 0\); --socket and --id to change/,
+    ],
+    [
+      "simple_echo",
+      ["--role", "client", "--socket", sock, "--id", "3"],
+      /waiting for a memif server on S \(id 3\); --socket and --id to change/,
+    ],
+    [
+      "bw_test",
+      ["--role", "receiver", "--socket", sock, "--ports", "2"],
+      /waiting for a memif client on S \(ids 0\.\.1\); --socket and --id to change/,
+    ],
+    [
+      "bw_test",
+      ["--role", "sender", "--socket", sock],
+      /waiting for a memif server on S \(id 0\); --socket and --id to change/,
+    ],
+    [
+      "dpdk_co_worker",
+      ["--role", "receiver", "--socket", sock],
+      /waiting for the DPDK memif server on S \(id 1\); --socket and --id to change/,
+    ],
+    [
+      "readme_echo",
+      ["server", sock],
+      /waiting for a memif client on S \(id 0\); give another socket as the second argument/,
+    ],
+    [
+      "readme_echo",
+      ["client", sock],
+      /waiting for a memif server on S \(id 0\); give another socket as the second argument/,
+    ],
+    [
+      "udp_client",
+      ["--socket", sock],
+      /waiting for a memif server \(the forwarder, or udp_echo --role server\) on S \(id 0\); --socket and --id to change/,
+    ],
     // with its defaults, as the issue tried it
-    ["udp_echo", [], /waiting for a memif server \(the forwarder\) on \/run\/memif\.sock \(id 0\); --socket and --id to change/],
+    [
+      "udp_echo",
+      [],
+      /waiting for a memif server \(the forwarder\) on \/run\/memif\.sock \(id 0\); --socket and --id to change/,
+    ],
   ];
   for (const [name, args, re] of cases) {
     const p = follow(example(name, args));
-    await p.waitFor(new RegExp(re.source.replace("S", escape(sock))), 10_000);
+    await p.waitFor(new RegExp(re.source.replace("S", escapeRe(sock))), 10_000);
     await kill9(p);
   }
 }, 60_000);
@@ -223,23 +280,43 @@ async function killClients(socket: string, times: number): Promise<void> {
   }
 }
 
-test.each(["burst", "send"])("simple_echo server (--api %s) serves the next client after clients SIGKILLed mid-burst", async (api) => {
-  const sock = chaosSocket("echo");
-  const server = follow(example("simple_echo", ["--role", "server", "--socket", sock, "--api", api]));
-  await server.waitFor(/^waiting for a memif client/);
-  await killClients(sock, 3);
-  const honest = await run("simple_echo", ["--role", "client", "--socket", sock, "--count", "200", "--size", "9000"]).output;
-  expect(honest.code, show(honest)).toBe(0);
-  expect(honest.out).toMatch(/rtt over 200 packets of 9000 bytes: .*; lost 0$/m);
-  expect(alive(server.proc.pid), server.stderr).toBe(true);
-  expect(server.lines.filter((l) => /^disconnected: .*; waiting for the next client$/.test(l)).length).toBeGreaterThanOrEqual(3);
-}, 60_000);
+test.each(["burst", "send"])(
+  "simple_echo server (--api %s) serves the next client after clients SIGKILLed mid-burst",
+  async (api) => {
+    const sock = chaosSocket("echo");
+    const server = follow(example("simple_echo", ["--role", "server", "--socket", sock, "--api", api]));
+    await server.waitFor(/^waiting for a memif client/);
+    await killClients(sock, 3);
+    const honest = await run("simple_echo", ["--role", "client", "--socket", sock, "--count", "200", "--size", "9000"])
+      .output;
+    expect(honest.code, show(honest)).toBe(0);
+    expect(honest.out).toMatch(/rtt over 200 packets of 9000 bytes: .*; lost 0$/m);
+    expect(alive(server.proc.pid), server.stderr).toBe(true);
+    expect(
+      server.lines.filter((l) => /^disconnected: .*; waiting for the next client$/.test(l)).length,
+    ).toBeGreaterThanOrEqual(3);
+  },
+  60_000,
+);
 
 test("simple_echo client waits for its server to come back after a SIGKILL, and finishes", async () => {
   const sock = chaosSocket("echoc");
   let server = follow(example("simple_echo", ["--role", "server", "--socket", sock]));
   await server.waitFor(/^waiting for a memif client/);
-  const client = follow(example("simple_echo", ["--role", "client", "--socket", sock, "--count", "3000", "--size", "9000", "--timeout-ms", "300"]));
+  const client = follow(
+    example("simple_echo", [
+      "--role",
+      "client",
+      "--socket",
+      sock,
+      "--count",
+      "3000",
+      "--size",
+      "9000",
+      "--timeout-ms",
+      "300",
+    ]),
+  );
   await server.waitFor(/^connected to simple_echo-client$/);
   await Bun.sleep(between(50, 150));
   await kill9(server);
@@ -286,7 +363,8 @@ test("bw_test: the receiver counts the next sender after one was SIGKILLed, and 
 
 test("dpdk_co_worker reconnects to its server after the server was SIGKILLed", async () => {
   const sock = chaosSocket("cow");
-  const peer = () => follow(rustPeer(["--socket", sock, "--role", "server", "--id", "1", "--action", "idle", "--interval-ms", "0"]));
+  const peer = () =>
+    follow(rustPeer(["--socket", sock, "--role", "server", "--id", "1", "--action", "idle", "--interval-ms", "0"]));
   let server = peer();
   const receiver = follow(example("dpdk_co_worker", ["--role", "receiver", "--socket", sock]));
   await receiver.waitFor(/^connected to /);
@@ -314,7 +392,9 @@ test("udp_client <-> udp_echo: echoes checked; udp_echo serves the next client a
   expect(second.code, show(second)).toBe(0);
   expect(second.out).toMatch(/100 echoed unchanged, 0 changed, 0 lost/);
   // the echo killed under a client, and started again
-  const client = follow(example("udp_client", ["--socket", sock, "--count", "400", "--interval-ms", "5", "--timeout-ms", "200"]));
+  const client = follow(
+    example("udp_client", ["--socket", sock, "--count", "400", "--interval-ms", "5", "--timeout-ms", "200"]),
+  );
   await client.waitFor(/^connected to udp_echo;/);
   await Bun.sleep(300);
   await kill9(echo);
@@ -330,7 +410,10 @@ test("udp_client <-> udp_echo: echoes checked; udp_echo serves the next client a
 
 test("udp_client --help: the two commands it shows are in docs/udp-migration.md and work as written", async () => {
   const help = await run("udp_client", ["--help"]).output;
-  const commands = help.out.split("\n").filter((l) => l.startsWith("  bun examples/")).map((l) => l.trim());
+  const commands = help.out
+    .split("\n")
+    .filter((l) => l.startsWith("  bun examples/"))
+    .map((l) => l.trim());
   expect(commands.length, help.out).toBe(2);
   const guide = readFileSync(join(EXAMPLES, "..", "docs", "udp-migration.md"), "utf8");
   for (const c of commands) expect(guide).toContain(`\n${c}\n`);
@@ -354,27 +437,39 @@ function diedFirst(server: Proc): Promise<never> {
   });
 }
 
-test.each(["burst", "send"])("simple_echo server (--api %s) drops a chain that never ends, counts it, and serves the next client", async (api) => {
-  const sock = chaosSocket("endless");
-  const server = follow(example("simple_echo", ["--role", "server", "--socket", sock, "--api", api]));
-  await server.waitFor(/^waiting for a memif client/);
-  const hostile = follow(new Proc([process.execPath, join(import.meta.dir, "helpers", "endless_chain.ts"), "--socket", sock]));
-  await hostile.waitFor(/^chained 1024$/);
-  await Bun.sleep(200);
-  await kill9(hostile);
-  const honest = follow(chaosClient(sock, ["--count", "1000"]));
-  expect(await Promise.race([honest.exited, diedFirst(server)]), honest.stderr).toBe(0);
-  expect(honest.json().at(-1)).toMatchObject({ echoed: 1000, lost: 0, bad: 0 });
-  await server.stop();
-  expect(server.lines.at(-1), server.stderr).toMatch(/^echoed \d+ packets.*; 1024 bad descriptor\(s\) dropped$/);
-}, 30_000);
+test.each(["burst", "send"])(
+  "simple_echo server (--api %s) drops a chain that never ends, counts it, and serves the next client",
+  async (api) => {
+    const sock = chaosSocket("endless");
+    const server = follow(example("simple_echo", ["--role", "server", "--socket", sock, "--api", api]));
+    await server.waitFor(/^waiting for a memif client/);
+    const hostile = follow(
+      new Proc([process.execPath, join(import.meta.dir, "helpers", "endless_chain.ts"), "--socket", sock]),
+    );
+    await hostile.waitFor(/^chained 1024$/);
+    await Bun.sleep(200);
+    await kill9(hostile);
+    const honest = follow(chaosClient(sock, ["--count", "1000"]));
+    expect(await Promise.race([honest.exited, diedFirst(server)]), honest.stderr).toBe(0);
+    expect(honest.json().at(-1)).toMatchObject({ echoed: 1000, lost: 0, bad: 0 });
+    await server.stop();
+    expect(server.lines.at(-1), server.stderr).toMatch(/^echoed \d+ packets.*; 1024 bad descriptor\(s\) dropped$/);
+  },
+  30_000,
+);
 
-test.each(["burst", "send"])("simple_echo server (--api %s) echoes a client with 128-byte buffers: 9000 and 65535 bytes (71 and 512 segments)", async (api) => {
-  const sock = chaosSocket("small");
-  const server = follow(example("simple_echo", ["--role", "server", "--socket", sock, "--api", api]));
-  await server.waitFor(/^waiting for a memif client/);
-  const client = follow(chaosClient(sock, ["--count", "600", "--buffer-size", "128", "--sizes", "64,9000,65535", "--window", "8"]));
-  expect(await Promise.race([client.exited, diedFirst(server)]), client.stderr).toBe(0);
-  expect(client.json().at(-1)).toMatchObject({ echoed: 600, lost: 0, bad: 0 });
-  expect(alive(server.proc.pid)).toBe(true);
-}, 60_000);
+test.each(["burst", "send"])(
+  "simple_echo server (--api %s) echoes a client with 128-byte buffers: 9000 and 65535 bytes (71 and 512 segments)",
+  async (api) => {
+    const sock = chaosSocket("small");
+    const server = follow(example("simple_echo", ["--role", "server", "--socket", sock, "--api", api]));
+    await server.waitFor(/^waiting for a memif client/);
+    const client = follow(
+      chaosClient(sock, ["--count", "600", "--buffer-size", "128", "--sizes", "64,9000,65535", "--window", "8"]),
+    );
+    expect(await Promise.race([client.exited, diedFirst(server)]), client.stderr).toBe(0);
+    expect(client.json().at(-1)).toMatchObject({ echoed: 600, lost: 0, bad: 0 });
+    expect(alive(server.proc.pid)).toBe(true);
+  },
+  60_000,
+);

@@ -22,8 +22,22 @@ for (const rxMode of ["interrupt", "adaptive"] as RxMode[]) {
     using socket = new MemifSocket(path);
     using port = socket.port({ role: "server" });
     const connected = port.connect({ timeoutMs: 5000 });
-    peer = new Peer(["--socket", path, "--role", "client", "--behaviour", "send",
-      "--start-delay-ms", "1500", "--count", String(COUNT), "--interval-ms", "50", "--size", "100"]);
+    peer = new Peer([
+      "--socket",
+      path,
+      "--role",
+      "client",
+      "--behaviour",
+      "send",
+      "--start-delay-ms",
+      "1500",
+      "--count",
+      String(COUNT),
+      "--interval-ms",
+      "50",
+      "--size",
+      "100",
+    ]);
     await connected;
     using rx = port.rxQueue(0, { rxMode });
     expect(rx.rxMode).toBe(rxMode);
@@ -54,7 +68,9 @@ for (const rxMode of ["interrupt", "adaptive"] as RxMode[]) {
     // 2-core machine, but a 100 ms re-check (mean 50 ms) would fail them.
     delays.sort((a, b) => a - b);
     const p50 = delays[Math.floor(COUNT / 2)]!;
-    console.log(`${rxMode}: idle CPU ${((100 * idleCpuMs) / idleMs).toFixed(2)} %, wake p50 ${p50.toFixed(2)} ms, max ${delays[COUNT - 1]!.toFixed(2)} ms`);
+    console.log(
+      `${rxMode}: idle CPU ${((100 * idleCpuMs) / idleMs).toFixed(2)} %, wake p50 ${p50.toFixed(2)} ms, max ${delays[COUNT - 1]!.toFixed(2)} ms`,
+    );
     expect(p50).toBeLessThan(10);
     expect(delays[COUNT - 1]!).toBeLessThan(100);
   }, 15_000);

@@ -56,7 +56,10 @@ test("the DPDK testpmd recipe works as written: sender -> testpmd -> receiver", 
     `sender ${sent}:\n${sender.lines.join("\n")}\n${sender.stderr}\nreceiver:\n${receiver.lines.join("\n")}\n${receiver.stderr}`;
   expect(sent, out()).toBe(0);
   expect(sender.lines, out()).toContain("connected to net_memif0");
-  expect(sender.lines.some((l) => l.startsWith("sent 100000 packets of 64 bytes")), out()).toBe(true);
+  expect(
+    sender.lines.some((l) => l.startsWith("sent 100000 packets of 64 bytes")),
+    out(),
+  ).toBe(true);
   await Bun.sleep(500); // the last frames through testpmd
   receiver.proc.kill("SIGINT"); // Ctrl-C, as the user stops it
   expect(await receiver.exited, out()).toBe(0);
@@ -68,7 +71,10 @@ test("the DPDK testpmd recipe works as written: sender -> testpmd -> receiver", 
   expect(received + lost, out()).toBeLessThanOrEqual(100_000);
   // testpmd's io mode drops what the receiver's ring cannot take at once: rare at 100 kpps.
   expect(received, out()).toBeGreaterThanOrEqual(90_000);
-  expect(testpmd.lines.some((l) => l.includes("Cannot allocate memory")), testpmd.lines.join("\n")).toBe(false);
+  expect(
+    testpmd.lines.some((l) => l.includes("Cannot allocate memory")),
+    testpmd.lines.join("\n"),
+  ).toBe(false);
 }, 60_000);
 
 test("`bash scripts/bench.sh --help` prints the benchmark's options and installs or builds nothing", () => {
@@ -95,7 +101,13 @@ test("`bash scripts/bench.sh --help` prints the benchmark's options and installs
 });
 
 test("README.md, DESIGN.md and docs/ link only to files inside the repository, and they exist", () => {
-  const docs = ["README.md", "DESIGN.md", ...new Bun.Glob("docs/*.md").scanSync({ cwd: ROOT }), "forwarder/README.md", "benches/README.md"];
+  const docs = [
+    "README.md",
+    "DESIGN.md",
+    ...new Bun.Glob("docs/*.md").scanSync({ cwd: ROOT }),
+    "forwarder/README.md",
+    "benches/README.md",
+  ];
   const bad: string[] = [];
   for (const doc of docs) {
     if (!existsSync(join(ROOT, doc))) continue;

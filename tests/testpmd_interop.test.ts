@@ -64,7 +64,9 @@ async function exchange(port: Port, count: number, sizes: readonly number[] = SI
     const got = await receive(rx, batch, sent.length, 10_000);
     for (let k = 0; k < sent.length; k++) {
       if (!sameBytes(got[k]!, sent[k]!)) {
-        throw new Error(`packet ${start + k}: ${got[k]!.byteLength} bytes came back, not the ${sent[k]!.byteLength} sent (or changed)`);
+        throw new Error(
+          `packet ${start + k}: ${got[k]!.byteLength} bytes came back, not the ${sent[k]!.byteLength} sent (or changed)`,
+        );
       }
     }
     back += got.length;
@@ -100,8 +102,28 @@ async function bunServerTestpmdClient(socket: Socket): Promise<void> {
   testpmd = null;
 }
 
-test("Bun client <-> testpmd server (io), filesystem socket", () => bunClientTestpmdServer(uniqueSocketPath("bc-fs")), 40_000);
-test("Bun client <-> testpmd server (io), abstract socket", () => bunClientTestpmdServer(uniqueAbstract("bc-abs")), 40_000);
-test("Bun server <-> testpmd client (io), filesystem socket", () => bunServerTestpmdClient(uniqueSocketPath("bs-fs")), 40_000);
-test("Bun server <-> testpmd client (io), abstract socket", () => bunServerTestpmdClient(uniqueAbstract("bs-abs")), 40_000);
-test("chained packets (up to 9000 bytes) through testpmd and back", () => bunClientTestpmdServer(uniqueAbstract("bc-jumbo"), [2049, 4000, 9000]), 40_000);
+test(
+  "Bun client <-> testpmd server (io), filesystem socket",
+  () => bunClientTestpmdServer(uniqueSocketPath("bc-fs")),
+  40_000,
+);
+test(
+  "Bun client <-> testpmd server (io), abstract socket",
+  () => bunClientTestpmdServer(uniqueAbstract("bc-abs")),
+  40_000,
+);
+test(
+  "Bun server <-> testpmd client (io), filesystem socket",
+  () => bunServerTestpmdClient(uniqueSocketPath("bs-fs")),
+  40_000,
+);
+test(
+  "Bun server <-> testpmd client (io), abstract socket",
+  () => bunServerTestpmdClient(uniqueAbstract("bs-abs")),
+  40_000,
+);
+test(
+  "chained packets (up to 9000 bytes) through testpmd and back",
+  () => bunClientTestpmdServer(uniqueAbstract("bc-jumbo"), [2049, 4000, 9000]),
+  40_000,
+);

@@ -29,7 +29,9 @@ const ECHO = join(ROOT, "examples", "udp_echo.ts");
 const HOST = "192.0.2.1";
 const CLIENT = "192.0.2.2";
 
-const why = netnsUnavailable() ?? (existsSync(FWD) ? null : `the forwarder is not built (${FWD}); build it with make -C forwarder`);
+const why =
+  netnsUnavailable() ??
+  (existsSync(FWD) ? null : `the forwarder is not built (${FWD}); build it with make -C forwarder`);
 
 function sh(args: string[]): string {
   const r = spawnSync(args, { stdout: "pipe", stderr: "pipe" });
@@ -65,7 +67,11 @@ describeNeeding("udp_forwarder.test.ts", why, "through the forwarder", () => {
   let echo: Proc | null = null;
   let svc: UdpSocket<"buffer"> | null = null;
   const inC = (args: string[]) => run(["ip", "netns", "exec", nsC, ...args]);
-  const counters = (keys: string[]) => sh(["python3", FWDTEST, "mgmt", mgmt, ...keys]).trim().split(/\s+/).map(Number);
+  const counters = (keys: string[]) =>
+    sh(["python3", FWDTEST, "mgmt", mgmt, ...keys])
+      .trim()
+      .split(/\s+/)
+      .map(Number);
 
   beforeAll(async () => {
     sh(["ip", "netns", "add", nsH]);
@@ -77,24 +83,90 @@ describeNeeding("udp_forwarder.test.ts", why, "through the forwarder", () => {
     sh(["ip", "-n", nsH, "link", "set", "lo", "up"]);
     sh(["ip", "-n", nsH, "link", "set", vethU, "up"]);
     // the veth stands in for a NIC the host kernel does not see (as in forwarder/tests/e2e.sh)
-    sh(["ip", "netns", "exec", nsH, "sysctl", "-qw", `net.ipv4.conf.${vethU}.arp_ignore=8`, `net.ipv4.conf.${vethU}.rp_filter=1`,
-      "net.ipv4.conf.all.rp_filter=1", `net.ipv6.conf.${vethU}.disable_ipv6=1`]);
-    for (const [ns, dev] of [[nsC, vethC], [nsH, vethU]] as const) {
-      spawnSync(["ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off", "tx", "off", "rx", "off"], {
-        stdout: "ignore",
-        stderr: "ignore",
-      });
+    sh([
+      "ip",
+      "netns",
+      "exec",
+      nsH,
+      "sysctl",
+      "-qw",
+      `net.ipv4.conf.${vethU}.arp_ignore=8`,
+      `net.ipv4.conf.${vethU}.rp_filter=1`,
+      "net.ipv4.conf.all.rp_filter=1",
+      `net.ipv6.conf.${vethU}.disable_ipv6=1`,
+    ]);
+    for (const [ns, dev] of [
+      [nsC, vethC],
+      [nsH, vethU],
+    ] as const) {
+      spawnSync(
+        [
+          "ip",
+          "netns",
+          "exec",
+          ns,
+          "ethtool",
+          "-K",
+          dev,
+          "tso",
+          "off",
+          "gso",
+          "off",
+          "gro",
+          "off",
+          "tx",
+          "off",
+          "rx",
+          "off",
+        ],
+        {
+          stdout: "ignore",
+          stderr: "ignore",
+        },
+      );
     }
     fwd = new Proc([
-      "ip", "netns", "exec", nsH, FWD, "-l", process.env.FWD_LCORES ?? "0,1", "--no-huge", "-m", "512", "--no-pci",
-      "--no-telemetry", "--no-shconf", "--file-prefix", `zmf-udp-fwd${id}`, `--vdev=net_af_packet0,iface=${vethU}`, "--",
-      "--host", `${HOST}/24`, "--memif-ports", "2", "--udp-ports", "5000:0,5001:1", "--memif-socket", sock,
-      "--mgmt", mgmt, "--kernel-iface", kif, "--stats-period", "0",
+      "ip",
+      "netns",
+      "exec",
+      nsH,
+      FWD,
+      "-l",
+      process.env.FWD_LCORES ?? "0,1",
+      "--no-huge",
+      "-m",
+      "512",
+      "--no-pci",
+      "--no-telemetry",
+      "--no-shconf",
+      "--file-prefix",
+      `zmf-udp-fwd${id}`,
+      `--vdev=net_af_packet0,iface=${vethU}`,
+      "--",
+      "--host",
+      `${HOST}/24`,
+      "--memif-ports",
+      "2",
+      "--udp-ports",
+      "5000:0,5001:1",
+      "--memif-socket",
+      sock,
+      "--mgmt",
+      mgmt,
+      "--kernel-iface",
+      kif,
+      "--stats-period",
+      "0",
     ]);
     const t0 = performance.now();
     for (;;) {
-      if (spawnSync(["python3", FWDTEST, "mgmt", mgmt, "uplink.link"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) break;
-      if (performance.now() - t0 > 20_000) throw new Error(`forwarder did not start:\n${fwd.lines.join("\n")}\n${fwd.stderr}`);
+      if (
+        spawnSync(["python3", FWDTEST, "mgmt", mgmt, "uplink.link"], { stdout: "ignore", stderr: "ignore" })
+          .exitCode === 0
+      )
+        break;
+      if (performance.now() - t0 > 20_000)
+        throw new Error(`forwarder did not start:\n${fwd.lines.join("\n")}\n${fwd.stderr}`);
       await Bun.sleep(100);
     }
     // memif0: the echo example, as a user runs it; memif1: a socket in this process
@@ -148,7 +220,9 @@ describeNeeding("udp_forwarder.test.ts", why, "through the forwarder", () => {
       [5000, 20, 1472],
       [5001, 50, 300],
     ] as const) {
-      const out = JSON.parse((await inC(["python3", KERNEL_PY, "client", HOST, String(port), String(count), String(size)])).trim());
+      const out = JSON.parse(
+        (await inC(["python3", KERNEL_PY, "client", HOST, String(port), String(count), String(size)])).trim(),
+      );
       expect(out, `port ${port}, ${count} x ${size} B`).toMatchObject({ sent: count, ok: count, bad: 0, lost: 0 });
     }
     // many flows at once (fwdtest.py, the forwarder's own client)

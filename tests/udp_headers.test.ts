@@ -111,7 +111,11 @@ describe("addresses", () => {
   });
 });
 
-function template(family: 4 | 6, ipMode = false, extra: Partial<ConstructorParameters<typeof Template>[0]> = {}): Template {
+function template(
+  family: 4 | 6,
+  ipMode = false,
+  extra: Partial<ConstructorParameters<typeof Template>[0]> = {},
+): Template {
   return new Template({
     ipMode,
     srcMac: 0x020000000001,

@@ -115,8 +115,8 @@ describeNeeding("udp_kernel.test.ts", why, "UDP against the kernel", () => {
 
     const sizes4 = [0, 1, 100, 1472, 1473, 3000, 20000];
     const sizes6 = [0, 19, 1452, 1453, 3000, 9000];
-    sizes4.forEach((n, i) => expect(s4.send(pattern(n, i), 7777, ns.ip4b)).toBe(true));
-    sizes6.forEach((n, i) => expect(s6.send(pattern(n, 100 + i), 7777, ns.ip6b)).toBe(true));
+    for (const [i, n] of sizes4.entries()) expect(s4.send(pattern(n, i), 7777, ns.ip4b)).toBe(true);
+    for (const [i, n] of sizes6.entries()) expect(s6.send(pattern(n, 100 + i), 7777, ns.ip6b)).toBe(true);
     s4.flush();
     s6.flush();
     const b = new Batch(64);
@@ -138,8 +138,12 @@ describeNeeding("udp_kernel.test.ts", why, "UDP against the kernel", () => {
       return c;
     };
     const p = new Parsed();
-    const whole4 = frames.find((f) => parseFrame(f, 0, f.byteLength, false, p) === P_UDP && p.family === 4 && p.payloadLen === 100)!;
-    const whole6 = frames.find((f) => parseFrame(f, 0, f.byteLength, false, p) === P_UDP && p.family === 6 && p.payloadLen === 19)!;
+    const whole4 = frames.find(
+      (f) => parseFrame(f, 0, f.byteLength, false, p) === P_UDP && p.family === 4 && p.payloadLen === 100,
+    )!;
+    const whole6 = frames.find(
+      (f) => parseFrame(f, 0, f.byteLength, false, p) === P_UDP && p.family === 6 && p.payloadLen === 19,
+    )!;
     const bad = [spoil(whole4), spoil(whole6)];
 
     const before = JSON.parse(ns.run(ns.b, ["python3", KERNEL_PY, "csum-errors"]));
@@ -162,7 +166,9 @@ describeNeeding("udp_kernel.test.ts", why, "UDP against the kernel", () => {
       ...sizes4.map((n, i) => ({ src: `::ffff:${ns.ip4a}`, port: 4444, len: n, sha: sha(pattern(n, i)) })),
       ...sizes6.map((n, i) => ({ src: ns.ip6a, port: 6666, len: n, sha: sha(pattern(n, 100 + i)) })),
     ];
-    expect(rows.sort((x, y) => x.sha.localeCompare(y.sha))).toEqual(expected.sort((x, y) => x.sha.localeCompare(y.sha)));
+    expect(rows.sort((x, y) => x.sha.localeCompare(y.sha))).toEqual(
+      expected.sort((x, y) => x.sha.localeCompare(y.sha)),
+    );
     expect(spoiled(after)).toBe(2);
     expect(s4.stats()).toMatchObject({ tx: sizes4.length, refused: 0, lostOnDisconnect: 0 });
     expect(s6.stats()).toMatchObject({ tx: sizes6.length, refused: 0 });

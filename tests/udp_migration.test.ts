@@ -53,7 +53,9 @@ test("a send beyond sendQueueLimit fails with ENOBUFS; what was queued still arr
   await new Promise<void>((r) => s.bind(5000, HOST4, r));
   const results: (string | null)[] = [];
   for (let i = 0; i < 16 + 10 + 1; i++) {
-    s.send(bytes(30, i), 40000, CLIENT4, (err: Error | null) => results.push(err === null ? null : (err as UdpError).code));
+    s.send(bytes(30, i), 40000, CLIENT4, (err: Error | null) =>
+      results.push(err === null ? null : (err as UdpError).code),
+    );
   }
   // 16 in the ring, 10 x 30 bytes queued (the limit), the 27th refused.
   expect(s.getSendQueueCount()).toBe(10);

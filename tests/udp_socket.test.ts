@@ -45,7 +45,12 @@ function peer(path: string, o: ConstructorParameters<typeof RawPeer>[1] = {}): R
 
 async function echo(
   path: string,
-  extra: { hostname?: string; port?: number; memif?: Record<string, unknown>; handler?: UdpSocketHandler<"buffer"> } = {},
+  extra: {
+    hostname?: string;
+    port?: number;
+    memif?: Record<string, unknown>;
+    handler?: UdpSocketHandler<"buffer">;
+  } = {},
 ): Promise<{ s: UdpSocket<"buffer">; got: { data: Uint8Array; port: number; address: string; ipv6: boolean }[] }> {
   const got: { data: Uint8Array; port: number; address: string; ipv6: boolean }[] = [];
   const s = await udpSocket({
@@ -127,7 +132,15 @@ describe("receive and reply", () => {
     await until(() => got.length === 1);
     await Bun.sleep(20);
     const st = s.stats();
-    expect(st).toMatchObject({ frames: bad.length + 1, delivered: 1, truncated: 3, malformed: 1, badChecksum: 2, notForUs: 4, rx: 1 });
+    expect(st).toMatchObject({
+      frames: bad.length + 1,
+      delivered: 1,
+      truncated: 3,
+      malformed: 1,
+      badChecksum: 2,
+      notForUs: 4,
+      rx: 1,
+    });
     expect(got.length).toBe(1);
     expect((await raw.receive(1)).length).toBe(1);
   });
@@ -202,8 +215,12 @@ describe("receive and reply", () => {
     expect(replies.map((p) => p.srcPort).sort()).toEqual([5000, 6000, 7000]);
     expect([a.got.length, b.got.length, seen]).toEqual([1, 1, [`${CLIENT4}:40000`]]);
     await until(() => c.stats().notForUs === 1);
-    await expect(udpSocket({ hostname: HOST4, port: 5000, memif: { socket: path } })).rejects.toMatchObject({ code: "EADDRINUSE" });
-    await expect(udpSocket({ port: 5002, memif: { socket: path, mtu: 1000 } })).rejects.toMatchObject({ code: "EINVAL" });
+    await expect(udpSocket({ hostname: HOST4, port: 5000, memif: { socket: path } })).rejects.toMatchObject({
+      code: "EADDRINUSE",
+    });
+    await expect(udpSocket({ port: 5002, memif: { socket: path, mtu: 1000 } })).rejects.toMatchObject({
+      code: "EINVAL",
+    });
   });
 
   test("batch handler and sendView: a burst at a time, echoed ring to ring", async () => {
@@ -352,7 +369,10 @@ describe("transmit", () => {
   test("sendMany sends up to the first refusal and returns the count", async () => {
     const path = abstractName();
     peer(path);
-    const s = await udpSocket({ hostname: HOST4, memif: { socket: path, ringSize: 16, mac: HOST_MAC, nextHopMac: CLIENT_MAC } });
+    const s = await udpSocket({
+      hostname: HOST4,
+      memif: { socket: path, ringSize: 16, mac: HOST_MAC, nextHopMac: CLIENT_MAC },
+    });
     cleanup.push(() => s.close());
     const list: (Uint8Array | number | string)[] = [];
     for (let i = 0; i < 40; i++) list.push(bytes(10, i), 40000, CLIENT4);
@@ -415,7 +435,10 @@ describe("transmit", () => {
     expect(code(() => s.addMembership("224.0.0.1"))).toBe("ENOTSUP");
     const path2 = abstractName();
     peer(path2);
-    const u = await udpSocket({ hostname: HOST4, memif: { socket: path2, mac: HOST_MAC, nextHopMac: CLIENT_MAC, fragment: false } });
+    const u = await udpSocket({
+      hostname: HOST4,
+      memif: { socket: path2, mac: HOST_MAC, nextHopMac: CLIENT_MAC, fragment: false },
+    });
     cleanup.push(() => u.close());
     expect(code(() => u.send(new Uint8Array(1472), 1, CLIENT4))).toBe("no error");
     expect(code(() => u.send(new Uint8Array(1473), 1, CLIENT4))).toBe("EMSGSIZE");
@@ -424,14 +447,18 @@ describe("transmit", () => {
     expect(code(() => u.send("x", 1, "255.255.255.255"))).toBe("no error");
     const path3 = abstractName();
     peer(path3);
-    const v = await udpSocket({ hostname: HOST4, port: 9, memif: { socket: path3, mac: HOST_MAC, nextHopMac: CLIENT_MAC } });
+    const v = await udpSocket({
+      hostname: HOST4,
+      port: 9,
+      memif: { socket: path3, mac: HOST_MAC, nextHopMac: CLIENT_MAC },
+    });
     cleanup.push(() => v.close());
     expect(code(() => v.send(new Uint8Array(65508), 1, CLIENT4))).toBe("EMSGSIZE");
     expect(code(() => v.send(new Uint8Array(65507), 1, CLIENT4))).toBe("no error"); // 45 fragments
     await expect(udpSocket({ memif: {} as never })).rejects.toMatchObject({ code: "EINVAL" });
-    await expect(
-      udpSocket({ memif: { socket: abstractName(), connectTimeoutMs: 200 } }),
-    ).rejects.toMatchObject({ code: "TIMEOUT" });
+    await expect(udpSocket({ memif: { socket: abstractName(), connectTimeoutMs: 200 } })).rejects.toMatchObject({
+      code: "TIMEOUT",
+    });
     v.close();
     expect(code(() => v.send("x", 1, CLIENT4))).toBe("ERR_SOCKET_DGRAM_NOT_RUNNING");
   });
@@ -445,7 +472,9 @@ describe("node:dgram shape", () => {
     const messages: string[] = [];
     s.on("message", (msg, rinfo) => {
       messages.push(`${rinfo.address}:${rinfo.port} ${rinfo.family} ${rinfo.size} ${msg.toString()}`);
-      s.send(msg, rinfo.port, rinfo.address, (err: Error | null, n: number) => messages.push(`sent ${err === null} ${n}`));
+      s.send(msg, rinfo.port, rinfo.address, (err: Error | null, n: number) =>
+        messages.push(`sent ${err === null} ${n}`),
+      );
     });
     await new Promise<void>((r) => s.bind(5000, HOST4, r));
     cleanup.push(() => s.close());
@@ -461,7 +490,10 @@ describe("node:dgram shape", () => {
   test("createSocket: sends beyond the ring wait in the queue and all arrive", async () => {
     const path = abstractName();
     const raw = peer(path);
-    const s = createSocket({ type: "udp4", memif: { socket: path, ringSize: 16, mac: HOST_MAC, nextHopMac: CLIENT_MAC } });
+    const s = createSocket({
+      type: "udp4",
+      memif: { socket: path, ringSize: 16, mac: HOST_MAC, nextHopMac: CLIENT_MAC },
+    });
     cleanup.push(() => s.close());
     await new Promise<void>((r) => s.bind(5000, HOST4, r));
     let acked = 0;

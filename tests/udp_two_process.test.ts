@@ -26,7 +26,12 @@ function echoService(args: string[]): Proc {
 }
 
 /** Sends `sizes` datagrams (at most `window` unanswered), returns the replies by sequence number. */
-async function exchange(s: UdpSocket<"buffer">, replies: Map<number, Uint8Array>, sizes: number[], ports: number[]): Promise<void> {
+async function exchange(
+  s: UdpSocket<"buffer">,
+  replies: Map<number, Uint8Array>,
+  sizes: number[],
+  ports: number[],
+): Promise<void> {
   const window = 16;
   for (let i = 0; i < sizes.length; i++) {
     const deadline = performance.now() + 5000;
@@ -36,7 +41,7 @@ async function exchange(s: UdpSocket<"buffer">, replies: Map<number, Uint8Array>
     }
     const b = bytes(Math.max(4, sizes[i]!), i);
     new DataView(b.buffer).setUint32(0, i);
-    while (!s.send(b.subarray(0, sizes[i]! < 4 ? 4 : sizes[i]), ports[i % ports.length]!, HOST4)) await s.writable(5000);
+    while (!s.send(b.subarray(0, Math.max(sizes[i]!, 4)), ports[i % ports.length]!, HOST4)) await s.writable(5000);
   }
   const deadline = performance.now() + 5000;
   while (replies.size < sizes.length && performance.now() < deadline) await Bun.sleep(2);
@@ -50,7 +55,20 @@ for (const [api, mode] of [
 ] as const) {
   test(`echo service (${api} api, ${mode} mode) in another process answers every datagram intact`, async () => {
     const path = abstractName();
-    const echo = echoService(["--role", "server", "--host", HOST4, "--ports", "5000-5001", "--api", api, "--mode", mode, path, "0"]);
+    const echo = echoService([
+      "--role",
+      "server",
+      "--host",
+      HOST4,
+      "--ports",
+      "5000-5001",
+      "--api",
+      api,
+      "--mode",
+      mode,
+      path,
+      "0",
+    ]);
     const replies = new Map<number, Uint8Array>();
     const wrong: string[] = [];
     const s = await udpSocket({
@@ -87,7 +105,14 @@ for (const [api, mode] of [
     await echo.exited;
     const counters = JSON.parse(echo.lines.find((l) => l.startsWith("{"))!);
     expect(echo.lines).toContain(`echoed ${replies.size} datagrams`);
-    expect(counters).toMatchObject({ badChecksum: 0, truncated: 0, notForUs: 0, fragmentsDropped: 0, reassembled: 4, lostOnDisconnect: 0 });
+    expect(counters).toMatchObject({
+      badChecksum: 0,
+      truncated: 0,
+      notForUs: 0,
+      fragmentsDropped: 0,
+      reassembled: 4,
+      lostOnDisconnect: 0,
+    });
   }, 30_000);
 }
 

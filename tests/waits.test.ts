@@ -45,7 +45,12 @@ test("a client's TIMEOUT names why it could not connect", async () => {
 test("a client's TIMEOUT names a stale socket file as connection refused", async () => {
   const path = socketPath();
   // Bind and exit without unlinking, as a server killed with SIGKILL does: the file stays.
-  const bind = Bun.spawnSync(["python3", "-c", "import socket,sys; socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).bind(sys.argv[1])", path]);
+  const bind = Bun.spawnSync([
+    "python3",
+    "-c",
+    "import socket,sys; socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).bind(sys.argv[1])",
+    path,
+  ]);
   expect(bind.exitCode, bind.stderr.toString()).toBe(0);
   expect((await clientTimeout(path)).message).toContain(
     "connection refused: the socket file exists but no server listens on it",
@@ -60,7 +65,7 @@ test("a server's TIMEOUT names the clients it refused and why", async () => {
   using client = other.port({ role: "client", secret: "wrong", reconnectMs: 60_000 });
   const refused = client.connect({ timeoutMs: 5000 }).catch((e: unknown) => e);
   const err = await port.connect({ timeoutMs: 1500 }).catch((e: unknown) => e);
-  expect((await refused as MemifError).code).toBe("PEER_REJECTED");
+  expect(((await refused) as MemifError).code).toBe("PEER_REJECTED");
   expect(err).toBeInstanceOf(MemifError);
   expect((err as MemifError).code).toBe("TIMEOUT");
   expect((err as MemifError).message).toContain("1 client refused: Incorrect secret");
@@ -108,15 +113,25 @@ for (const [rq, sq] of [
     const elapsed = performance.now() - t0;
     const out = `receiver ${rc}:\n${receiver.lines.join("\n")}\n${receiver.stderr}\nsender ${sc}:\n${sender.lines.join("\n")}\n${sender.stderr}`;
     // Both connected: the counts were reconciled in the handshake, not by a timeout.
-    expect(receiver.lines.some((l) => l.startsWith("connected to ")), out).toBe(true);
-    expect(sender.lines.some((l) => l.startsWith("connected to ")), out).toBe(true);
+    expect(
+      receiver.lines.some((l) => l.startsWith("connected to ")),
+      out,
+    ).toBe(true);
+    expect(
+      sender.lines.some((l) => l.startsWith("connected to ")),
+      out,
+    ).toBe(true);
     expect(elapsed, out).toBeLessThan(15_000);
-    for (const [p, code, q] of [[receiver, rc, rq], [sender, sc, sq]] as const) {
+    for (const [p, code, q] of [
+      [receiver, rc, rq],
+      [sender, sc, sq],
+    ] as const) {
       if (code === 0) continue;
       // Failed: at once, and saying both counts (its own, and the connection's).
       expect(p.stderr, out).toContain(`this port has ${q} `);
       expect(p.stderr, out).toContain(`the connection ${Math.min(rq, sq)} `);
     }
-    if (rc === 0 && sc === 0) expect(Number(/^total: received (\d+)/m.exec(receiver.lines.join("\n"))?.[1]), out).toBeGreaterThan(0);
+    if (rc === 0 && sc === 0)
+      expect(Number(/^total: received (\d+)/m.exec(receiver.lines.join("\n"))?.[1]), out).toBeGreaterThan(0);
   }, 30_000);
 }

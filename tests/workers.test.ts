@@ -12,7 +12,9 @@ afterEach(async () => {
 
 const WORKER = new URL("./helpers/queue_worker.ts", import.meta.url).href;
 
-function runWorker(job: WorkerJob, onMessage: (data: any, w: Worker) => boolean): Promise<any> {
+type Reply = Record<string, unknown>;
+
+function runWorker(job: WorkerJob, onMessage: (data: Reply, w: Worker) => boolean): Promise<Reply> {
   return new Promise((resolve) => {
     const w = new Worker(WORKER);
     w.onmessage = (m) => {
@@ -43,7 +45,14 @@ test("two Workers, one queue pair each, payloads checked", async () => {
   const results = await Promise.all(
     [0, 1].map((qid) =>
       runWorker(
-        { kind: "echo", tx: port.shareQueue("tx", qid), rx: port.shareQueue("rx", qid), count, window: 32, seed: qid * 100000 },
+        {
+          kind: "echo",
+          tx: port.shareQueue("tx", qid),
+          rx: port.shareQueue("rx", qid),
+          count,
+          window: 32,
+          seed: qid * 100000,
+        },
         () => true,
       ),
     ),

@@ -20,7 +20,7 @@ export {
 } from "./port.ts";
 export { RxQueue } from "./rx.ts";
 export { TxQueue } from "./tx.ts";
-export { type Direction, type QueueOptions, type QueueStats, type RxMode, type QueueToken } from "./queue.ts";
+export type { Direction, QueueOptions, QueueStats, RxMode, QueueToken } from "./queue.ts";
 export { Batch } from "./batch.ts";
 export { MemifError, type MemifErrorCode } from "./errors.ts";
 export {

@@ -19,7 +19,14 @@
  *    `undefined`) and can never touch freed memory.
  */
 import { MemifError } from "./errors.ts";
-import { DESC_FLAGS_OFF, DESC_LENGTH_OFF, DESC_NEXT, DESC_OFFSET_OFF, DESC_REGION_OFF, DESC_SIZE } from "./native/abi.ts";
+import {
+  DESC_FLAGS_OFF,
+  DESC_LENGTH_OFF,
+  DESC_NEXT,
+  DESC_OFFSET_OFF,
+  DESC_REGION_OFF,
+  DESC_SIZE,
+} from "./native/abi.ts";
 import { backend, type NativeBackend } from "./native/backend.ts";
 
 // The accessors below index the descriptor words directly (word 0: flags | region << 16, word 1:
@@ -136,7 +143,10 @@ export class Batch {
     if (m.revoked) throw stale("Batch.view");
     const v = m.views[region];
     if (v === undefined) {
-      throw new MemifError("INVALID_ARGUMENT", `Batch.view: region ${region} does not exist (${m.views.length} regions)`);
+      throw new MemifError(
+        "INVALID_ARGUMENT",
+        `Batch.view: region ${region} does not exist (${m.views.length} regions)`,
+      );
     }
     return v;
   }
@@ -254,12 +264,12 @@ export class Batch {
   /** Throws STALE_VIEW when the connection under this batch has ended. */
   #live(op: string): void {
     const m = this.#mapping;
-    if (m !== null && m.revoked) throw stale(op);
+    if (m?.revoked) throw stale(op);
   }
 
   #checkIndex(i: number, op: string): void {
     const m = this.#mapping;
-    if (m !== null && m.revoked) throw stale(op); // first: revoking also empties the batch
+    if (m?.revoked) throw stale(op); // first: revoking also empties the batch
     if (!(i >= 0 && i < this.count)) {
       throw new MemifError("INVALID_ARGUMENT", `${op}: index ${i} out of range (count ${this.count})`);
     }

@@ -69,8 +69,7 @@ const HINTS: Partial<Record<MemifErrorCode, string>> = {
   QUEUE_RANGE: "the queue id must be below the configured/negotiated queue count",
   BUSY: "the queue is already open through another Queue object; close that one first",
   CLOSED: "the port or socket was closed",
-  STALE_VIEW:
-    "the connection this view belonged to has ended; get a fresh view from the batch after the next burst",
+  STALE_VIEW: "the connection this view belonged to has ended; get a fresh view from the batch after the next burst",
 };
 
 export function hintFor(code: MemifErrorCode): string | undefined {

@@ -71,7 +71,14 @@ import {
 } from "./native/abi.ts";
 import type { EventHook, NativeBackend } from "./native/backend.ts";
 import { check, errorFor } from "./native/check.ts";
-import { type Direction, openHandle, type PortLink, type QueueCore, type QueueOptions, type QueueToken } from "./queue.ts";
+import {
+  type Direction,
+  openHandle,
+  type PortLink,
+  type QueueCore,
+  type QueueOptions,
+  type QueueToken,
+} from "./queue.ts";
 import { openRxQueue, type RxQueue } from "./rx.ts";
 import { openTxQueue, type TxQueue } from "./tx.ts";
 
@@ -368,8 +375,8 @@ function encodeConfig(o: PortOptions): Uint8Array {
   dv.setUint32(PORT_CONFIG_FLAGS_OFF, flags, true);
   dv.setUint16(PORT_CONFIG_N_ALLOW_UIDS_OFF, uids.length, true);
   dv.setUint16(PORT_CONFIG_N_ALLOW_GIDS_OFF, gids.length, true);
-  uids.forEach((id, i) => dv.setUint32(PORT_CONFIG_ALLOW_UIDS_OFF + 4 * i, id, true));
-  gids.forEach((id, i) => dv.setUint32(PORT_CONFIG_ALLOW_GIDS_OFF + 4 * i, id, true));
+  for (const [i, id] of uids.entries()) dv.setUint32(PORT_CONFIG_ALLOW_UIDS_OFF + 4 * i, id, true);
+  for (const [i, id] of gids.entries()) dv.setUint32(PORT_CONFIG_ALLOW_GIDS_OFF + 4 * i, id, true);
   return buf;
 }
 
@@ -585,7 +592,8 @@ export class Port extends typedEmitter<PortEvents>() {
           const refused = this.info().rejects - info.rejects;
           const why =
             this.role === "client"
-              ? (reason !== "" ? `${reason}; ` : "") + "is a server listening on that socket with the same interface id?"
+              ? (reason !== "" ? `${reason}; ` : "") +
+                "is a server listening on that socket with the same interface id?"
               : refused > 0
                 ? `${refused} client${refused === 1 ? "" : "s"} refused: ${reason}`
                 : "no client connected; check the client's socket path and interface id";

@@ -124,7 +124,10 @@ export function claimToken<D extends Direction>(token: QueueToken<D>, dir: D): v
     throw new MemifError("INVALID_ARGUMENT", `${op}: not a token from port.shareQueue()`);
   }
   if (token.dir !== dir) {
-    throw new MemifError("INVALID_ARGUMENT", `${op}: a token of a ${token.dir} queue; adopt it with ${token.dir === "rx" ? "RxQueue" : "TxQueue"}.adopt`);
+    throw new MemifError(
+      "INVALID_ARGUMENT",
+      `${op}: a token of a ${token.dir} queue; adopt it with ${token.dir === "rx" ? "RxQueue" : "TxQueue"}.adopt`,
+    );
   }
   if (Atomics.compareExchange(token.claim, 0, 0, 1) !== 0) {
     throw new MemifError("BUSY", `${op}: ${token.dir} queue ${token.qid} was already adopted`);

@@ -61,7 +61,9 @@ export class TxQueue {
     claimToken(token, "tx");
     const native = backend();
     bindHotPath(native);
-    return make(new QueueCore(native, null, "tx", token.qid, token.handle, "adaptive", token.bufferSize, token.ringSize));
+    return make(
+      new QueueCore(native, null, "tx", token.qid, token.handle, "adaptive", token.bufferSize, token.ringSize),
+    );
   }
 
   get closed(): boolean {
@@ -88,7 +90,7 @@ export class TxQueue {
       bindBatch(batch, null, 0);
       return 0;
     }
-    const got = txAllocFn(c.h, batchAddress(batch), n < batch.capacity ? n : batch.capacity);
+    const got = txAllocFn(c.h, batchAddress(batch), Math.min(n, batch.capacity));
     if (got >= 0) {
       bindBatch(batch, m, got);
       return got;
@@ -112,7 +114,10 @@ export class TxQueue {
     if (m === null || batchMapping(batch) !== m) {
       if (n === 0) return 0;
       if (m === null) throw c.notConnected("txBurst", n);
-      throw new MemifError("STALE_VIEW", `txBurst on ${c.name()}: the batch was allocated on another connection or queue`);
+      throw new MemifError(
+        "STALE_VIEW",
+        `txBurst on ${c.name()}: the batch was allocated on another connection or queue`,
+      );
     }
     const sent = txBurstFn(c.h, batchAddress(batch), n);
     if (sent >= 0) return sent;

@@ -79,7 +79,10 @@ export class UsageError extends Error {
 }
 
 function list(values: string[] | undefined): string[] {
-  return (values ?? []).flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+  return (values ?? [])
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
 }
 
 function num(name: string, v: string | undefined, dflt: number, lo: number, hi: number, integer = true): number {
@@ -92,10 +95,18 @@ function num(name: string, v: string | undefined, dflt: number, lo: number, hi: 
   return n;
 }
 
-export function parseOptions(argv: string[]): Options | "help" {
-  let v;
+/** Runs the flag parser, turning what it throws into a UsageError (printed with the usage line). */
+function usageErrors<T>(parse: () => T): T {
   try {
-    ({ values: v } = parseArgs({
+    return parse();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export function parseOptions(argv: string[]): Options | "help" {
+  const { values: v } = usageErrors(() =>
+    parseArgs({
       args: argv,
       options: {
         scenario: { type: "string", multiple: true },
@@ -114,10 +125,8 @@ export function parseOptions(argv: string[]): Options | "help" {
       },
       strict: true,
       allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+    }),
+  );
   if (v.help) return "help";
   const names = list(v.scenario);
   for (const n of names) {

@@ -307,7 +307,10 @@ export function jsonRow(row: Row, info: RunInfo): Record<string, unknown> {
   };
   for (const [base, s] of Object.entries(row.vs)) Object.assign(out, flat(`vs_${base.replace("-", "_")}`, s, 3));
   for (const [base, why] of Object.entries(row.vs_missing)) out[`vs_${base.replace("-", "_")}_missing`] = why;
-  for (const [side, h] of [["tx", row.heap_tx], ["rx", row.heap_rx]] as const) {
+  for (const [side, h] of [
+    ["tx", row.heap_tx],
+    ["rx", row.heap_rx],
+  ] as const) {
     if (h === null) continue;
     out[`heap_growth_${side}`] = h.heap_growth;
     out[`gcs_${side}`] = h.gcs;
@@ -400,7 +403,10 @@ function count(n: number): string {
 function table(head: string[], body: string[][], right: Set<number>): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+    cells
+      .map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   return [line(head), widths.map((w) => "─".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }
 
@@ -482,7 +488,10 @@ export function textReport(rows: Row[], tgts: Target[], info: RunInfo): string {
   // One line per Bun end of each case: its worst size (most cells per million packets).
   const worst = new Map<string, { r: Row; who: string; h: HeapSummary }>();
   for (const r of rows) {
-    for (const [h, who] of [[r.heap_tx, r.c.tx], [r.heap_rx, r.c.rx]] as const) {
+    for (const [h, who] of [
+      [r.heap_tx, r.c.tx],
+      [r.heap_rx, r.c.rx],
+    ] as const) {
       if (h === null || !who.startsWith("bun")) continue;
       const k = `${r.key}|${who}`;
       const w = worst.get(k);
@@ -540,5 +549,3 @@ export function textReport(rows: Row[], tgts: Target[], info: RunInfo): string {
   }
   return parts.join("\n\n");
 }
-
-

@@ -50,8 +50,21 @@ export class RustEndpoint implements Endpoint {
     this.#size = a.size;
     this.#sourceSeconds = a.seconds ?? 0;
     const argv = [
-      rustPeerPath(), "--socket", a.socket, "--role", a.role, "--action", a.action, "--size", String(a.size),
-      "--burst", String(a.burst), "--queues", String(a.queues), "--interval-ms", String(STATS_MS),
+      rustPeerPath(),
+      "--socket",
+      a.socket,
+      "--role",
+      a.role,
+      "--action",
+      a.action,
+      "--size",
+      String(a.size),
+      "--burst",
+      String(a.burst),
+      "--queues",
+      String(a.queues),
+      "--interval-ms",
+      String(STATS_MS),
     ];
     if (a.seconds !== undefined) argv.push("--seconds", String(a.seconds));
     this.#child = new Child(`${this.label} (${a.action})`, a.cpu, argv);
@@ -65,7 +78,6 @@ export class RustEndpoint implements Endpoint {
     const r = await this.#child.waitEvent(event, from, timeoutMs);
     return { j: r.j, at: r.line.at };
   }
-
 
   #counters(j: Json, at: number): Counters {
     const rx = Number(j.rx);

@@ -82,8 +82,18 @@ export class TestpmdEndpoint implements Endpoint {
     argv.push(
       findTestpmd(),
       // Both lcores on one CPU: the main lcore sleeps in the command line, lcore 1 forwards.
-      `--lcores=0@${a.cpu},1@${a.cpu}`, "--no-huge", "-m", "512", "--no-pci", "--no-telemetry", "--no-shconf",
-      `--file-prefix=${this.#prefix}`, "--log-level=pmd.net.memif:debug", `--vdev=${vdev}`, "--", ...app,
+      `--lcores=0@${a.cpu},1@${a.cpu}`,
+      "--no-huge",
+      "-m",
+      "512",
+      "--no-pci",
+      "--no-telemetry",
+      "--no-shconf",
+      `--file-prefix=${this.#prefix}`,
+      "--log-level=pmd.net.memif:debug",
+      `--vdev=${vdev}`,
+      "--",
+      ...app,
     );
     this.#child = new Child(`${this.label} (${a.mode})`, a.cpu, argv, { prompts: [PROMPT], mergeStderr: true });
   }

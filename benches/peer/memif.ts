@@ -80,7 +80,7 @@ function fill(b: Batch, packets: number, segs: number, size: number): void {
       let left = size;
       for (let s = 0; s < segs; s++) {
         const w = (first + s) * 4;
-        const len = left < d[w + 1]! ? left : d[w + 1]!;
+        const len = Math.min(left, d[w + 1]!);
         left -= len;
         d[w + 1] = len;
         d[w] = s + 1 < segs ? d[w]! | DESC_NEXT : d[w]! & ~DESC_NEXT;
@@ -187,7 +187,10 @@ export async function runMemif(o: MemifPeerOptions): Promise<void> {
   /** The core's counters of every queue we opened, summed per direction. */
   function queueStats(): Record<string, QueueStats> {
     const out: Record<string, QueueStats> = {};
-    for (const [dir, list] of [["rx", rxq], ["tx", txq]] as const) {
+    for (const [dir, list] of [
+      ["rx", rxq],
+      ["tx", txq],
+    ] as const) {
       if (list.length === 0) continue;
       const t: QueueStats = { packets: 0, bytes: 0, badDescs: 0, ringFull: 0, interrupts: 0 };
       for (const q of list) {
@@ -283,7 +286,7 @@ export async function runMemif(o: MemifPeerOptions): Promise<void> {
     rx += packets;
     rxb += bytes;
     // Send whole packets only: cut a chain the ring had no room for.
-    let whole = got < n ? got : n;
+    let whole = Math.min(got, n);
     while (whole > 0 && (t[(whole - 1) * 4]! & DESC_NEXT) !== 0) whole--;
     const sent = whole > 0 ? queue.txBurst(tb, whole) : 0;
     let sentPackets = 0;

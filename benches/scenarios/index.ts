@@ -32,7 +32,9 @@ function rank(c: Case): number {
   const bunSends = c.tx.startsWith("bun");
   const inGroup =
     c.scenario === "bun-dpdk"
-      ? bunSends ? 0 : 2
+      ? bunSends
+        ? 0
+        : 2
       : c.scenario === "dpdk-dpdk"
         ? 1
         : c.scenario === "bun-bun" || c.scenario === "bun-base"

@@ -70,7 +70,9 @@ export async function waitCount(p: Proc, re: RegExp, n: number, timeoutMs = 10_0
   const count = () => p.lines.filter((l) => re.test(l)).length;
   while (count() < n) {
     if (performance.now() - t0 > timeoutMs) {
-      throw new Error(`${count()} of ${n} lines matching ${re} within ${timeoutMs} ms; last:\n${p.lines.slice(-8).join("\n")}\n${p.stderr}`);
+      throw new Error(
+        `${count()} of ${n} lines matching ${re} within ${timeoutMs} ms; last:\n${p.lines.slice(-8).join("\n")}\n${p.stderr}`,
+      );
     }
     await Bun.sleep(5);
   }

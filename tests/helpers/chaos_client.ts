@@ -129,7 +129,8 @@ async function receive(): Promise<void> {
       }
       lost += at - head;
       head = at + 1;
-      if (!same(got, pattern(s, sizes[s % sizes.length]!))) wrong(`echo of seq ${s}: ${got.byteLength} bytes, wrong content`);
+      if (!same(got, pattern(s, sizes[s % sizes.length]!)))
+        wrong(`echo of seq ${s}: ${got.byteLength} bytes, wrong content`);
       echoed++;
       if (++flowing === flowingAt) say(`flowing ${connects}`);
       if (count > 0 && echoed >= count) done();

@@ -52,6 +52,8 @@ process.on("SIGTERM", async () => {
   for (const w of workers) w.postMessage("report");
   await Promise.race([all, Bun.sleep(3000)]);
   const info = port.info();
-  say(JSON.stringify({ connected, disconnected, echoed, errors, connects: info.connects, disconnects: info.disconnects }));
+  say(
+    JSON.stringify({ connected, disconnected, echoed, errors, connects: info.connects, disconnects: info.disconnects }),
+  );
   process.exit(0);
 });

@@ -26,7 +26,6 @@ function sh(args: string[]): string {
   return r.stdout.toString();
 }
 
-
 /** Two namespaces, `a` and `b`, joined by veth `va` (in a) and `vb` (in b), offloads off. */
 export class NetnsPair {
   readonly id = ((Math.random() * 0x10000) | 0).toString(16).padStart(4, "0");

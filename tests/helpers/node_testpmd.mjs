@@ -42,7 +42,9 @@ for (let start = 0; start < count; start += CHUNK) {
       const want = payload(start + got, SIZES[(start + got) % SIZES.length]);
       const p = batch.copyPacket(i);
       if (p.byteLength !== want.byteLength || p.some((v, j) => v !== want[j])) {
-        throw new Error(`packet ${start + got}: ${p.byteLength} bytes came back, not the ${want.byteLength} sent (or changed)`);
+        throw new Error(
+          `packet ${start + got}: ${p.byteLength} bytes came back, not the ${want.byteLength} sent (or changed)`,
+        );
       }
       const v = batch.view(batch.region(i));
       if (kept !== null && v !== kept) sameView = false;

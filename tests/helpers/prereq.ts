@@ -19,7 +19,9 @@ export function describeNeeding(file: string, why: string | null, name: string, 
   } else if (IN_CI) {
     describe(name, () => {
       test("has what it needs (under CI=true a missing prerequisite fails)", () => {
-        throw new Error(`${file}: ${why}. Under CI=true this fails instead of skipping: run scripts/install-deps.sh as root`);
+        throw new Error(
+          `${file}: ${why}. Under CI=true this fails instead of skipping: run scripts/install-deps.sh as root`,
+        );
       });
     });
   } else {

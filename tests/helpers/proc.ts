@@ -43,13 +43,10 @@ export class Proc {
     const seen = this.lines.find((l) => re.test(l));
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(
-        () => {
-          const got = `got:\n${this.lines.join("\n")}\nstderr:\n${this.#stderr}`;
-          reject(new Error(`no line matching ${re} within ${timeoutMs} ms; ${got}`));
-        },
-        timeoutMs,
-      );
+      const t = setTimeout(() => {
+        const got = `got:\n${this.lines.join("\n")}\nstderr:\n${this.#stderr}`;
+        reject(new Error(`no line matching ${re} within ${timeoutMs} ms; ${got}`));
+      }, timeoutMs);
       this.#waiters.push({
         re,
         resolve: (l) => {

@@ -191,8 +191,18 @@ export function findTestpmd(): string {
 
 function emptyStats(): PortStats {
   return {
-    rxPackets: 0, rxMissed: 0, rxBytes: 0, rxErrors: 0, rxNombuf: 0,
-    txPackets: 0, txErrors: 0, txBytes: 0, rxPps: 0, rxBps: 0, txPps: 0, txBps: 0,
+    rxPackets: 0,
+    rxMissed: 0,
+    rxBytes: 0,
+    rxErrors: 0,
+    rxNombuf: 0,
+    txPackets: 0,
+    txErrors: 0,
+    txBytes: 0,
+    rxPps: 0,
+    rxBps: 0,
+    txPps: 0,
+    txBps: 0,
   };
 }
 
@@ -280,6 +290,7 @@ export function ratesBetween(a: StatsSnapshot, b: StatsSnapshot, port = 0): { rx
 }
 
 function stripAnsi(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the terminal sequences this strips
   return s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
 }
 
@@ -297,7 +308,7 @@ function hasListener(path: string): boolean {
   }
   return table.split("\n").some((l) => {
     const f = l.trim().split(/\s+/);
-    return f.length >= 8 && f[7] === path && ((parseInt(f[3] ?? "0", 16) & 0x10000) !== 0);
+    return f.length >= 8 && f[7] === path && (parseInt(f[3] ?? "0", 16) & 0x10000) !== 0;
   });
 }
 
@@ -311,9 +322,7 @@ function checkSocket(role: Role, socket: Socket): void {
   const exists = existsSync(p);
   if (role === "server" && exists) {
     if (hasListener(p)) {
-      throw new TestpmdError(
-        `socket ${p} already has a live listener (another test or engineer?): use a unique path`,
-      );
+      throw new TestpmdError(`socket ${p} already has a live listener (another test or engineer?): use a unique path`);
     }
     unlinkSync(p); // stale
   }
@@ -330,21 +339,31 @@ function buildArgs(o: TestpmdOptions, socket: Socket, filePrefix: string): strin
   const cpu = o.cpu ?? 0;
   let vdev = `net_memif0,role=${o.role},id=${o.id ?? 0}`;
   vdev +=
-    "path" in socket
-      ? `,socket=${socket.path},socket-abstract=no`
-      : `,socket=${socket.abstract},socket-abstract=yes`;
+    "path" in socket ? `,socket=${socket.path},socket-abstract=no` : `,socket=${socket.abstract},socket-abstract=yes`;
   if (o.secret !== undefined) vdev += `,secret=${o.secret}`;
   if (o.rsize !== undefined) vdev += `,rsize=${o.rsize}`;
   if (o.bsize !== undefined) vdev += `,bsize=${o.bsize}`;
   for (const a of o.extraVdevArgs ?? []) vdev += `,${a}`;
   const queues = o.queues ?? 1;
   const args = [
-    `--lcores=0@${cpu},1@${cpu}`, "--no-huge", "-m", String(o.memMb ?? 512), "--no-pci", "--no-telemetry",
-    "--no-shconf", `--file-prefix=${filePrefix}`, "--log-level=pmd.net.memif:debug", `--vdev=${vdev}`,
+    `--lcores=0@${cpu},1@${cpu}`,
+    "--no-huge",
+    "-m",
+    String(o.memMb ?? 512),
+    "--no-pci",
+    "--no-telemetry",
+    "--no-shconf",
+    `--file-prefix=${filePrefix}`,
+    "--log-level=pmd.net.memif:debug",
+    `--vdev=${vdev}`,
     ...(o.extraEalArgs ?? []),
     "--",
-    `--total-num-mbufs=${o.mbufs ?? 16384}`, `--forward-mode=${mode}`, "--stats-period=1", "--auto-start",
-    `--rxq=${queues}`, `--txq=${queues}`,
+    `--total-num-mbufs=${o.mbufs ?? 16384}`,
+    `--forward-mode=${mode}`,
+    "--stats-period=1",
+    "--auto-start",
+    `--rxq=${queues}`,
+    `--txq=${queues}`,
   ];
   if (mode === "txonly") args.push(`--txpkts=${o.txPktLen ?? 64}`);
   if (o.burst !== undefined) args.push(`--burst=${o.burst}`);
@@ -480,12 +499,9 @@ export class Testpmd {
 
   #fail(msg: string): TestpmdError {
     const tail = this.lines.slice(-40).join("\n");
-    const kept =
-      process.env.ZMEMIF_KEEP_LOGS !== undefined ? "" : " (removed at kill unless ZMEMIF_KEEP_LOGS=1)";
+    const kept = process.env.ZMEMIF_KEEP_LOGS !== undefined ? "" : " (removed at kill unless ZMEMIF_KEEP_LOGS=1)";
     const who = this.opts.name ?? this.opts.role;
-    return new TestpmdError(
-      `testpmd[${who}]: ${msg}\nlog: ${this.logPath}${kept}\n--- last lines ---\n${tail}`,
-    );
+    return new TestpmdError(`testpmd[${who}]: ${msg}\nlog: ${this.logPath}${kept}\n--- last lines ---\n${tail}`);
   }
 
   #find(pattern: string | RegExp): string | undefined {
@@ -529,9 +545,7 @@ export class Testpmd {
   /** Waits until `n` log lines match `pattern` (substring or RegExp); returns the n-th. */
   waitForLog(pattern: string | RegExp, timeoutMs: number, n = 1): Promise<string> {
     return this.#wait(timeoutMs, `${n} x ${String(pattern)}`, () => {
-      const hits = this.lines.filter((l) =>
-        typeof pattern === "string" ? l.includes(pattern) : pattern.test(l),
-      );
+      const hits = this.lines.filter((l) => (typeof pattern === "string" ? l.includes(pattern) : pattern.test(l)));
       const hit = hits[n - 1];
       return hit !== undefined ? { ok: hit } : undefined;
     });

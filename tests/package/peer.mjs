@@ -25,7 +25,8 @@ function packet(i) {
 
 function check(got, i, what) {
   const want = packet(i);
-  if (got.byteLength !== want.byteLength) throw new Error(`${what} ${i}: ${got.byteLength} bytes, want ${want.byteLength}`);
+  if (got.byteLength !== want.byteLength)
+    throw new Error(`${what} ${i}: ${got.byteLength} bytes, want ${want.byteLength}`);
   for (let j = 0; j < want.byteLength; j++) {
     if (got[j] !== want[j]) throw new Error(`${what} ${i}: byte ${j} is ${got[j]}, want ${want[j]}`);
   }

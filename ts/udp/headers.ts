@@ -218,8 +218,16 @@ export function pseudoSum(p: Parsed, udpLen: number): number {
     return (p.src4 >>> 16) + (p.src4 & 0xffff) + (p.dst4 >>> 16) + (p.dst4 & 0xffff) + PROTO_UDP + udpLen;
   }
   return (
-    words32(p.s0) + words32(p.s1) + words32(p.s2) + words32(p.s3) +
-    words32(p.d0) + words32(p.d1) + words32(p.d2) + words32(p.d3) + PROTO_UDP + udpLen
+    words32(p.s0) +
+    words32(p.s1) +
+    words32(p.s2) +
+    words32(p.s3) +
+    words32(p.d0) +
+    words32(p.d1) +
+    words32(p.d2) +
+    words32(p.d3) +
+    PROTO_UDP +
+    udpLen
   );
 }
 

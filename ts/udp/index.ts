@@ -26,4 +26,4 @@ export { createSocket, DgramSocket, type DgramSocketOptions, type RemoteInfo, ty
 export { UdpInterface, type MemifUdpOptions, type InterfaceStats } from "./interface.ts";
 export { Datagrams } from "./datagrams.ts";
 export { UdpError, type UdpErrorCode } from "./errors.ts";
-export { type ReassemblyOptions, type ReassemblyStats } from "./reassembly.ts";
+export type { ReassemblyOptions, ReassemblyStats } from "./reassembly.ts";

@@ -33,7 +33,6 @@ import {
   P_BAD_IP_CHECKSUM,
   P_FRAGMENT,
   P_MALFORMED,
-  P_OTHER,
   P_TRUNCATED,
   P_UDP,
   Parsed,
@@ -627,7 +626,6 @@ export class UdpInterface {
       case P_BAD_IP_CHECKSUM:
         st.badChecksum++;
         return;
-      case P_OTHER:
       default:
         st.notForUs++;
     }
@@ -825,7 +823,7 @@ export class UdpInterface {
         total > max
           ? `a UDP datagram of ${len} bytes is larger than IPv${tpl.family} allows (${max - UDP_HLEN})`
           : `a UDP datagram of ${len} bytes does not fit the MTU of ${this.mtu} ` +
-            `(at most ${this.mtu - tpl.l3len - UDP_HLEN} bytes) and fragmentation is off (memif.fragment: false)`,
+              `(at most ${this.mtu - tpl.l3len - UDP_HLEN} bytes) and fragmentation is off (memif.fragment: false)`,
       );
     }
     const per = (this.mtu - tpl.l3len - (tpl.family === 6 ? FRAG6_HLEN : 0)) & ~7;
