@@ -112,7 +112,18 @@ for (const api of ["data", "batch", "dgram"] as const) {
 for (const api of ["data", "dgram"] as const) {
   test(`Node.js client (${api}) against the Bun echo service: every reply checked`, async () => {
     const path = abstractName();
-    const echo = start([process.execPath, BUN_ECHO, "--role", "server", "--host", HOST4, "--ports", "5000-5001", path, "0"]);
+    const echo = start([
+      process.execPath,
+      BUN_ECHO,
+      "--role",
+      "server",
+      "--host",
+      HOST4,
+      "--ports",
+      "5000-5001",
+      path,
+      "0",
+    ]);
     await echo.waitFor(/^waiting/, 20_000);
     const client = start(["node", NODE_UDP, "client", path, api]);
     expect(await client.exited, client.stderr).toBe(0);

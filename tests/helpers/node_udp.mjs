@@ -62,7 +62,8 @@ async function echo() {
         ? {
             batch(s, d) {
               for (let i = 0; i < d.count; i++) {
-                if (pending.length === 0 && s.sendView(d.view(i), d.offset(i), d.length(i), d.port(i), d.address(i))) echoed++;
+                if (pending.length === 0 && s.sendView(d.view(i), d.offset(i), d.length(i), d.port(i), d.address(i)))
+                  echoed++;
                 else pending.push([d.copy(i), d.port(i), d.address(i)]);
               }
             },
@@ -82,7 +83,9 @@ async function echo() {
   process.on("SIGTERM", () => {
     console.log(`echoed ${echoed}`);
     const all = sockets.map((s) => s.stats());
-    console.log(JSON.stringify({ ...all[0], rx: all.reduce((n, st) => n + st.rx, 0), tx: all.reduce((n, st) => n + st.tx, 0) }));
+    console.log(
+      JSON.stringify({ ...all[0], rx: all.reduce((n, st) => n + st.rx, 0), tx: all.reduce((n, st) => n + st.tx, 0) }),
+    );
     for (const c of closers) c();
     process.exit(0);
   });
@@ -90,7 +93,13 @@ async function echo() {
 }
 
 async function client() {
-  const memif = { socket: path, connectTimeoutMs: 10_000, mac: CLIENT_MAC, nextHopMac: HOST_MAC, name: "node-udp-client" };
+  const memif = {
+    socket: path,
+    connectTimeoutMs: 10_000,
+    mac: CLIENT_MAC,
+    nextHopMac: HOST_MAC,
+    name: "node-udp-client",
+  };
   const replies = new Map();
   const wrong = [];
   const onReply = (data, port, address) => {
@@ -110,7 +119,12 @@ async function client() {
     stats = () => s.socket.stats();
     close = () => s.close();
   } else {
-    const s = await udpSocket({ hostname: CLIENT4, port: 40000, memif, socket: { data: (_s, d, p, a) => onReply(d, p, a) } });
+    const s = await udpSocket({
+      hostname: CLIENT4,
+      port: 40000,
+      memif,
+      socket: { data: (_s, d, p, a) => onReply(d, p, a) },
+    });
     send = async (b, port) => {
       while (!s.send(b, port, HOST4)) await s.writable(5000);
     };

@@ -22,7 +22,11 @@ function runWorker(job, onMessage = () => true) {
       if (onMessage(m)) result = m;
     });
     w.on("error", reject);
-    w.on("exit", (code) => (code === 0 && result !== null ? resolve(result) : reject(new Error(`worker exited ${code}, result ${JSON.stringify(result)}`))));
+    w.on("exit", (code) =>
+      code === 0 && result !== null
+        ? resolve(result)
+        : reject(new Error(`worker exited ${code}, result ${JSON.stringify(result)}`)),
+    );
     w.postMessage(job);
   });
 }
@@ -35,7 +39,14 @@ await port.connect({ timeoutMs: 10_000 });
 if (kind === "echo") {
   const results = await Promise.all(
     [0, 1].map((qid) =>
-      runWorker({ kind: "echo", tx: port.shareQueue("tx", qid), rx: port.shareQueue("rx", qid), count, window: 32, seed: qid * 100000 }),
+      runWorker({
+        kind: "echo",
+        tx: port.shareQueue("tx", qid),
+        rx: port.shareQueue("rx", qid),
+        count,
+        window: 32,
+        seed: qid * 100000,
+      }),
     ),
   );
   for (const r of results) console.log(JSON.stringify(r));
