@@ -7,30 +7,21 @@ use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::conn::{
-    self, drain, new_eventfd, validate_ring, Connection, Dir, Params, RingInfo, Role,
-};
+use crate::conn::{drain, validate_ring, Connection, Dir, Params, RingInfo, Role};
 use crate::creds::{self, PeerCred};
 use crate::error::{Code, Error, Result};
-use crate::port::{Callback, Event, PortShared, Status};
+use crate::handle::{Armed, ControlHandle};
 use crate::region::Region;
 use crate::sock::{self, Perms, Recv, SocketAddr};
+use crate::state::{Event, PortShared, Status};
 use crate::wire::{AddRing, Hello, Init, Msg, MAX_LOG2_RING, MAX_REGIONS, MAX_RINGS, VERSION};
 
 const APP_NAME: &[u8] = b"zmemif";
-
-struct Armed {
-    port: Arc<PortShared>,
-    conn: Arc<Connection>,
-    qid: usize,
-    /// Called instead of the port's callback (a queue owned by another thread's event loop).
-    cb: Option<Callback>,
-}
 
 #[derive(Default)]
 struct Shared {
@@ -39,7 +30,6 @@ struct Shared {
     listener: Option<Arc<OwnedFd>>,
     /// (device, inode) of the socket file we created, so we unlink only our own.
     listener_file: Option<(u64, u64)>,
-    armed: Vec<Armed>,
     stop: bool,
 }
 
@@ -47,11 +37,9 @@ pub(crate) struct Control {
     addr: SocketAddr,
     perms: Perms,
     shared: Mutex<Shared>,
-    wake: OwnedFd,
+    /// What queues may ask of this thread (wake it, arm an rx queue); they hold it weakly.
+    handle: Arc<ControlHandle>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    thread_id: Mutex<Option<ThreadId>>,
-    /// Held while a queue's own arm callback runs, so `disarm` can wait for it.
-    armed_cb_running: Mutex<()>,
     /// The unguarded-abstract-socket warning was printed (once per socket).
     warned: std::sync::atomic::AtomicBool,
 }
@@ -62,10 +50,8 @@ impl Control {
             addr,
             perms,
             shared: Mutex::new(Shared::default()),
-            wake: new_eventfd()?,
+            handle: Arc::new(ControlHandle::new()?),
             thread: Mutex::new(None),
-            thread_id: Mutex::new(None),
-            armed_cb_running: Mutex::new(()),
             warned: std::sync::atomic::AtomicBool::new(false),
         });
         let c = ctl.clone();
@@ -73,7 +59,7 @@ impl Control {
             .name("zmemif-control".into())
             .spawn(move || Worker::new(c).run())
             .map_err(|e| Error::io("starting the control thread", e))?;
-        *ctl.thread_id.lock().unwrap() = Some(h.thread().id());
+        ctl.handle.set_thread(h.thread().id());
         *ctl.thread.lock().unwrap() = Some(h);
         Ok(ctl)
     }
@@ -87,7 +73,12 @@ impl Control {
     }
 
     pub(crate) fn wake(&self) {
-        conn::signal(&self.wake);
+        self.handle.wake();
+    }
+
+    /// For the socket's queues: a weak hold on what they may ask of this thread.
+    pub(crate) fn handle(&self) -> std::sync::Weak<ControlHandle> {
+        Arc::downgrade(&self.handle)
     }
 
     pub fn add_port(&self, p: Arc<PortShared>) -> Result<()> {
@@ -97,31 +88,34 @@ impl Control {
         }
         if s.ports
             .iter()
-            .any(|q| q.cfg.id == p.cfg.id && q.cfg.role == p.cfg.role)
+            .any(|q| q.config().id == p.config().id && q.config().role == p.config().role)
         {
             return Err(Error::new(
                 Code::IdInUse,
                 format!(
                     "a {:?} interface with id {} already exists on {}: use another id",
-                    p.cfg.role, p.cfg.id, self.addr
+                    p.config().role,
+                    p.config().id,
+                    self.addr
                 ),
             ));
         }
-        if p.cfg.role == Role::Server {
-            if let Some(w) = creds::check_listener(&p.cfg, &self.addr)? {
+        if p.config().role == Role::Server {
+            let is_abstract = matches!(self.addr, SocketAddr::Abstract(_));
+            if let Some(w) = creds::check_listener(&p.config().guard(), &self.addr, is_abstract)? {
                 if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
                     eprintln!("{w}");
                 }
             }
         }
-        if p.cfg.role == Role::Server && s.listener.is_none() {
+        if p.config().role == Role::Server && s.listener.is_none() {
             let fd = sock::listen_on(&self.addr, &self.perms)?;
             if let SocketAddr::Path(path) = &self.addr {
                 s.listener_file = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
             }
             s.listener = Some(Arc::new(fd));
         }
-        p.set_status(if p.cfg.role == Role::Client {
+        p.set_status(if p.config().role == Role::Client {
             Status::Connecting
         } else {
             Status::Disconnected
@@ -134,13 +128,13 @@ impl Control {
 
     /// Disconnects the port and waits until the control thread has done so.
     pub fn remove_port(&self, p: &Arc<PortShared>) {
-        if p.closed.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        if !p.close() {
             return;
         }
         {
             let mut s = self.lock();
             s.ports.retain(|q| !Arc::ptr_eq(q, p));
-            s.armed.retain(|a| !Arc::ptr_eq(&a.port, p));
+            self.handle.armed().retain(|a| !Arc::ptr_eq(&a.port, p));
             if s.stop {
                 drop(s);
                 p.set_status(Status::Closed);
@@ -159,48 +153,7 @@ impl Control {
     }
 
     pub fn is_control_thread(&self) -> bool {
-        *self.thread_id.lock().unwrap() == Some(std::thread::current().id())
-    }
-
-    pub fn arm(
-        &self,
-        port: Arc<PortShared>,
-        conn: Arc<Connection>,
-        qid: usize,
-        cb: Option<Callback>,
-    ) {
-        let mut s = self.lock();
-        if let Some(a) = s
-            .armed
-            .iter_mut()
-            .find(|a| Arc::ptr_eq(&a.conn, &conn) && a.qid == qid)
-        {
-            a.cb = cb;
-            return;
-        }
-        s.armed.push(Armed {
-            port,
-            conn,
-            qid,
-            cb,
-        });
-        drop(s);
-        self.wake();
-    }
-
-    /// Forgets an armed queue; when it returns, that queue's callback is not running and will not
-    /// be called (unless called from inside the callback itself).
-    pub fn disarm(&self, conn: &Arc<Connection>, qid: usize) {
-        self.lock()
-            .armed
-            .retain(|a| !(Arc::ptr_eq(&a.conn, conn) && a.qid == qid));
-        if !self.is_control_thread() {
-            drop(
-                self.armed_cb_running
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()),
-            );
-        }
+        self.handle.is_control_thread()
     }
 
     pub fn stop(&self) {
@@ -358,8 +311,9 @@ impl Worker {
         loop {
             let (ports, removed, listener, armed, stop) = {
                 let mut s = self.ctl.lock();
-                let armed: Vec<(Arc<Connection>, usize)> =
-                    s.armed.iter().map(|a| (a.conn.clone(), a.qid)).collect();
+                let armed: Vec<(Arc<Connection>, usize)> = (self.ctl.handle.armed().iter())
+                    .map(|a| (a.conn.clone(), a.qid))
+                    .collect();
                 (
                     s.ports.clone(),
                     std::mem::take(&mut s.removed),
@@ -384,7 +338,10 @@ impl Worker {
 
             // Poll: wake fd, listener, links, armed eventfds.
             let mut fds: Vec<PollFd> = Vec::with_capacity(2 + self.links.len() + armed.len());
-            fds.push(PollFd::new(self.ctl.wake.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(
+                self.ctl.handle.wake_fd().as_fd(),
+                PollFlags::POLLIN,
+            ));
             let has_listener = listener.is_some();
             if let Some(l) = &listener {
                 fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
@@ -412,7 +369,7 @@ impl Worker {
             let nlinks = self.links.len(); // before accept_all adds more
             let mut i = 0;
             if ready[i] {
-                drain(&self.ctl.wake);
+                drain(self.ctl.handle.wake_fd());
             }
             i += 1;
             if has_listener {
@@ -434,22 +391,16 @@ impl Worker {
                 if armed_ready[k] {
                     drain(c.eventfd(Dir::rx_of(c.role), *q));
                     let fired = {
-                        let mut s = self.ctl.lock();
-                        let pos = s
-                            .armed
+                        let mut armed = self.ctl.handle.armed();
+                        let pos = armed
                             .iter()
                             .position(|a| Arc::ptr_eq(&a.conn, c) && a.qid == *q);
-                        pos.map(|p| s.armed.swap_remove(p))
+                        pos.map(|p| armed.swap_remove(p))
                     };
                     let ev = Event::RxReady { qid: *q as u16 };
                     match fired {
                         Some(Armed { cb: Some(cb), .. }) => {
-                            let _running = self
-                                .ctl
-                                .armed_cb_running
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner());
-                            cb(ev)
+                            self.ctl.handle.run_armed_callback(&cb, ev)
                         }
                         Some(a) => a.port.emit(ev),
                         None => {}
@@ -467,7 +418,7 @@ impl Worker {
             }
         }
         for p in ports {
-            if p.cfg.role == Role::Client && !self.has_link(p) {
+            if p.config().role == Role::Client && !self.has_link(p) {
                 if let Some(&d) = self.next_try.get(&Arc::as_ptr(p)) {
                     t = t.min(d);
                 }
@@ -484,7 +435,7 @@ impl Worker {
 
     fn connect_clients(&mut self, ports: &[Arc<PortShared>], now: Instant) {
         for p in ports {
-            if p.cfg.role != Role::Client || self.has_link(p) {
+            if p.config().role != Role::Client || self.has_link(p) {
                 continue;
             }
             let t = *self.next_try.entry(Arc::as_ptr(p)).or_insert(now);
@@ -494,7 +445,7 @@ impl Worker {
             match sock::connect_to(&self.ctl.addr) {
                 Ok(fd) => {
                     p.set_status(Status::Connecting);
-                    let deadline = now + p.cfg.handshake_timeout;
+                    let deadline = now + p.config().handshake_timeout;
                     self.links.push(Link::new(
                         fd,
                         Role::Client,
@@ -504,10 +455,9 @@ impl Worker {
                     ));
                 }
                 Err(e) => {
-                    let mut st = p.state();
-                    st.reason = no_server_reason(&self.ctl.addr, e);
-                    drop(st);
-                    self.next_try.insert(Arc::as_ptr(p), now + p.cfg.reconnect);
+                    p.set_unreachable(no_server_reason(&self.ctl.addr, e));
+                    self.next_try
+                        .insert(Arc::as_ptr(p), now + p.config().reconnect);
                 }
             }
         }
@@ -542,12 +492,13 @@ impl Worker {
         let most = |f: fn(&PortShared) -> u16| {
             ports
                 .iter()
-                .filter(|p| p.cfg.role == Role::Server)
+                .filter(|p| p.config().role == Role::Server)
                 .map(|p| f(p))
                 .max()
                 .map_or(MAX_RINGS - 1, |n| n.saturating_sub(1))
         };
-        let (max_c2s_ring, max_s2c_ring) = (most(|p| p.cfg.num_c2s), most(|p| p.cfg.num_s2c));
+        let (max_c2s_ring, max_s2c_ring) =
+            (most(|p| p.config().num_c2s), most(|p| p.config().num_s2c));
         loop {
             match sock::accept(listener) {
                 Ok(Some(fd)) => {
@@ -617,10 +568,7 @@ impl Worker {
             );
         }
         if let Some(live) = &link.live {
-            self.ctl
-                .lock()
-                .armed
-                .retain(|a| !Arc::ptr_eq(&a.conn, live));
+            (self.ctl.handle.armed()).retain(|a| !Arc::ptr_eq(&a.conn, live));
         }
         if let Some(p) = &link.port {
             if link.phase == Phase::Connected {
@@ -630,7 +578,7 @@ impl Worker {
             }
             if link.role == Role::Client {
                 self.next_try
-                    .insert(Arc::as_ptr(p), Instant::now() + p.cfg.reconnect);
+                    .insert(Arc::as_ptr(p), Instant::now() + p.config().reconnect);
             }
         }
         // Dropping `link` closes the socket and, for a half-built connection, its fds and mappings.
@@ -655,8 +603,8 @@ impl Worker {
         for p in ports {
             p.set_status(Status::Closed);
         }
+        self.ctl.handle.armed().clear();
         let mut s = self.ctl.lock();
-        s.armed.clear();
         if s.listener.take().is_some() {
             if let (SocketAddr::Path(path), Some(id)) = (&self.ctl.addr, s.listener_file) {
                 // Remove the file only if it is still ours (not a newer server's).
@@ -674,7 +622,9 @@ fn on_client_msg(link: &mut Link, msg: Msg, addr: &SocketAddr) -> std::result::R
     match (link.phase, msg) {
         (Phase::Hello, Msg::Hello(h)) => {
             // Before the secret or any memory goes out: is this the server we expect?
-            if let Err((ours, theirs)) = creds::check_server(&port.cfg, addr, link.peer) {
+            if let Err((ours, theirs)) =
+                creds::check_server(port.config().expect_server_uid, addr, link.peer)
+            {
                 return Err(Fail {
                     reason: ours,
                     tell_peer: true,
@@ -684,7 +634,7 @@ fn on_client_msg(link: &mut Link, msg: Msg, addr: &SocketAddr) -> std::result::R
             if h.min_version > VERSION || h.max_version < VERSION {
                 return Err(fail("Incompatible memif version"));
             }
-            let cfg = &port.cfg;
+            let cfg = port.config();
             let p = Params {
                 num_c2s: cfg.num_c2s.min(h.max_c2s_ring.saturating_add(1)),
                 num_s2c: cfg.num_s2c.min(h.max_s2c_ring.saturating_add(1)),
@@ -794,34 +744,22 @@ fn on_server_msg(
             }
             let Some(port) = ports
                 .iter()
-                .find(|p| p.cfg.role == Role::Server && p.cfg.id == init.id)
+                .find(|p| p.config().role == Role::Server && p.config().id == init.id)
             else {
                 return Err(fail("ID not found"));
             };
-            {
-                let mut st = port.state();
-                if st.conn.is_some() || st.handshaking {
-                    return Err(fail("Already connected"));
+            let refusal = if let Err(r) = creds::check_client(&port.config().guard(), link.peer) {
+                Some(r)
+            } else if init.mode != port.config().mode as u8 {
+                Some("Mode mismatch".to_string())
+            } else {
+                match &port.config().secret {
+                    Some(_) if init.secret.is_empty() => Some("Secret required".to_string()),
+                    Some(s) if &init.secret != s => Some("Incorrect secret".to_string()),
+                    _ => None,
                 }
-                let refuse = if let Err(r) = creds::check_client(&port.cfg, link.peer) {
-                    Some(r)
-                } else if init.mode != port.cfg.mode as u8 {
-                    Some("Mode mismatch".to_string())
-                } else {
-                    match &port.cfg.secret {
-                        Some(_) if init.secret.is_empty() => Some("Secret required".to_string()),
-                        Some(s) if &init.secret != s => Some("Incorrect secret".to_string()),
-                        _ => None,
-                    }
-                };
-                if let Some(r) = refuse {
-                    drop(st);
-                    port.set_rejected(&r, link.peer);
-                    return Err(fail(r));
-                }
-                st.handshaking = true;
-                st.status = Some(Status::Connecting);
-            }
+            };
+            port.begin_handshake(refusal, link.peer).map_err(fail)?;
             link.port = Some(port.clone());
             link.peer_app = name_str(&init.name);
             link.phase = Phase::Build;
@@ -841,9 +779,9 @@ fn on_server_msg(
             validate_ring(&r, &link.regions).map_err(fail)?;
             let port = link.port.as_ref().expect("bound at INIT");
             let (list, max, extra) = if r.c2s {
-                (&mut link.c2s, port.cfg.num_c2s, &mut link.extra[0])
+                (&mut link.c2s, port.config().num_c2s, &mut link.extra[0])
             } else {
-                (&mut link.s2c, port.cfg.num_s2c, &mut link.extra[1])
+                (&mut link.s2c, port.config().num_s2c, &mut link.extra[1])
             };
             if r.index as usize != list.len() + *extra as usize {
                 return Err(fail(format!("Invalid ring index {}", r.index)));
@@ -873,7 +811,7 @@ fn on_server_msg(
                     "Too many queues: client {}+{}, interface {} has {c}+{s} (c2s+s2c)",
                     c + ec,
                     s + es,
-                    port.cfg.id
+                    port.config().id
                 )));
             }
             let conn = Connection::from_peer(
@@ -885,7 +823,7 @@ fn on_server_msg(
             )
             .map_err(fail)?;
             let reply = Msg::Connected {
-                name: port.cfg.name.as_bytes().to_vec(),
+                name: port.config().name.as_bytes().to_vec(),
             };
             sock::send(&link.fd, &reply, None).map_err(silent)?;
             link.phase = Phase::Connected;
@@ -908,7 +846,8 @@ fn ack(link: &Link) -> std::result::Result<(), Fail> {
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     use super::*;
-    use crate::port::PortConfig;
+    use crate::config::PortConfig;
+    use crate::conn::new_eventfd;
     use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
     /// What a fed message carries besides its 128 bytes.

@@ -10,8 +10,6 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::port::PortConfig;
-use crate::sock::SocketAddr;
 
 /// A peer's credentials, as `SO_PEERCRED` reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +27,16 @@ impl fmt::Display for PeerCred {
     }
 }
 
+/// What keeps strangers out of a server port (from its `PortConfig`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Guard<'a> {
+    pub id: u32,
+    pub allow_uids: &'a [u32],
+    pub allow_gids: &'a [u32],
+    pub secret: bool,
+    pub require_secret: bool,
+}
+
 fn list(ids: &[u32]) -> String {
     ids.iter()
         .map(|i| i.to_string())
@@ -38,11 +46,8 @@ fn list(ids: &[u32]) -> String {
 
 /// Server: may this peer connect to the port? `Err` is the refusal reason sent in the DISCONNECT.
 /// With both lists set, a peer matching either is allowed.
-pub(crate) fn check_client(
-    cfg: &PortConfig,
-    peer: Option<PeerCred>,
-) -> std::result::Result<(), String> {
-    let (uids, gids) = (&cfg.allow_uids, &cfg.allow_gids);
+pub(crate) fn check_client(g: &Guard, peer: Option<PeerCred>) -> std::result::Result<(), String> {
+    let (uids, gids) = (g.allow_uids, g.allow_gids);
     if uids.is_empty() && gids.is_empty() {
         return Ok(());
     }
@@ -70,13 +75,14 @@ pub(crate) fn check_client(
     })
 }
 
-/// Client: is the server the one we expect? `Err` is (our reason, the reason we tell the server).
+/// Client: is the server on `addr` the one we expect (`expect`, the config's
+/// `expect_server_uid`)? `Err` is (our reason, the reason we tell the server).
 pub(crate) fn check_server(
-    cfg: &PortConfig,
-    addr: &SocketAddr,
+    expect: Option<u32>,
+    addr: &dyn fmt::Display,
     peer: Option<PeerCred>,
 ) -> std::result::Result<(), (String, String)> {
-    let Some(want) = cfg.expect_server_uid else {
+    let Some(want) = expect else {
         return Ok(());
     };
     match peer {
@@ -99,22 +105,27 @@ pub(crate) fn check_server(
     }
 }
 
-/// A server port about to listen: on an abstract name with neither a secret nor an allow-list
-/// it is an error under `require_secret`, else `Some(warning)` to print once.
-pub(crate) fn check_listener(cfg: &PortConfig, addr: &SocketAddr) -> Result<Option<String>> {
-    let guarded = cfg.secret.is_some() || !cfg.allow_uids.is_empty() || !cfg.allow_gids.is_empty();
-    if guarded || !matches!(addr, SocketAddr::Abstract(_)) {
+/// A server port about to listen on `addr`: on an abstract name (`is_abstract`) with neither a
+/// secret nor an allow-list it is an error under `require_secret`, else `Some(warning)` to print
+/// once.
+pub(crate) fn check_listener(
+    g: &Guard,
+    addr: &dyn fmt::Display,
+    is_abstract: bool,
+) -> Result<Option<String>> {
+    let guarded = g.secret || !g.allow_uids.is_empty() || !g.allow_gids.is_empty();
+    if guarded || !is_abstract {
         return Ok(None);
     }
     let risk = format!(
         "server interface {} listens on the abstract socket {addr} with no secret and no \
          allow-list: any process in this network namespace can connect as its client and \
          receive this interface's packets",
-        cfg.id
+        g.id
     );
     let fix = "set a secret, or allowUids/allowGids (Rust: allow_uids/allow_gids), or use a \
                filesystem socket (guarded by its mode)";
-    if cfg.require_secret {
+    if g.require_secret {
         return Err(Error::invalid(format!(
             "{risk}; requireSecret forbids that: {fix}"
         )));
@@ -128,11 +139,11 @@ pub(crate) fn check_listener(cfg: &PortConfig, addr: &SocketAddr) -> Result<Opti
 mod tests {
     use super::*;
 
-    fn cfg(uids: &[u32], gids: &[u32]) -> PortConfig {
-        PortConfig {
-            allow_uids: uids.to_vec(),
-            allow_gids: gids.to_vec(),
-            ..PortConfig::default()
+    fn g<'a>(uids: &'a [u32], gids: &'a [u32]) -> Guard<'a> {
+        Guard {
+            allow_uids: uids,
+            allow_gids: gids,
+            ..Guard::default()
         }
     }
 
@@ -144,56 +155,52 @@ mod tests {
 
     #[test]
     fn allow_lists() {
-        assert_eq!(check_client(&cfg(&[], &[]), None), Ok(()));
-        assert_eq!(check_client(&cfg(&[1001], &[]), Some(P)), Ok(()));
-        assert_eq!(check_client(&cfg(&[0], &[1002]), Some(P)), Ok(()));
+        assert_eq!(check_client(&g(&[], &[]), None), Ok(()));
+        assert_eq!(check_client(&g(&[1001], &[]), Some(P)), Ok(()));
+        assert_eq!(check_client(&g(&[0], &[1002]), Some(P)), Ok(()));
         assert_eq!(
-            check_client(&cfg(&[0, 1000], &[]), Some(P)).unwrap_err(),
+            check_client(&g(&[0, 1000], &[]), Some(P)).unwrap_err(),
             "uid 1001 not allowed (allowed: 0, 1000)"
         );
         assert_eq!(
-            check_client(&cfg(&[], &[27]), Some(P)).unwrap_err(),
+            check_client(&g(&[], &[27]), Some(P)).unwrap_err(),
             "uid 1001 gid 1002 not allowed (allowed gids: 27)"
         );
         assert_eq!(
-            check_client(&cfg(&[0], &[27]), Some(P)).unwrap_err(),
+            check_client(&g(&[0], &[27]), Some(P)).unwrap_err(),
             "uid 1001 gid 1002 not allowed (allowed uids: 0; gids: 27)"
         );
-        assert!(check_client(&cfg(&[0], &[]), None).is_err());
+        assert!(check_client(&g(&[0], &[]), None).is_err());
     }
 
     #[test]
     fn expected_server() {
-        let addr = SocketAddr::Abstract(b"x".to_vec());
-        let mut c = PortConfig::default();
-        assert!(check_server(&c, &addr, None).is_ok());
-        c.expect_server_uid = Some(0);
-        let (ours, theirs) = check_server(&c, &addr, Some(P)).unwrap_err();
+        let addr = "@x";
+        assert!(check_server(None, &addr, None).is_ok());
+        let (ours, theirs) = check_server(Some(0), &addr, Some(P)).unwrap_err();
         assert!(
             ours.contains("runs as uid 1001 (pid 42), not the expected uid 0"),
             "{ours}"
         );
         assert_eq!(theirs, "Client expects server uid 0, not 1001");
-        c.expect_server_uid = Some(1001);
-        assert!(check_server(&c, &addr, Some(P)).is_ok());
+        assert!(check_server(Some(1001), &addr, Some(P)).is_ok());
     }
 
     #[test]
     fn unguarded_abstract_listener() {
-        let abs = SocketAddr::Abstract(b"x".to_vec());
-        let path = SocketAddr::Path("/tmp/x.sock".into());
-        let mut c = PortConfig::default();
-        assert!(check_listener(&c, &path).unwrap().is_none());
-        let w = check_listener(&c, &abs).unwrap().unwrap();
+        let (abs, path) = ("@x", "/tmp/x.sock");
+        let mut c = Guard::default();
+        assert!(check_listener(&c, &path, false).unwrap().is_none());
+        let w = check_listener(&c, &abs, true).unwrap().unwrap();
         assert!(w.contains("any process in this network namespace"), "{w}");
         c.require_secret = true;
-        let e = check_listener(&c, &abs).unwrap_err();
+        let e = check_listener(&c, &abs, true).unwrap_err();
         assert!(e.message.contains("requireSecret"), "{}", e.message);
-        assert!(check_listener(&c, &path).unwrap().is_none());
-        c.allow_uids = vec![0];
-        assert!(check_listener(&c, &abs).unwrap().is_none());
-        c.allow_uids.clear();
-        c.secret = Some(b"s".to_vec());
-        assert!(check_listener(&c, &abs).unwrap().is_none());
+        assert!(check_listener(&c, &path, false).unwrap().is_none());
+        c.allow_uids = &[0];
+        assert!(check_listener(&c, &abs, true).unwrap().is_none());
+        c.allow_uids = &[];
+        c.secret = true;
+        assert!(check_listener(&c, &abs, true).unwrap().is_none());
     }
 }

@@ -13,10 +13,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::PortConfig;
 use crate::error::{Code, Error, Result};
-use crate::port::{Event, Port, PortConfig, Socket, Status};
-use crate::queue::{Desc, QueueStats, RxMode, RxQueue, TxQueue};
+use crate::port::{Port, Socket};
+use crate::queue::{Desc, RxMode, RxQueue, TxQueue};
 use crate::sock::{Perms, SocketAddr};
+use crate::state::{Event, Status};
+use crate::stats::QueueStats;
 use crate::{Mode, Role};
 
 // `Desc` is `Desc` and `QueueStats` is `QueueStats` in C (renamed in cbindgen.toml).
@@ -486,7 +489,7 @@ pub unsafe extern "C" fn zmemif_port_set_callback(
             Arc::new(move |ev: Event| {
                 let (e, a) = event_args(ev);
                 f(ctx, e, a)
-            }) as crate::port::Callback
+            }) as crate::state::Callback
         }));
         Ok(0)
     })
@@ -801,7 +804,7 @@ pub unsafe extern "C" fn zmemif_queue_arm_cb(
             return Err(Error::invalid("only rx queues can be armed"));
         };
         let f = cb.ok_or_else(|| null("callback"))?;
-        let cb: crate::port::Callback = Arc::new(move |ev: Event| {
+        let cb: crate::state::Callback = Arc::new(move |ev: Event| {
             if let Event::RxReady { qid } = ev {
                 f(ctx, ZMEMIF_EVENT_RX_READY, qid as u32)
             }

@@ -28,8 +28,9 @@ use napi_derive::napi;
 use crate::ffi::{
     self, zmemif_port, zmemif_port_config, zmemif_port_info, zmemif_queue, zmemif_socket,
 };
-use crate::port::Event;
-use crate::queue::{Desc, QueueStats};
+use crate::queue::Desc;
+use crate::state::Event;
+use crate::stats::QueueStats;
 
 /// The JS function events are delivered to: `(ctx, event, arg)`, weak, errors not passed in.
 type Sink =
@@ -161,7 +162,7 @@ pub fn port_set_callback(p: f64, hook: Option<&External<Arc<Sink>>>, ctx: f64) -
     };
     port.0.set_callback(hook.map(|h| {
         let s = Arc::clone(h);
-        Arc::new(move |ev: Event| deliver(&s, ctx, ev)) as crate::port::Callback
+        Arc::new(move |ev: Event| deliver(&s, ctx, ev)) as crate::state::Callback
     }));
     0
 }
@@ -329,7 +330,7 @@ pub fn queue_arm_cb(q: f64, hook: &External<Arc<Sink>>, ctx: f64) -> i32 {
         return invalid("only rx queues can be armed");
     };
     let s = Arc::clone(hook);
-    let cb: crate::port::Callback = Arc::new(move |ev: Event| {
+    let cb: crate::state::Callback = Arc::new(move |ev: Event| {
         if let Event::RxReady { .. } = ev {
             deliver(&s, ctx, ev)
         }

@@ -6,18 +6,19 @@
 //! index, one Release store of ours. Every descriptor the peer supplies is checked against the
 //! regions before it is handed out; a bad one is counted and skipped, never followed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::conn::{desc_ok, drain, signal, Connection, Dir, Role, MAX_PACKET};
-use crate::control::Control;
 use crate::error::{Code, Error, Result};
-use crate::port::PortShared;
+use crate::handle::ControlHandle;
 use crate::region::in_bounds;
 use crate::ring::{copy_in, copy_out, RawDesc, Ring};
+use crate::state::{Callback, PortShared};
+use crate::stats::{QueueCounters, QueueStats};
 use crate::wire::{DESC_FLAG_NEXT, RING_FLAG_MASK_INT};
 
 /// One buffer of a packet, in the caller's memory (the C ABI's `zmemif_desc`, 16 bytes).
@@ -37,48 +38,6 @@ pub struct Desc {
 const _: () = assert!(std::mem::size_of::<Desc>() == 16);
 
 pub const DESC_NEXT: u16 = DESC_FLAG_NEXT;
-
-/// Per-queue counters, written by the queue's owner once per burst, readable from any thread.
-#[derive(Default)]
-pub struct QueueCounters {
-    pub packets: AtomicU64,
-    pub bytes: AtomicU64,
-    pub bad_descs: AtomicU64,
-    pub ring_full: AtomicU64,
-    pub interrupts: AtomicU64,
-}
-
-/// A snapshot of `QueueCounters`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct QueueStats {
-    pub packets: u64,
-    pub bytes: u64,
-    pub bad_descs: u64,
-    pub ring_full: u64,
-    pub interrupts: u64,
-    pub reserved: [u64; 3],
-}
-
-impl QueueCounters {
-    pub fn snapshot(&self) -> QueueStats {
-        QueueStats {
-            packets: self.packets.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            bad_descs: self.bad_descs.load(Ordering::Relaxed),
-            ring_full: self.ring_full.load(Ordering::Relaxed),
-            interrupts: self.interrupts.load(Ordering::Relaxed),
-            reserved: [0; 3],
-        }
-    }
-    /// Single writer (the queue's owner), so a load and a store are enough: no locked add.
-    #[inline]
-    fn add(c: &AtomicU64, v: u64) {
-        if v != 0 {
-            c.store(c.load(Ordering::Relaxed) + v, Ordering::Relaxed);
-        }
-    }
-}
 
 /// How the receiver asks to be woken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,7 +75,7 @@ struct Attached {
     /// rx: dropping the rest of an over-long chain, up to its last descriptor.
     skipping: bool,
     /// The socket's control thread, woken when the peer breaks the ring protocol.
-    waker: Option<Weak<Control>>,
+    waker: Option<Weak<ControlHandle>>,
     /// rx: MASK_INT is currently clear (we asked the peer to signal).
     signalling: bool,
     /// rx in `RxMode::Interrupt`: keep MASK_INT clear even while bursts find data.
@@ -568,6 +527,8 @@ impl Attached {
 /// the queue id, the attachment to a connection and the counters.
 pub struct QueueCore {
     port: Arc<PortShared>,
+    /// The socket's control thread: woken on a broken peer, asked to watch armed rx queues.
+    ctl: Weak<ControlHandle>,
     dir: Dir,
     qid: u16,
     att: Option<Attached>,
@@ -579,10 +540,17 @@ pub struct QueueCore {
 }
 
 impl QueueCore {
-    fn new(port: Arc<PortShared>, dir: Dir, qid: u16, auto_attach: bool) -> Result<QueueCore> {
+    fn new(
+        port: Arc<PortShared>,
+        ctl: Weak<ControlHandle>,
+        dir: Dir,
+        qid: u16,
+        auto_attach: bool,
+    ) -> Result<QueueCore> {
         let counters = port.claim(dir, qid)?;
         Ok(QueueCore {
             port,
+            ctl,
             dir,
             qid,
             att: None,
@@ -604,8 +572,8 @@ impl QueueCore {
         let n = conn.rings(self.dir).len();
         if self.qid as usize >= n {
             let own = match self.dir {
-                Dir::C2S => self.port.cfg.num_c2s,
-                Dir::S2C => self.port.cfg.num_s2c,
+                Dir::C2S => self.port.config().num_c2s,
+                Dir::S2C => self.port.config().num_s2c,
             };
             return Err(Error::new(
                 Code::QueueRange,
@@ -624,7 +592,7 @@ impl QueueCore {
         }
         let g = conn.generation;
         let mut a = Attached::new(conn, self.dir, self.qid as usize);
-        a.waker = self.port.ctl.get().cloned();
+        a.waker = Some(self.ctl.clone());
         if self.dir == Dir::rx_of(a.role) {
             a.apply_mode(self.rx_mode);
         }
@@ -637,7 +605,7 @@ impl QueueCore {
         if let Some(mut a) = self.att.take() {
             if self.dir == Dir::rx_of(a.role) {
                 // No armed callback may outlive the queue (a Worker's callback may be gone).
-                if let Some(ctl) = self.port.ctl.get().and_then(|w| w.upgrade()) {
+                if let Some(ctl) = self.ctl.upgrade() {
                     ctl.disarm(&a.conn, a.qid);
                 }
             }
@@ -733,10 +701,15 @@ pub struct RxQueue {
 }
 
 impl RxQueue {
-    pub(crate) fn open(port: Arc<PortShared>, qid: u16, auto_attach: bool) -> Result<RxQueue> {
+    pub(crate) fn open(
+        port: Arc<PortShared>,
+        ctl: Weak<ControlHandle>,
+        qid: u16,
+        auto_attach: bool,
+    ) -> Result<RxQueue> {
         let dir = Dir::rx_of(port.role());
         Ok(RxQueue {
-            core: QueueCore::new(port, dir, qid, auto_attach)?,
+            core: QueueCore::new(port, ctl, dir, qid, auto_attach)?,
         })
     }
 
@@ -835,8 +808,8 @@ impl RxQueue {
 
     /// As `arm`, reporting to `cb` instead of the port's callback (for a queue served by another
     /// thread's event loop).
-    pub fn arm_with(&mut self, cb: Option<crate::port::Callback>) -> Result<bool> {
-        let port = self.core.port.clone();
+    pub fn arm_with(&mut self, cb: Option<Callback>) -> Result<bool> {
+        let (port, ctl) = (self.core.port.clone(), self.core.ctl.clone());
         let (a, c) = self.core.live()?;
         if !a.signalling {
             a.ring.set_flags(0);
@@ -847,7 +820,7 @@ impl RxQueue {
         if a.rx_available(c) > 0 {
             return Ok(true);
         }
-        let ctl = port.ctl.get().and_then(|w| w.upgrade());
+        let ctl = ctl.upgrade();
         let ctl = ctl.ok_or_else(|| Error::new(Code::Closed, "the socket is closed"))?;
         ctl.arm(port.clone(), a.conn.clone(), a.qid, cb);
         Ok(false)
@@ -870,10 +843,15 @@ pub struct TxQueue {
 }
 
 impl TxQueue {
-    pub(crate) fn open(port: Arc<PortShared>, qid: u16, auto_attach: bool) -> Result<TxQueue> {
+    pub(crate) fn open(
+        port: Arc<PortShared>,
+        ctl: Weak<ControlHandle>,
+        qid: u16,
+        auto_attach: bool,
+    ) -> Result<TxQueue> {
         let dir = Dir::tx_of(port.role());
         Ok(TxQueue {
-            core: QueueCore::new(port, dir, qid, auto_attach)?,
+            core: QueueCore::new(port, ctl, dir, qid, auto_attach)?,
         })
     }
 
