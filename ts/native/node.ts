@@ -1,9 +1,11 @@
 /**
  * The N-API backend: NativeBackend (backend.ts) for Node.js, over the binding that the same
  * library carries beside its C ABI (crates/zmemif/src/node.rs, cargo feature `node`). The binding
- * mirrors the C ABI function by function, so this file only adapts names; the hot-path functions
- * are the binding's own, without a wrapper: numbers in (handle, descriptor address, count), a
- * number out.
+ * mirrors the C ABI function by function and exports each under its NativeBackend name, so the
+ * backend is the binding's own functions, without a wrapper (the hot path too: numbers in, handle,
+ * descriptor address and count, a number out); this file only adapts the three calls that take or
+ * make an event hook. Node 20 has no ArrayBuffer.prototype.transfer: `revokeRegion` is
+ * napi_detach_arraybuffer.
  *
  * Environment: ZMEMIF_LIB (see locate.ts).
  */
@@ -11,38 +13,18 @@ import { MemifError } from "../errors.ts";
 import type { EventHook, EventListener, NativeBackend } from "./backend.ts";
 import { locate } from "./locate.ts";
 
-/** The binding's exports (node.rs); handles and addresses are numbers. */
-interface Binding {
-  strerror(code: number): string;
-  lastError(): string;
-  socketNew(path: Uint8Array, abstract: number, uid: number, gid: number, mode: number): number;
-  socketFree(socket: number): void;
-  portNew(socket: number, config: Uint8Array): number;
-  portFree(port: number): void;
+/** The calls whose event hook is the binding's own object (an External) rather than an EventHook. */
+type HookCalls = "eventHook" | "portSetCallback" | "queueArmHook";
+
+/**
+ * The binding's exports (node.rs): NativeBackend's calls under the same names, so the list is
+ * written once, in backend.ts; only the three that take or make a hook differ in type.
+ */
+type Binding = Omit<NativeBackend, "name" | HookCalls> & {
   eventHook(listener: EventListener): object;
   portSetCallback(port: number, hook: object | null, ctx: number): number;
-  portInfoGet(port: number, out: Uint8Array): number;
-  portPeerName(port: number): string;
-  portReason(port: number): string;
-  queueOpen(port: number, dir: number, qid: number): number;
-  queueFree(queue: number): void;
-  queueAttach(queue: number): number;
-  queueDetach(queue: number): number;
-  queueNumRegions(queue: number): number;
-  queueRegion(queue: number, idx: number): ArrayBuffer | number;
-  detachBuffer(buffer: ArrayBuffer): void;
-  queueStatsGet(queue: number, out: BigUint64Array): number;
-  queueSetMode(queue: number, mode: number): number;
-  queueWait(queue: number, timeoutMs: number): number;
-  queueArm(queue: number): number;
-  queueArmCb(queue: number, hook: object, ctx: number): number;
-  txWait(queue: number, n: number, timeoutMs: number): number;
-  addressOf(descs: Uint32Array): number;
-  rxBurst(queue: number, descs: number, max: number): number;
-  rxRelease(queue: number): number;
-  txAlloc(queue: number, descs: number, n: number): number;
-  txBurst(queue: number, descs: number, n: number): number;
-}
+  queueArmHook(queue: number, hook: object, ctx: number): number;
+};
 
 class NodeHook implements EventHook {
   /** the binding's thread-safe function (an External); weak, freed by the GC once unused */
@@ -90,43 +72,12 @@ function open(): Binding {
 /** Loads the library and returns the N-API NativeBackend over it. Throws MemifError when it cannot. */
 export function loadNodeBackend(): NativeBackend {
   const b = open();
-  return {
+  // The binding's own functions (no wrapper, on the hot path too), and the hook calls adapted.
+  const hooks: Pick<NativeBackend, "name" | HookCalls> = {
     name: "napi",
-    strerror: (code) => b.strerror(code),
-    lastError: () => b.lastError(),
-
-    socketNew: (path, abstract, uid, gid, mode) => b.socketNew(path, abstract, uid, gid, mode),
-    socketFree: (socket) => b.socketFree(socket),
-
-    portNew: (socket, config) => b.portNew(socket, config),
-    portFree: (port) => b.portFree(port),
-    portSetCallback: (port, hook, ctx) => b.portSetCallback(port, hookOf(hook), ctx),
-    portInfo: (port, out) => b.portInfoGet(port, out),
-    portPeerName: (port) => b.portPeerName(port),
-    portReason: (port) => b.portReason(port),
-
-    queueOpen: (port, dir, qid) => b.queueOpen(port, dir, qid),
-    queueFree: (queue) => b.queueFree(queue),
-    queueAttach: (queue) => b.queueAttach(queue),
-    queueDetach: (queue) => b.queueDetach(queue),
-    queueNumRegions: (queue) => b.queueNumRegions(queue),
-    queueRegion: (queue, idx) => b.queueRegion(queue, idx),
-    // Node 20 has no ArrayBuffer.prototype.transfer: napi_detach_arraybuffer does the same.
-    revokeRegion: (region) => b.detachBuffer(region),
-    queueStats: (queue, out) => b.queueStatsGet(queue, out),
-    queueSetMode: (queue, mode) => b.queueSetMode(queue, mode),
-    queueWait: (queue, timeoutMs) => b.queueWait(queue, timeoutMs),
-    queueArm: (queue) => b.queueArm(queue),
-    queueArmHook: (queue, hook, ctx) => b.queueArmCb(queue, hookOf(hook) as object, ctx),
-    txWait: (queue, n, timeoutMs) => b.txWait(queue, n, timeoutMs),
-
     eventHook: (listener) => new NodeHook(b, listener),
-
-    addressOf: (descs) => b.addressOf(descs),
-    // The binding's functions themselves: no wrapper on the hot path.
-    rxBurst: b.rxBurst,
-    rxRelease: b.rxRelease,
-    txAlloc: b.txAlloc,
-    txBurst: b.txBurst,
+    portSetCallback: (port, hook, ctx) => b.portSetCallback(port, hookOf(hook), ctx),
+    queueArmHook: (queue, hook, ctx) => b.queueArmHook(queue, hookOf(hook) as object, ctx),
   };
+  return { ...b, ...hooks };
 }

@@ -3,12 +3,14 @@
 //! one file per platform serves Node's `require`, Bun's `require` and Bun's `bun:ffi` `dlopen`.
 //!
 //! - Every function calls the matching `zmemif_*` export: one implementation, one set of checks.
+//!   Each is exported under its name in the TypeScript `NativeBackend` interface
+//!   (ts/native/backend.ts), which `ts/native/node.ts` derives the binding's type from.
 //! - Handles are the C ABI's pointers carried as JS numbers (a user-space address fits in 2^53).
 //!   Functions that make a handle return it, or the negative result code.
 //! - Caller structs are typed arrays checked against their size. The hot path takes numbers only,
 //!   as under `bun:ffi`: a descriptor array's address (`address_of`, taken once per array), so a
 //!   burst is one call with nothing converted or allocated.
-//! - A region is one external `ArrayBuffer` over the mapping (never a copy); `detachBuffer`
+//! - A region is one external `ArrayBuffer` over the mapping (never a copy); `revokeRegion`
 //!   revokes it before the queue detaches, so a stale view reads as empty instead of crashing.
 //! - Events reach a JS thread through a thread-safe function (`event_hook`, one per JS thread),
 //!   called with the same `(ctx, event, arg)` numbers as the C callback. It is weak: it does not
@@ -174,7 +176,7 @@ pub fn port_wait_connected(p: f64, timeout_ms: i32) -> i32 {
 }
 
 /// Fills `out` (80 bytes) with a `zmemif_port_info`.
-#[napi]
+#[napi(js_name = "portInfo")]
 pub fn port_info_get(p: f64, mut out: Uint8ArraySlice<'_>) -> i32 {
     // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
     let out = unsafe { out.as_mut() };
@@ -280,7 +282,7 @@ pub fn queue_region(env: Env, q: f64, idx: u32) -> napi::Result<Either<ArrayBuff
 }
 
 /// Revokes a region's ArrayBuffer: every view of it reads as empty from now on.
-#[napi]
+#[napi(js_name = "revokeRegion")]
 pub fn detach_buffer(buffer: ArrayBuffer<'_>) -> napi::Result<()> {
     if buffer.is_detached()? {
         return Ok(());
@@ -289,7 +291,7 @@ pub fn detach_buffer(buffer: ArrayBuffer<'_>) -> napi::Result<()> {
 }
 
 /// Fills `out` (8 u64) with the queue's `zmemif_queue_stats`.
-#[napi]
+#[napi(js_name = "queueStats")]
 pub fn queue_stats_get(q: f64, mut out: BigUint64ArraySlice<'_>) -> i32 {
     // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
     let out = unsafe { out.as_mut() };
@@ -320,7 +322,7 @@ pub fn queue_arm(q: f64) -> i32 {
 }
 
 /// As `queue_arm`, but reports RX_READY to `hook` with `ctx` (a Worker's queue).
-#[napi]
+#[napi(js_name = "queueArmHook")]
 pub fn queue_arm_cb(q: f64, hook: &External<Arc<Sink>>, ctx: f64) -> i32 {
     // SAFETY: a live queue handle (binding's contract).
     let Some(queue) = (unsafe { ptr::<zmemif_queue>(q).as_mut() }) else {
