@@ -1,8 +1,9 @@
 /**
  * The Node.js bench peer: benches/bun_peer.ts bundled for Node.js (>= 20) by Bun.build, with the
- * zmemif entry swapped for the Node one (ts/node.ts, the N-API backend) and the two Bun-only
- * modules for their Node counterparts (peer/heap_node.ts, peer/udp_node.ts). Same protocol, same
- * hot loops, so node-* and bun-* scenarios differ only in the runtime and its binding.
+ * zmemif entry swapped for the Node one (ts/node.ts, the N-API backend) and the heap accounting
+ * (bun:jsc) for its Node stand-in (peer/heap_node.ts); peer/udp.ts picks node:dgram by itself.
+ * Same protocol, same hot loops, so node-* and bun-* scenarios differ only in the runtime and its
+ * binding.
  */
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -12,7 +13,6 @@ const OUT = here("../../target/bench-node/");
 const SWAPS: [RegExp, string][] = [
   [/(^|\/)ts\/index\.ts$/, here("../../ts/node.ts")],
   [/^\.\/heap\.ts$/, here("../peer/heap_node.ts")],
-  [/(^|\/)peer\/udp\.ts$/, here("../peer/udp_node.ts")],
 ];
 
 let built: Promise<string> | null = null;
