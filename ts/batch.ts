@@ -291,6 +291,16 @@ export function growBatch(b: Batch, capacity: number): void {
   grow(b, capacity);
 }
 
+/**
+ * tx: forgets the first `n` descriptors of `b` (sent by txBurst) and moves the rest, still
+ * reserved and in order, to the front, where the next txBurst sends them from.
+ */
+export function shiftBatch(b: Batch, n: number): void {
+  const left = b.count - n;
+  if (left > 0) b.descs.copyWithin(0, n * 4, b.count * 4);
+  b.count = Math.max(left, 0);
+}
+
 /** The connection `b`'s descriptors point into (null: none yet). */
 export function batchMapping(b: Batch): Mapping | null {
   return mappingOf(b);

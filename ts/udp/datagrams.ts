@@ -8,6 +8,18 @@
  * Valid until the handler returns: the next burst hands the buffers back to the memif peer. Copy
  * what you keep (`copy(i)`).
  */
+// Internal to ts/udp (set in the static block, not exported from index.ts): the receiver's side.
+let push: (
+  d: Datagrams,
+  u8: Uint8Array,
+  off: number,
+  len: number,
+  port: number,
+  address: string,
+  ipv6: boolean,
+) => void;
+let clear: (d: Datagrams) => void;
+
 export class Datagrams {
   /** datagrams in this burst */
   count = 0;
@@ -29,8 +41,12 @@ export class Datagrams {
     this.#addresses = new Array<string>(capacity).fill("");
   }
 
-  /** @internal */
-  _push(u8: Uint8Array, off: number, len: number, port: number, address: string, ipv6: boolean): void {
+  static {
+    push = (d, u8, off, len, port, address, ipv6) => d.#push(u8, off, len, port, address, ipv6);
+    clear = (d) => d.#clear();
+  }
+
+  #push(u8: Uint8Array, off: number, len: number, port: number, address: string, ipv6: boolean): void {
     const i = this.count++;
     this.#views[i] = u8;
     this.#offsets[i] = off;
@@ -82,11 +98,29 @@ export class Datagrams {
     return this.#views[i]!.slice(off, off + this.#lengths[i]!);
   }
 
-  /** @internal end of the burst: drop the references */
-  _clear(): void {
+  /** end of the burst: drop the references */
+  #clear(): void {
     for (let i = 0; i < this.count; i++) this.#views[i] = EMPTY;
     this.count = 0;
   }
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Adds a datagram to the burst's batch (the socket's receive path). */
+export function pushDatagram(
+  d: Datagrams,
+  u8: Uint8Array,
+  off: number,
+  len: number,
+  port: number,
+  address: string,
+  ipv6: boolean,
+): void {
+  push(d, u8, off, len, port, address, ipv6);
+}
+
+/** The end of the burst: the batch drops its references and is empty. */
+export function clearDatagrams(d: Datagrams): void {
+  clear(d);
+}

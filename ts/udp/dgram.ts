@@ -13,7 +13,7 @@
  * view valid until the listener returns (give `copy: true` to receive copies instead).
  */
 import { EventEmitter } from "node:events";
-import type { MemifUdpOptions } from "./interface.ts";
+import type { MemifUdpOptions } from "./options.ts";
 import { UdpError } from "./errors.ts";
 import { udpSocket, type UdpSocket } from "./socket.ts";
 

@@ -5,7 +5,13 @@
  *
  *   socket.ts      udpSocket(), UdpSocket: the Bun-shaped socket
  *   dgram.ts       createSocket(), DgramSocket: the node:dgram-shaped one
- *   interface.ts   the memif side: receive loop, demultiplexing, transmit reservation, counters
+ *   interface.ts   the memif side of the sockets on one memif queue pair: puts together
+ *     options.ts     the memif options, their checks, and reconciliation between sockets
+ *     registry.ts    which interface a socket's options name
+ *     binds.ts       the bind table (UDP port → socket)
+ *     receive.ts     the receive pipeline: burst, parse, check, reassemble, demultiplex
+ *     transmit.ts    the transmit reservation: headers, checksums, fragments, flush
+ *     drain.ts       backpressure: drain handlers and writable()
  *   headers.ts     Ethernet / IPv4 / IPv6 / UDP parsing and header templates
  *   checksum.ts    the Internet checksum
  *   reassembly.ts  IP fragment reassembly within bounded memory and time
@@ -23,7 +29,8 @@ export {
   type UdpBinaryType,
 } from "./socket.ts";
 export { createSocket, DgramSocket, type DgramSocketOptions, type RemoteInfo, type BindOptions } from "./dgram.ts";
-export { UdpInterface, type MemifUdpOptions, type InterfaceStats } from "./interface.ts";
+export { UdpInterface } from "./interface.ts";
+export type { MemifUdpOptions, InterfaceStats } from "./options.ts";
 export { Datagrams } from "./datagrams.ts";
 export { UdpError, type UdpErrorCode } from "./errors.ts";
 export type { ReassemblyOptions, ReassemblyStats } from "./reassembly.ts";

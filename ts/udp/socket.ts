@@ -25,10 +25,13 @@
  */
 import type { BinaryTypeList, SocketAddress, udp } from "bun";
 import { formatIp6, isMapped4, MAC_BROADCAST, parseIp4, parseIp6, type Ip6 } from "./addr.ts";
-import { Datagrams } from "./datagrams.ts";
+import type { Endpoint } from "./binds.ts";
+import { clearDatagrams, Datagrams, pushDatagram } from "./datagrams.ts";
 import { UdpError } from "./errors.ts";
 import { Template, type Parsed } from "./headers.ts";
-import { UdpInterface, type Endpoint, type InterfaceStats, type MemifUdpOptions } from "./interface.ts";
+import type { UdpInterface } from "./interface.ts";
+import type { InterfaceStats, MemifUdpOptions } from "./options.ts";
+import { openInterface } from "./registry.ts";
 
 export type UdpBinaryType = "buffer" | "uint8array" | "arraybuffer";
 
@@ -173,7 +176,7 @@ export async function udpSocket<T extends UdpBinaryType = "buffer">(
   if (remote !== null && family !== 0 && remote.addr.family !== family) {
     throw new UdpError("EINVAL", `connect.hostname ${remote.hostname} is not of the socket's family (IPv${family})`);
   }
-  const iface = await UdpInterface.get(options.memif);
+  const iface = await openInterface(options.memif);
   try {
     return new UdpSocket<T>(iface, hostname, local, lport, bt as T, options.socket ?? {}, remote);
   } catch (e) {
@@ -182,7 +185,7 @@ export async function udpSocket<T extends UdpBinaryType = "buffer">(
   }
 }
 
-export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, udp.Socket<T> {
+export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket<T> {
   readonly hostname: string;
   readonly binaryType: T;
   readonly #iface: UdpInterface;
@@ -193,15 +196,16 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
   /** bound IPv6 address, or null for any */
   readonly #addr6: Ip6 | null;
   readonly #addr6s: string | null;
-  /** @internal 4, 6, or 0 for both */
-  readonly _family: 0 | 4 | 6;
+  /** 4, 6, or 0 for both */
+  readonly #family: 0 | 4 | 6;
   #handler: UdpSocketHandler<T>;
   #batch: Datagrams | null = null;
   #touched = false;
   readonly #remote: { addr: Addr; port: number; hostname: string } | null;
   #closed = false;
-  /** @internal */
-  _refed = true;
+  #refed = true;
+  /** what the interface sees of this socket */
+  readonly #ep: Endpoint;
   #ttl = 64;
   #broadcast = false;
   readonly #dests = new Map<string, Map<number, Dest>>();
@@ -233,11 +237,23 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
     this.#addr4 = local?.family === 4 ? local.v4 : -1;
     this.#addr6 = local?.family === 6 ? local.v6 : null;
     this.#addr6s = this.#addr6 !== null ? formatIp6(...this.#addr6) : null;
-    this._family = local !== null ? local.family : hostname === "::" ? 0 : 4;
+    this.#family = local !== null ? local.family : hostname === "::" ? 0 : 4;
     this.#remote = remote;
     this.#handler = handler;
     this.#setHandler(handler);
-    this.#port = iface.bind(this, lport, this.#addr4, this.#addr6s);
+    const self = this;
+    this.#ep = {
+      family: this.#family,
+      get refed() {
+        return self.#refed;
+      },
+      accepts: (p) => this.#accepts(p),
+      receive: (u8, off, len, srcPort, address, ipv6) => this.#receive(u8, off, len, srcPort, address, ipv6),
+      endBurst: () => this.#endBurst(),
+      drained: () => this.#drained(),
+      error: (e) => this.#error(e),
+    };
+    this.#port = iface.bind(this.#ep, lport, this.#addr4, this.#addr6s);
   }
 
   // ---- Bun's udp.Socket surface ----
@@ -247,7 +263,7 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
   }
 
   get address(): SocketAddress {
-    return { address: this.hostname, family: this._family === 4 ? "IPv4" : "IPv6", port: this.#port };
+    return { address: this.hostname, family: this.#family === 4 ? "IPv4" : "IPv6", port: this.#port };
   }
 
   /** connected sockets: where send(data) goes */
@@ -322,12 +338,12 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
   }
 
   ref(): void {
-    this._refed = true;
+    this.#refed = true;
     if (!this.#closed) this.#iface.updateRef();
   }
 
   unref(): void {
-    this._refed = false;
+    this.#refed = false;
     if (!this.#closed) this.#iface.updateRef();
   }
 
@@ -336,7 +352,7 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
     if (this.#closed) return;
     this.#iface.flush();
     this.#closed = true;
-    this.#iface.unbind(this, this.#port, this.#addr4, this.#addr6s);
+    this.#iface.unbind(this.#ep, this.#port, this.#addr4, this.#addr6s);
   }
 
   [Symbol.dispose](): void {
@@ -418,13 +434,12 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
 
   // ---- receive (called by the interface) ----
 
-  /** @internal */
-  _accepts(p: Parsed): boolean {
+  #accepts(p: Parsed): boolean {
     if (p.family === 4) {
-      if (this._family === 6) return false;
+      if (this.#family === 6) return false;
       if (this.#addr4 >= 0 && p.dst4 !== this.#addr4) return false;
     } else {
-      if (this._family === 4) return false;
+      if (this.#family === 4) return false;
       const a = this.#addr6;
       if (a !== null && (p.d0 !== a[0] || p.d1 !== a[1] || p.d2 !== a[2] || p.d3 !== a[3])) return false;
     }
@@ -436,22 +451,20 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
     return p.s0 === w[0] && p.s1 === w[1] && p.s2 === w[2] && p.s3 === w[3];
   }
 
-  /** @internal */
-  _receive(u8: Uint8Array, off: number, len: number, srcPort: number, address: string, ipv6: boolean): void {
+  /** One datagram; true when it is the first this burst kept for the batch handler. */
+  #receive(u8: Uint8Array, off: number, len: number, srcPort: number, address: string, ipv6: boolean): boolean {
     const st = this.#stats;
     st.rx++;
     st.rxBytes += len;
     const b = this.#batch;
     if (b !== null) {
-      if (!this.#touched) {
-        this.#touched = true;
-        this.#iface._touch(this);
-      }
-      b._push(u8, off, len, srcPort, address, ipv6);
-      return;
+      pushDatagram(b, u8, off, len, srcPort, address, ipv6);
+      if (this.#touched) return false;
+      this.#touched = true;
+      return true;
     }
     const fn = this.#handler.data;
-    if (fn === undefined) return;
+    if (fn === undefined) return false;
     let data: Payload<T>;
     const abs = u8.byteOffset + off;
     if (this.#bt === BT_BUFFER) data = Buffer.from(u8.buffer, abs, len) as Payload<T>;
@@ -466,40 +479,39 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
     }
     try {
       const r = fn(this, data, srcPort, address, ipv6 ? FLAGS6 : FLAGS4);
-      if (r !== undefined) r.catch((e: unknown) => this._error(e as Error));
+      if (r !== undefined) r.catch((e: unknown) => this.#error(e as Error));
     } catch (e) {
-      this._error(e as Error);
+      this.#error(e as Error);
     }
+    return false;
   }
 
-  /** @internal */
-  _endBurst(): void {
+  #endBurst(): void {
     this.#touched = false;
     const b = this.#batch;
     if (b === null || b.count === 0) return;
     try {
       this.#handler.batch?.(this, b);
     } catch (e) {
-      this._error(e as Error);
+      this.#error(e as Error);
     } finally {
-      b._clear();
+      clearDatagrams(b);
     }
   }
 
-  /** @internal */
-  _drained(): void {
+  #drained(): void {
     const fn = this.#handler.drain;
     if (fn === undefined) return;
     try {
       const r = fn(this);
-      if (r !== undefined) r.catch((e: unknown) => this._error(e as Error));
+      if (r !== undefined) r.catch((e: unknown) => this.#error(e as Error));
     } catch (e) {
-      this._error(e as Error);
+      this.#error(e as Error);
     }
   }
 
-  /** @internal a handler threw: its `error` handler, else an uncaught error (as Bun does) */
-  _error(e: Error): void {
+  /** A handler threw: its `error` handler, else an uncaught error (as Bun does). */
+  #error(e: Error): void {
     const fn = this.#handler.error;
     if (fn === undefined) {
       queueMicrotask(() => {
@@ -533,7 +545,7 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
     }
     this.#stats.refused++;
     if (!iface.connected) this.#stats.refusedNotConnected++;
-    iface.refused(this, iface.framesFor(dest.tpl, len));
+    iface.refused(this.#ep, iface.framesFor(dest.tpl, len));
     return false;
   }
 
@@ -584,10 +596,10 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements Endpoint, 
   #makeDest(port: number, address: string): Dest {
     const iface = this.#iface;
     const a = parseAddress(address, "send: address");
-    if (this._family !== 0 && a.family !== this._family) {
+    if (this.#family !== 0 && a.family !== this.#family) {
       throw new UdpError(
         "EINVAL",
-        `send: ${address} is IPv${a.family} but the socket is IPv${this._family} (bound to ${this.hostname})`,
+        `send: ${address} is IPv${a.family} but the socket is IPv${this.#family} (bound to ${this.hostname})`,
       );
     }
     const ver = iface.neighbours.version;
