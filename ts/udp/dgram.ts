@@ -153,17 +153,27 @@ export class DgramSocket extends EventEmitter {
    * send(msg, [offset, length,] [callback]). `msg`: Buffer, TypedArray, DataView, string, or an
    * array of those (sent as one datagram).
    */
-  send(msg: unknown, ...args: unknown[]): void {
+  send(msg: unknown, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown): void {
+    // the arguments read in place (no rest array: this runs per datagram)
+    // biome-ignore lint/complexity/noArguments: how many were given, without an array per call
+    let n = arguments.length - 1;
     let cb: SendCallback | undefined;
-    if (typeof args[args.length - 1] === "function") cb = args.pop() as SendCallback;
-    let bytes = toBytes(msg);
-    if (typeof args[0] === "number" && typeof args[1] === "number" && (args.length >= 4 || this.#remote !== null)) {
-      const off = args.shift() as number;
-      const len = args.shift() as number;
-      bytes = bytes.subarray(off, off + len);
+    const last = n === 1 ? a1 : n === 2 ? a2 : n === 3 ? a3 : n === 4 ? a4 : n >= 5 ? a5 : undefined;
+    if (typeof last === "function") {
+      cb = last as SendCallback;
+      n--;
     }
-    let port = args[0] as number | undefined;
-    let address = args[1] as string | undefined;
+    let bytes = toBytes(msg);
+    let x0 = a1;
+    let x1 = a2;
+    if (typeof a1 === "number" && typeof a2 === "number" && (n >= 4 || this.#remote !== null)) {
+      bytes = bytes.subarray(a1, a1 + a2);
+      x0 = a3;
+      x1 = a4;
+      n -= 2;
+    }
+    let port = n >= 1 ? (x0 as number | undefined) : undefined;
+    let address = n >= 2 ? (x1 as string | undefined) : undefined;
     if (this.#remote !== null) {
       if (port !== undefined) throw new UdpError("EINVAL", "send: the socket is connected; do not give a port");
       port = undefined;
