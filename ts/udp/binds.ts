@@ -15,10 +15,20 @@ export interface Endpoint {
   /** whether it takes a datagram from this source to this local address (bound address, connected peer) */
   accepts(p: Parsed): boolean;
   /**
-   * One datagram, valid until the end of the burst. True when the socket now holds datagrams
-   * for `endBurst()` and did not before in this burst (the receiver then calls it once).
+   * One datagram, valid until the end of the burst; `inRegion`: `u8` is the memif region's view
+   * (stable for the connection), not a copy made for this datagram (a chain, a reassembly). True
+   * when the socket now holds datagrams for `endBurst()` and did not before in this burst (the
+   * receiver then calls it once).
    */
-  receive(u8: Uint8Array, off: number, len: number, srcPort: number, address: string, ipv6: boolean): boolean;
+  receive(
+    u8: Uint8Array,
+    off: number,
+    len: number,
+    srcPort: number,
+    address: string,
+    ipv6: boolean,
+    inRegion: boolean,
+  ): boolean;
   /** the end of a burst: hand batched datagrams over */
   endBurst(): void;
   /** transmit buffers are free again after a refused send */

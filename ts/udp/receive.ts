@@ -179,21 +179,21 @@ export class Receiver {
         // a chain (a frame larger than one buffer): joined in a copy, the slow path
         const copy = b.copyPacket(i);
         i = b.packetEnd(i);
-        this.#frame(copy, 0, copy.byteLength);
+        this.#frame(copy, 0, copy.byteLength, false);
         continue;
       }
-      this.#frame(b.view(w0 >>> 16), d[i * 4 + 2]!, d[i * 4 + 1]!);
+      this.#frame(b.view(w0 >>> 16), d[i * 4 + 2]!, d[i * 4 + 1]!, true);
       i++;
     }
   }
 
   /** One frame: parse, check, deliver (or reassemble), or count why not. */
-  #frame(u8: Uint8Array, off: number, len: number): void {
+  #frame(u8: Uint8Array, off: number, len: number, inRegion: boolean): void {
     const p = this.#p;
     const st = this.#stats;
     switch (parseFrame(u8, off, len, this.#settings.ipMode, p)) {
       case P_UDP:
-        this.#datagram(u8, p);
+        this.#datagram(u8, p, inRegion);
         return;
       case P_FRAGMENT:
         this.#fragment(u8, p);
@@ -213,7 +213,7 @@ export class Receiver {
   }
 
   /** A whole UDP datagram described by `p`, its header at `p.l4` of `u8`. */
-  #datagram(u8: Uint8Array, p: Parsed): void {
+  #datagram(u8: Uint8Array, p: Parsed, inRegion: boolean): void {
     const st = this.#stats;
     const s = this.#binds.get(p.dstPort);
     if (s === undefined || !s.accepts(p)) {
@@ -243,7 +243,7 @@ export class Receiver {
       this.local6 ??= [p.d0, p.d1, p.d2, p.d3];
     }
     st.delivered++;
-    if (s.receive(u8, p.payload, p.payloadLen, p.srcPort, address, p.family === 6)) this.#touched.push(s);
+    if (s.receive(u8, p.payload, p.payloadLen, p.srcPort, address, p.family === 6, inRegion)) this.#touched.push(s);
   }
 
   #name4(a: number): string {
@@ -293,7 +293,7 @@ export class Receiver {
     st.reassembled++;
     switch (parseUdp(whole, 0, whole.byteLength, p)) {
       case P_UDP:
-        this.#datagram(whole, p);
+        this.#datagram(whole, p, false);
         return;
       case P_TRUNCATED:
         st.truncated++;

@@ -90,6 +90,8 @@ const BT_BUFFER = 0;
 const BT_U8 = 1;
 const BT_AB = 2;
 const TEMPLATE_CACHE = 4096;
+/** `data` views kept for reuse (a few per ring buffer) */
+const VIEW_CACHE = 8192;
 const encoder = new TextEncoder();
 
 /** A destination's headers, and what they were made from (rebuilt when that changes). */
@@ -215,6 +217,9 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
   #last: Dest | null = null;
   /** the `data` last handed to the handler, and where it lives in the memif region */
   #lastData: unknown = null;
+  /** `data` views made for datagrams in the region view `#viewsOf`, by absolute offset */
+  readonly #views = new Map<number, Uint8Array>();
+  #viewsOf: Uint8Array | null = null;
   #lastView: Uint8Array = new Uint8Array(0);
   #lastOff = 0;
   #lastLen = 0;
@@ -248,7 +253,8 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
         return self.#refed;
       },
       accepts: (p) => this.#accepts(p),
-      receive: (u8, off, len, srcPort, address, ipv6) => this.#receive(u8, off, len, srcPort, address, ipv6),
+      receive: (u8, off, len, srcPort, address, ipv6, inRegion) =>
+        this.#receive(u8, off, len, srcPort, address, ipv6, inRegion),
       endBurst: () => this.#endBurst(),
       drained: () => this.#drained(),
       error: (e) => this.#error(e),
@@ -452,7 +458,15 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
   }
 
   /** One datagram; true when it is the first this burst kept for the batch handler. */
-  #receive(u8: Uint8Array, off: number, len: number, srcPort: number, address: string, ipv6: boolean): boolean {
+  #receive(
+    u8: Uint8Array,
+    off: number,
+    len: number,
+    srcPort: number,
+    address: string,
+    ipv6: boolean,
+    inRegion: boolean,
+  ): boolean {
     const st = this.#stats;
     st.rx++;
     st.rxBytes += len;
@@ -467,9 +481,9 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
     if (fn === undefined) return false;
     let data: Payload<T>;
     const abs = u8.byteOffset + off;
-    if (this.#bt === BT_BUFFER) data = Buffer.from(u8.buffer, abs, len) as Payload<T>;
-    else if (this.#bt === BT_U8) data = new Uint8Array(u8.buffer, abs, len) as Payload<T>;
-    else data = u8.buffer.slice(abs, abs + len) as Payload<T>;
+    if (this.#bt === BT_AB) data = u8.buffer.slice(abs, abs + len) as Payload<T>;
+    else if (inRegion) data = this.#regionView(u8, abs, len);
+    else data = this.#newView(u8, abs, len);
     if (this.#bt !== BT_AB) {
       // a view of the region (a copy is not: it may have been changed since)
       this.#lastData = data;
@@ -484,6 +498,32 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
       this.#error(e as Error);
     }
     return false;
+  }
+
+  /**
+   * The `data` view of `len` bytes at `abs` of a memif region's view `u8`: the one made last time
+   * a datagram of that length sat there (a ring buffer is reused for datagram after datagram,
+   * mostly of one size), else a new one, kept for next time. A view is valid during the handler
+   * only (the docs say so), so handing the same object out again changes nothing it promised;
+   * the views of a connection that ended are dropped with its region view.
+   */
+  #regionView(u8: Uint8Array, abs: number, len: number): Payload<T> {
+    if (u8 !== this.#viewsOf) {
+      this.#views.clear();
+      this.#viewsOf = u8;
+    }
+    const views = this.#views;
+    const v = views.get(abs);
+    if (v !== undefined && v.byteLength === len) return v as Payload<T>;
+    const made = this.#newView(u8, abs, len);
+    if (views.size >= VIEW_CACHE && v === undefined) views.clear();
+    views.set(abs, made as Uint8Array);
+    return made;
+  }
+
+  #newView(u8: Uint8Array, abs: number, len: number): Payload<T> {
+    if (this.#bt === BT_BUFFER) return Buffer.from(u8.buffer, abs, len) as Payload<T>;
+    return new Uint8Array(u8.buffer, abs, len) as Payload<T>;
   }
 
   #endBurst(): void {
