@@ -25,7 +25,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createSocket, udpSocket, type UdpSocket } from "zmemif";
-import { Child } from "./lib/proc.ts";
+import { Proc } from "../support/proc.ts";
 import { HeapWatch } from "./peer/heap.ts";
 import { median } from "./lib/stats.ts";
 
@@ -443,43 +443,39 @@ async function round(v: Variant, n: number): Promise<RoundResult> {
   const sock = `@zmf-udp-bench-udp-${process.pid}-${n}`;
   const mode = v.rxMode ?? "adaptive";
   const me = [process.execPath, import.meta.path];
-  const e = new Child(`echo ${variantName(v)}`, ECHO_CPU, [
-    ...me,
-    "--child",
-    "echo",
-    "--kind",
-    v.kind,
-    "--target",
-    sock,
-    "--rx-mode",
-    mode,
-    ...bpArgs,
-  ]);
-  let c: Child | null = null;
+  const e = new Proc([...me, "--child", "echo", "--kind", v.kind, "--target", sock, "--rx-mode", mode, ...bpArgs], {
+    name: `echo ${variantName(v)}`,
+    cpu: ECHO_CPU,
+    stdin: "pipe",
+  });
+  let c: Proc | null = null;
   try {
     const target = v.kind === "bun" ? String((await e.waitEvent("ready", 0, 10_000)).j.port) : sock;
-    c = new Child(`client ${variantName(v)}`, CLIENT_CPU, [
-      ...me,
-      "--child",
-      "client",
-      "--kind",
-      v.kind,
-      "--target",
-      target,
-      "--rx-mode",
-      mode,
-      "--seconds",
-      String(seconds),
-      "--size",
-      String(size),
-      "--window",
-      String(window),
-      "--pings",
-      String(pings),
-      "--idle",
-      String(idleS),
-      ...bpArgs,
-    ]);
+    c = new Proc(
+      [
+        ...me,
+        "--child",
+        "client",
+        "--kind",
+        v.kind,
+        "--target",
+        target,
+        "--rx-mode",
+        mode,
+        "--seconds",
+        String(seconds),
+        "--size",
+        String(size),
+        "--window",
+        String(window),
+        "--pings",
+        String(pings),
+        "--idle",
+        String(idleS),
+        ...bpArgs,
+      ],
+      { name: `client ${variantName(v)}`, cpu: CLIENT_CPU, stdin: "pipe" },
+    );
     const limit = 30_000 + seconds * 1000;
     const l0 = await c.waitEvent("load", 0, limit);
     const e0 = cpuNs(e.pid);
@@ -510,8 +506,8 @@ async function round(v: Variant, n: number): Promise<RoundResult> {
       heapTop: h.cells_top,
     };
   } finally {
-    await c?.kill();
-    await e.kill(200);
+    await c?.stop(2000);
+    await e.stop(200);
   }
 }
 

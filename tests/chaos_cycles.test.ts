@@ -8,7 +8,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { MemifSocket } from "../ts/index.ts";
 import { alive, chaosSocket, example, fdCount, kill9, rssKiB, waitCount } from "./helpers/chaos.ts";
-import type { Proc } from "./helpers/proc.ts";
+import type { Proc } from "../support/proc.ts";
 
 let server: Proc | null = null;
 afterEach(async () => {

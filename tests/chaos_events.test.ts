@@ -10,7 +10,7 @@ import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Batch, MemifSocket } from "../ts/index.ts";
 import { alive, chaosSocket, kill9, waitCount } from "./helpers/chaos.ts";
-import { Proc } from "./helpers/proc.ts";
+import { Proc } from "../support/proc.ts";
 
 let target: Proc | null = null;
 afterEach(async () => {

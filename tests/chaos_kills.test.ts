@@ -13,7 +13,7 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { alive, between, chaosClient, chaosSocket, example, kill9, rustPeer, waitCount } from "./helpers/chaos.ts";
-import type { Proc } from "./helpers/proc.ts";
+import type { Proc } from "../support/proc.ts";
 
 const started: Proc[] = [];
 function track(p: Proc): Proc {

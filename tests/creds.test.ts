@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { MemifError, MemifSocket, type Port, type RejectedEvent } from "../ts/index.ts";
 import { abstractName, cleanupDirs, socketPath } from "./helpers/peers.ts";
 import { describeNeeding } from "./helpers/prereq.ts";
-import { Proc } from "./helpers/proc.ts";
+import { Proc } from "../support/proc.ts";
 
 /** The second user: ids with no account (setpriv needs none). */
 const UID = 64717;

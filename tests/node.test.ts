@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { Proc } from "./helpers/proc.ts";
+import { Proc } from "../support/proc.ts";
 import { Testpmd, uniqueSocketPath } from "./helpers/testpmd.ts";
 
 const ROOT = join(import.meta.dir, "..");

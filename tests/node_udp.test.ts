@@ -12,7 +12,7 @@ import { afterEach, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { udpSocket, type UdpSocket } from "../ts/index.ts";
 import { abstractName } from "./helpers/peers.ts";
-import { Proc } from "./helpers/proc.ts";
+import { Proc } from "../support/proc.ts";
 import { bytes, CLIENT4, CLIENT_MAC, frame, HOST4, HOST_MAC, RawPeer } from "./helpers/udp_raw.ts";
 
 const ROOT = join(import.meta.dir, "..");

@@ -10,7 +10,7 @@
 import { afterEach, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { abstractName, Peer } from "./helpers/peers.ts";
-import { Proc } from "./helpers/proc.ts";
+import { Proc } from "../support/proc.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const NODE_WORKERS = join(import.meta.dir, "helpers", "node_workers.mjs");

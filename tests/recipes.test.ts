@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DPDK_SOCKET, RECEIVER, RECIPE, SENDER, TESTPMD } from "../examples/dpdk_recipe.ts";
 import { findTestpmd } from "./helpers/testpmd.ts";
-import { Proc } from "./helpers/proc.ts";
+import { Proc } from "../support/proc.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const procs: Proc[] = [];

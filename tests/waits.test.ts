@@ -11,7 +11,7 @@ import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Batch, MemifError, MemifSocket } from "../ts/index.ts";
 import { abstractName, cleanupDirs, socketPath } from "./helpers/peers.ts";
-import { Proc } from "./helpers/proc.ts";
+import { Proc } from "../support/proc.ts";
 
 const procs: Proc[] = [];
 afterEach(() => {

@@ -1,7 +1,7 @@
 /** A benches/bun_peer.ts process, driven over its stdin/stdout protocol (benches/peer/control.ts). */
 import { fileURLToPath } from "node:url";
 import type { Counters, Endpoint, Final, Mark } from "./endpoint.ts";
-import { Child } from "./proc.ts";
+import { Proc } from "../../support/proc.ts";
 
 const PEER = fileURLToPath(new URL("../bun_peer.ts", import.meta.url));
 const TIMEOUT_MS = 10_000;
@@ -32,7 +32,7 @@ function counters(j: Json): Counters {
 export class BunEndpoint implements Endpoint {
   readonly label: string;
   readonly kind = "bun" as const;
-  readonly #child: Child;
+  readonly #child: Proc;
 
   constructor(a: BunPeerArgs) {
     const rt = a.runtime ?? "bun";
@@ -44,7 +44,7 @@ export class BunEndpoint implements Endpoint {
     if (a.queues !== undefined) argv.push("--queues", String(a.queues));
     if (a.rxMode !== undefined) argv.push("--rx-mode", a.rxMode);
     if (a.port !== undefined) argv.push("--port", String(a.port));
-    this.#child = new Child(`${this.label} (${a.action})`, a.cpu, argv);
+    this.#child = new Proc(argv, { name: `${this.label} (${a.action})`, cpu: a.cpu, stdin: "pipe" });
   }
 
   get pid(): number {
@@ -110,6 +110,6 @@ export class BunEndpoint implements Endpoint {
   }
 
   async kill(): Promise<void> {
-    await this.#child.kill();
+    await this.#child.stop(2000);
   }
 }

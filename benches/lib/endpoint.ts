@@ -6,6 +6,10 @@
  */
 import type { HeapReport } from "../peer/heap.ts";
 
+export class BenchError extends Error {
+  override readonly name = "BenchError";
+}
+
 export interface Counters {
   t: number;
   rx: number;

@@ -11,9 +11,9 @@
  * Rates are each end's own counter difference over its own marks; CPU is (utime + stime) over
  * the window, in cores (1.0 = one CPU busy).
  */
+import { readFileSync } from "node:fs";
 import type { HeapReport } from "../peer/heap.ts";
 import type { CoreCounters, Counters, Endpoint, Latency, Mark } from "./endpoint.ts";
-import { cpuSeconds, sleep } from "./proc.ts";
 
 /** How long the receiver may drain after the transmitter stopped, before its totals are read. */
 const DRAIN_MS = 200;
@@ -80,13 +80,13 @@ export async function withPair<T>(
 }
 
 async function window(ends: Endpoint[], t: Timing): Promise<{ a: Mark[]; b: Mark[]; cpu: number[] }> {
-  await sleep(Math.max(0, t.warmup * 1000 - PREP_LEAD_MS));
+  await Bun.sleep(Math.max(0, t.warmup * 1000 - PREP_LEAD_MS));
   await Promise.all(ends.map((e) => e.prep()));
-  await sleep(PREP_LEAD_MS);
+  await Bun.sleep(PREP_LEAD_MS);
   const c0 = ends.map((e) => cpuSeconds(e.pid));
   const w0 = performance.now();
   const a = await Promise.all(ends.map((e) => e.mark()));
-  await sleep(t.seconds * 1000);
+  await Bun.sleep(t.seconds * 1000);
   const b = await Promise.all(ends.map((e) => e.mark()));
   const secs = (performance.now() - w0) / 1000;
   const cpu = ends.map((e, i) => (cpuSeconds(e.pid) - c0[i]!) / secs);
@@ -99,7 +99,7 @@ export async function throughput(tx: Endpoint, rx: Endpoint, t: Timing): Promise
   await tx.go();
   const { a, b, cpu } = await window([tx, rx], t);
   const sent = await tx.stopTx();
-  await sleep(DRAIN_MS);
+  await Bun.sleep(DRAIN_MS);
   const got = await rx.finish();
   const txEnd = await tx.finish();
   return {
@@ -145,4 +145,18 @@ export async function echo(pinger: Endpoint, echoer: Endpoint, t: Timing): Promi
     core_rx: echoed.queues?.rx ?? null,
     ...(latency !== undefined ? { latency } : {}),
   };
+}
+
+const CLK_TCK = 100; // USER_HZ on Linux x86-64
+
+/** User + system CPU seconds of a process (all its threads), from /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14 and 15)
+  } catch {
+    return NaN;
+  }
 }

@@ -6,8 +6,8 @@
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Counters, Endpoint, Final, Mark } from "./endpoint.ts";
-import { BenchError, Child, sleep } from "./proc.ts";
+import { Proc } from "../../support/proc.ts";
+import { BenchError, type Counters, type Endpoint, type Final, type Mark } from "./endpoint.ts";
 
 const STATS_MS = 100;
 const TIMEOUT_MS = 10_000;
@@ -39,7 +39,7 @@ type Json = Record<string, unknown>;
 export class RustEndpoint implements Endpoint {
   readonly label: string;
   readonly kind = "rust" as const;
-  readonly #child: Child;
+  readonly #child: Proc;
   readonly #socket: string;
   readonly #size: number;
   readonly #sourceSeconds: number;
@@ -67,7 +67,7 @@ export class RustEndpoint implements Endpoint {
       String(STATS_MS),
     ];
     if (a.seconds !== undefined) argv.push("--seconds", String(a.seconds));
-    this.#child = new Child(`${this.label} (${a.action})`, a.cpu, argv);
+    this.#child = new Proc(argv, { name: `${this.label} (${a.action})`, cpu: a.cpu, stdin: "pipe" });
   }
 
   get pid(): number {
@@ -89,8 +89,8 @@ export class RustEndpoint implements Endpoint {
 
   async listening(): Promise<void> {
     for (let i = 0; i < 500 && !existsSync(this.#socket); i++) {
-      if (this.#child.exited) throw this.#child.fail("exited before listening");
-      await sleep(10);
+      if (!this.#child.running) throw this.#child.fail("exited before listening");
+      await Bun.sleep(10);
     }
   }
 
@@ -119,6 +119,6 @@ export class RustEndpoint implements Endpoint {
   }
 
   async kill(): Promise<void> {
-    await this.#child.kill();
+    await this.#child.stop(2000);
   }
 }

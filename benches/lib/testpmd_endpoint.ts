@@ -9,9 +9,9 @@
  */
 import { rmdirSync } from "node:fs";
 import { join } from "node:path";
+import { Proc } from "../../support/proc.ts";
 import { findTestpmd, LINK_UP, parseStats, START_FAILURES } from "../../tests/helpers/testpmd.ts";
 import type { Counters, Endpoint, Final, Mark } from "./endpoint.ts";
-import { Child, which } from "./proc.ts";
 
 const PROMPT = "testpmd> ";
 const TIMEOUT_MS = 15_000;
@@ -57,7 +57,7 @@ function lastLine(cmd: string): ((text: string, seen: readonly string[]) => bool
 export class TestpmdEndpoint implements Endpoint {
   readonly label: string;
   readonly kind = "testpmd" as const;
-  readonly #child: Child;
+  readonly #child: Proc;
   readonly #a: TestpmdArgs;
   readonly #prefix: string;
   #ready: Promise<void> | null = null;
@@ -75,10 +75,10 @@ export class TestpmdEndpoint implements Endpoint {
     if (a.mode === "txonly") app.push(`--txpkts=${a.size}`);
     app.push("--disable-link-check");
     const argv: string[] = [];
-    const setpriv = which("setpriv");
-    if (setpriv !== undefined) argv.push(setpriv, "--pdeathsig", "TERM");
-    const stdbuf = which("stdbuf");
-    if (stdbuf !== undefined) argv.push(stdbuf, "-oL", "-eL");
+    const setpriv = Bun.which("setpriv");
+    if (setpriv !== null) argv.push(setpriv, "--pdeathsig", "TERM");
+    const stdbuf = Bun.which("stdbuf");
+    if (stdbuf !== null) argv.push(stdbuf, "-oL", "-eL");
     argv.push(
       findTestpmd(),
       // Both lcores on one CPU: the main lcore sleeps in the command line, lcore 1 forwards.
@@ -95,7 +95,13 @@ export class TestpmdEndpoint implements Endpoint {
       "--",
       ...app,
     );
-    this.#child = new Child(`${this.label} (${a.mode})`, a.cpu, argv, { prompts: [PROMPT], mergeStderr: true });
+    this.#child = new Proc(argv, {
+      name: `${this.label} (${a.mode})`,
+      cpu: a.cpu,
+      stdin: "pipe",
+      prompts: [PROMPT],
+      mergeStderr: true,
+    });
   }
 
   get pid(): number {
@@ -121,7 +127,7 @@ export class TestpmdEndpoint implements Endpoint {
     );
     const lines = this.#child.lines.slice(from, last !== null ? r.index + 1 : r.index);
     if (last !== null) await this.#prompt(r.index + 1);
-    return { lines: lines.map((l) => l.text), at: lines[0]?.at ?? r.line.at };
+    return { lines, at: this.#child.times[from] ?? r.line.at };
   }
 
   /** Waits (briefly) for the prompt after line `from`, so the next reply starts after it. */
@@ -150,7 +156,7 @@ export class TestpmdEndpoint implements Endpoint {
       this.#a.role === "server"
         ? `Memif listener socket ${this.#a.socket} created.`
         : `Memif socket: ${this.#a.socket} connected.`;
-    if (!this.#child.lines.some((l) => l.text.includes(want))) {
+    if (!this.#child.lines.some((l) => l.includes(want))) {
       throw this.#child.fail(`no "${want}" in the log: were the vdev arguments ignored?`);
     }
   }
@@ -202,14 +208,14 @@ export class TestpmdEndpoint implements Endpoint {
     const c = await this.stopTx();
     this.#child.write("quit\n");
     // 22.11 sometimes segfaults on the way out after a memif session: the exit code is not ours.
-    const timer = setTimeout(() => void this.#child.kill(), 3000);
-    await this.#child.proc.exited;
+    const timer = setTimeout(() => this.#child.kill(), 3000);
+    await this.#child.exited;
     clearTimeout(timer);
     return c;
   }
 
   async kill(): Promise<void> {
-    await this.#child.kill();
+    await this.#child.stop(2000);
     for (const base of ["/var/run/dpdk", join(process.env.XDG_RUNTIME_DIR ?? "/nonexistent", "dpdk")]) {
       try {
         rmdirSync(join(base, this.#prefix));

@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Proc } from "./proc.ts";
+import { Proc } from "../../support/proc.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 export const EXAMPLES = join(ROOT, "examples");

@@ -4,7 +4,7 @@
  * test can wait for. Needs root and iproute2; `netnsUnavailable()` says why not otherwise.
  */
 import { spawnSync } from "bun";
-import { Proc } from "./proc.ts";
+import { Proc } from "../../support/proc.ts";
 
 export { Proc };
 import { join } from "node:path";
@@ -15,7 +15,7 @@ export const KERNEL_PY = join(import.meta.dir, "udp_kernel.py");
 export function netnsUnavailable(): string | null {
   if (process.getuid?.() !== 0) return "needs root (network namespaces)";
   for (const cmd of ["ip", "ethtool", "python3"]) {
-    if (spawnSync(["sh", "-c", `command -v ${cmd}`]).exitCode !== 0) return `needs ${cmd}`;
+    if (Bun.which(cmd) === null) return `needs ${cmd}`;
   }
   return null;
 }

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Proc } from "./proc.ts";
+import { Proc } from "../../support/proc.ts";
 
 let counter = 0;
 const dirs: string[] = [];

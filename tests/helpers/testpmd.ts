@@ -24,12 +24,11 @@ import {
   readFileSync,
   rmdirSync,
   rmSync,
-  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import type { Subprocess } from "bun";
 
 export type Role = "server" | "client";
@@ -160,18 +159,6 @@ export function uniqueAbstract(tag: string): Socket {
   return { abstract: uniqueName(tag) };
 }
 
-function which(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    const p = join(dir, name);
-    try {
-      if (statSync(p).isFile()) return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 /** `$ZMEMIF_TESTPMD`, else `dpdk-testpmd` in PATH. Missing testpmd is an error, not a skip. */
 export function findTestpmd(): string {
   const env = process.env.ZMEMIF_TESTPMD;
@@ -179,8 +166,8 @@ export function findTestpmd(): string {
     if (!existsSync(env)) throw new TestpmdError(`ZMEMIF_TESTPMD=${env} is not a file`);
     return env;
   }
-  const p = which("dpdk-testpmd");
-  if (p === undefined) {
+  const p = Bun.which("dpdk-testpmd");
+  if (p === null) {
     throw new TestpmdError(
       "dpdk-testpmd not found in PATH: install DPDK with `apt-get install dpdk-dev` " +
         "(or run scripts/install-deps.sh), or set ZMEMIF_TESTPMD=/path/to/dpdk-testpmd",
@@ -420,10 +407,10 @@ export class Testpmd {
     const dir = join(tmpdir(), name);
     mkdirSync(dir, { recursive: true });
     const argv: string[] = [];
-    const setpriv = which("setpriv");
-    if (setpriv !== undefined) argv.push(setpriv, "--pdeathsig", "TERM");
-    const stdbuf = which("stdbuf");
-    if (stdbuf !== undefined) argv.push(stdbuf, "-oL", "-eL");
+    const setpriv = Bun.which("setpriv");
+    if (setpriv !== null) argv.push(setpriv, "--pdeathsig", "TERM");
+    const stdbuf = Bun.which("stdbuf");
+    if (stdbuf !== null) argv.push(stdbuf, "-oL", "-eL");
     argv.push(bin, ...buildArgs(opts, socket, name));
     const t = new Testpmd(opts, socket, argv, dir, name);
     try {
