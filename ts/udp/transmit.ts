@@ -15,6 +15,8 @@ import { UdpError } from "./errors.ts";
 import { ETH_HLEN, FRAG6_HLEN, IPV4_HLEN, type Template, UDP_HLEN } from "./headers.ts";
 import type { InterfaceStats } from "./options.ts";
 
+/** Payloads up to this many bytes from a plain array are copied and summed in one byte loop. */
+const SMALL_PAYLOAD = 512;
 /** Ring buffers reserved at once: a whole datagram of 65535 bytes in 576-byte fragments fits. */
 const TX_RESERVE = 128;
 
@@ -187,9 +189,12 @@ export class Transmitter {
   }
 
   /**
-   * Copies the payload into the ring and returns its partial sum, in one pass when both ends are
-   * 2-byte aligned and `src` is a view the checksum already knows (a memif region: an echo or a
-   * forward of a received payload, or a buffer the sender reuses); otherwise copy, then sum.
+   * Copies the payload into the ring and returns its partial sum, in one pass: word by word when
+   * both ends are 2-byte aligned and `src` is a view the checksum already knows (a memif region:
+   * an echo or a forward of a received payload), byte pair by byte pair for a small payload of
+   * any other array; a large one is copied, then summed. The sum is taken from the values read,
+   * never by reading back the bytes just stored (a word load over two fresh byte stores stalls
+   * the CPU: that read-back cost a third of a sender's time per datagram).
    */
   #copySum(dst: Uint8Array, at: number, src: Uint8Array, off: number, len: number): number {
     if (len <= 0) return 0;
@@ -197,8 +202,27 @@ export class Transmitter {
     const dAbs = dst.byteOffset + at;
     const ws = ((sAbs | dAbs) & 1) === 0 && off + len <= src.byteLength ? knownWords16(src) : null;
     if (ws === null) {
-      this.#copy(dst, at, src, off, len);
-      return sum(dst, at, len);
+      if (len > SMALL_PAYLOAD) {
+        this.#copy(dst, at, src, off, len);
+        return sum(dst, at, len);
+      }
+      let acc = 0;
+      const end = off + len - 1;
+      let i = off;
+      let j = at;
+      for (; i < end; i += 2, j += 2) {
+        const hi = src[i]!;
+        const lo = src[i + 1]!;
+        dst[j] = hi;
+        dst[j + 1] = lo;
+        acc += (hi << 8) | lo;
+      }
+      if (i === end) {
+        const hi = src[i]!;
+        dst[j] = hi;
+        acc += hi << 8;
+      }
+      return fold(acc);
     }
     const wd = words16(dst);
     let i = sAbs >>> 1;
