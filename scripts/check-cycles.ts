@@ -1,13 +1,14 @@
 /**
  * Fails (exit 1) on an import cycle:
  *  - among the Rust modules crates/zmemif/src/*.rs (edges from `use crate::...` and `crate::x::`
- *    paths; names re-exported by lib.rs resolve to the module that defines them), except for the
+ *    paths in the module's file and in its folder src/<module>/, if it has one; names re-exported
+ *    by lib.rs resolve to the module that defines them), except for the
  *    edges listed in scripts/cycles-allow.txt (known cycles being taken apart; a new one fails);
  *  - among ts/**\/*.ts (relative imports and re-exports, `import type` included): none allowed.
  *
  *   bun scripts/check-cycles.ts
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -102,7 +103,11 @@ function rustGraph(): Graph {
   const g: Graph = new Map();
   for (const mod of mods) {
     g.set(mod, g.get(mod) ?? new Set());
-    const src = readFileSync(join(dir, `${mod}.rs`), "utf8").replace(/\/\/.*$/gm, "");
+    // A module's files: mod.rs and, for a module split into a folder, every file under src/mod/.
+    const src = moduleFiles(dir, mod)
+      .map((f) => readFileSync(f, "utf8"))
+      .join("\n")
+      .replace(/\/\/.*$/gm, "");
     // use crate::{a, b::C, D};
     for (const m of src.matchAll(/crate::\{([^}]*)\}/g)) {
       for (const part of m[1]!.split(",")) {
@@ -117,6 +122,20 @@ function rustGraph(): Graph {
     }
   }
   return g;
+}
+
+/** `src/<mod>.rs` and every `.rs` file under `src/<mod>/` (its submodules belong to it). */
+function moduleFiles(dir: string, mod: string): string[] {
+  const files = [join(dir, `${mod}.rs`)];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith(".rs")) files.push(p);
+    }
+  };
+  if (existsSync(join(dir, mod))) walk(join(dir, mod));
+  return files;
 }
 
 function allowList(): { edges: [string, string][]; file: string } {

@@ -12,7 +12,8 @@
 //! stats.rs   per-queue counters
 //! state.rs   port state and its one owner (PortShared)
 //! handle.rs  what queues may ask of the control thread (wake, arm)
-//! queue.rs   the burst API: rx_burst / release, alloc / tx_burst
+//! queue.rs   the burst API: descriptors, rx modes; queue/rx.rs RxQueue (rx_burst / release),
+//!            queue/tx.rs TxQueue (alloc / tx_burst), queue/shared.rs what both share
 //! control.rs the control thread: handshakes, reconnects, teardown, armed interrupts
 //! port.rs    Socket and Port, the public objects
 //! ffi.rs     the C ABI (only `extern "C"`)
