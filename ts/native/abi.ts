@@ -48,6 +48,26 @@ export const STATE_DISCONNECTED = 0;
 export const STATE_CONNECTING = 1;
 export const STATE_CONNECTED = 2;
 export const STATE_CLOSED = 3;
+/** `zmemif_probe_result.problem`: the HELLO was read. */
+export const PROBE_OK = 0;
+/** Nothing at that path (or its directory is missing). */
+export const PROBE_ABSENT = 1;
+/** The socket file or a directory on its path is not accessible. */
+export const PROBE_PERMISSION = 2;
+/** The path names something that is not a socket. */
+export const PROBE_NOT_SOCKET = 3;
+/** A socket file (or abstract name) nobody listens on. */
+export const PROBE_NOT_LISTENING = 4;
+/** A listener that is not a memif server. */
+export const PROBE_NOT_MEMIF = 5;
+/** A listener that sent no HELLO before the timeout. */
+export const PROBE_NO_HELLO = 6;
+/** `zmemif_probe` flags: also send INIT for `id` and report the server's answer. */
+export const PROBE_ASK_ID = 1;
+/** `zmemif_probe_result.id_answer`. */
+export const PROBE_ID_NOT_ASKED = 0;
+export const PROBE_ID_ACCEPTED = 1;
+export const PROBE_ID_REFUSED = 2;
 
 /** The C ABI's negative result codes, by stable name. */
 export const CODES = {
@@ -131,3 +151,18 @@ export const DESC_LENGTH_OFF = 4;
 export const DESC_OFFSET_OFF = 8;
 export const DESC_RESERVED_OFF = 12;
 export const DESC_SIZE = 16;
+
+// zmemif_probe_result
+export const PROBE_RESULT_PROBLEM_OFF = 0;
+export const PROBE_RESULT_MIN_VERSION_OFF = 4;
+export const PROBE_RESULT_MAX_VERSION_OFF = 6;
+export const PROBE_RESULT_MAX_REGION_OFF = 8;
+export const PROBE_RESULT_MAX_C2S_RING_OFF = 10;
+export const PROBE_RESULT_MAX_S2C_RING_OFF = 12;
+export const PROBE_RESULT_MAX_LOG2_RING_SIZE_OFF = 14;
+export const PROBE_RESULT_ID_ANSWER_OFF = 15;
+export const PROBE_RESULT_NAME_OFF = 16;
+export const PROBE_RESULT_NAME_COUNT = 32;
+export const PROBE_RESULT_REASON_OFF = 48;
+export const PROBE_RESULT_REASON_COUNT = 96;
+export const PROBE_RESULT_SIZE = 144;

@@ -79,6 +79,12 @@ export interface NativeBackend {
   /** zmemif_tx_wait (timeout 0 only) */
   txWait(queue: number, n: number, timeoutMs: number): number;
 
+  /**
+   * zmemif_probe into `out` (PROBE_RESULT_SIZE bytes): reads a server's HELLO, blocking this
+   * thread up to `timeoutMs` per answer (for command-line tools, not a program's event loop).
+   */
+  probe(path: Uint8Array, abstract: number, id: number, flags: number, timeoutMs: number, out: Uint8Array): number;
+
   /** A callback the core may call from its control thread, run on this thread's event loop. */
   eventHook(listener: EventListener): EventHook;
 

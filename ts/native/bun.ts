@@ -53,6 +53,9 @@ const SYMBOLS = {
   // tx: are n buffers free? (called with timeout 0 from a backoff loop, never blocking the loop)
   zmemif_tx_wait: { args: [P, u32, i32], returns: i32 },
 
+  // probing a server (zmemif info): blocks up to the timeout
+  zmemif_probe: { args: [P, u32, u32, u32, u32, u32, P], returns: i32 },
+
   // hot path: numbers only, never traced
   zmemif_rx_burst: { args: [P, P, u32], returns: i32 },
   zmemif_rx_release: { args: [P], returns: i32 },
@@ -196,6 +199,9 @@ export function loadBunBackend(): NativeBackend {
     queueArm: (queue) => s.zmemif_queue_arm(h(queue)),
     queueArmHook: (queue, hook, ctx) => s.zmemif_queue_arm_cb(h(queue), hookPtr(hook), ctx),
     txWait: (queue, n, timeoutMs) => s.zmemif_tx_wait(h(queue), n, timeoutMs),
+
+    probe: (path, abstract, id, flags, timeoutMs, out) =>
+      s.zmemif_probe(path, path.byteLength, abstract, id, flags, timeoutMs, out),
 
     eventHook: (listener) => new BunHook(listener),
 

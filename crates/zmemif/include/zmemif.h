@@ -91,6 +91,37 @@
 
 #define ZMEMIF_STATE_CLOSED 3
 
+// `zmemif_probe_result.problem`: the HELLO was read.
+#define ZMEMIF_PROBE_OK 0
+
+// Nothing at that path (or its directory is missing).
+#define ZMEMIF_PROBE_ABSENT 1
+
+// The socket file or a directory on its path is not accessible.
+#define ZMEMIF_PROBE_PERMISSION 2
+
+// The path names something that is not a socket.
+#define ZMEMIF_PROBE_NOT_SOCKET 3
+
+// A socket file (or abstract name) nobody listens on.
+#define ZMEMIF_PROBE_NOT_LISTENING 4
+
+// A listener that is not a memif server.
+#define ZMEMIF_PROBE_NOT_MEMIF 5
+
+// A listener that sent no HELLO before the timeout.
+#define ZMEMIF_PROBE_NO_HELLO 6
+
+// `zmemif_probe` flags: also send INIT for `id` and report the server's answer.
+#define ZMEMIF_PROBE_ASK_ID 1
+
+// `zmemif_probe_result.id_answer`.
+#define ZMEMIF_PROBE_ID_NOT_ASKED 0
+
+#define ZMEMIF_PROBE_ID_ACCEPTED 1
+
+#define ZMEMIF_PROBE_ID_REFUSED 2
+
 typedef struct zmemif_port zmemif_port;
 
 typedef struct zmemif_queue zmemif_queue;
@@ -195,6 +226,28 @@ typedef struct {
   uint32_t offset;
   uint32_t reserved;
 } zmemif_desc;
+
+// What a server's HELLO says (144 bytes, plain data), and why there is none.
+typedef struct {
+  // `ZMEMIF_PROBE_*`: 0 when the HELLO below was read.
+  uint32_t problem;
+  // Protocol versions the server speaks, `(major << 8) | minor` (2.0 = 0x0200).
+  uint16_t min_version;
+  uint16_t max_version;
+  // The largest region index the server takes.
+  uint16_t max_region;
+  // The largest client-to-server (S2M) ring index.
+  uint16_t max_c2s_ring;
+  // The largest server-to-client (M2S) ring index.
+  uint16_t max_s2c_ring;
+  uint8_t max_log2_ring_size;
+  // `ZMEMIF_PROBE_ID_*`: the server's answer to an INIT for the id asked about.
+  uint8_t id_answer;
+  // The server's application name, NUL-terminated.
+  uint8_t name[32];
+  // With `id_answer` REFUSED: the server's reason, NUL-terminated.
+  uint8_t reason[96];
+} zmemif_probe_result;
 
 #ifdef __cplusplus
 extern "C" {
@@ -375,6 +428,23 @@ int32_t zmemif_tx_alloc(zmemif_queue *q, zmemif_desc *out, uint32_t n);
 // # Safety
 // `q` is a live tx queue handle; `descs` holds `n` descriptors.
 int32_t zmemif_tx_burst(zmemif_queue *q, const zmemif_desc *descs, uint32_t n);
+
+// Reads the HELLO of the memif server at `path` (`path_len` bytes; an abstract name when
+// `abstract_` is non-zero) without connecting an interface, then leaves with a DISCONNECT. With
+// `ZMEMIF_PROBE_ASK_ID` in `flags`, also sends INIT for interface `id` (no secret) and reports
+// whether the server accepts it. Blocks the caller up to `timeout_ms` per answer. Returns 0 with
+// `out` filled; or a negative code with `out.problem` saying why there is no HELLO and
+// `zmemif_last_error` what to do.
+//
+// # Safety
+// `path` points to `path_len` bytes; `out` to a writable `zmemif_probe_result`.
+int32_t zmemif_probe(const uint8_t *path,
+                     uint32_t path_len,
+                     uint32_t abstract_,
+                     uint32_t id,
+                     uint32_t flags,
+                     uint32_t timeout_ms,
+                     zmemif_probe_result *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -16,6 +16,7 @@ use std::time::Duration;
 use crate::config::PortConfig;
 use crate::error::{Code, Error, Result};
 use crate::port::{Port, Socket};
+use crate::probe::{probe, IdAnswer, Problem};
 use crate::queue::{Desc, RxMode, RxQueue, TxQueue};
 use crate::sock::{Perms, SocketAddr};
 use crate::state::{Event, Status};
@@ -918,6 +919,150 @@ pub unsafe extern "C" fn zmemif_tx_burst(q: *mut zmemif_queue, descs: *const Des
             unsafe { std::slice::from_raw_parts(descs, n as usize) }
         };
         Ok(t.tx_burst(d)? as i32)
+    })
+}
+
+// ---- probing a server (`zmemif info`): crate::probe ----
+
+/// `zmemif_probe_result.problem`: the HELLO was read.
+pub const ZMEMIF_PROBE_OK: u32 = 0;
+/// Nothing at that path (or its directory is missing).
+pub const ZMEMIF_PROBE_ABSENT: u32 = 1;
+/// The socket file or a directory on its path is not accessible.
+pub const ZMEMIF_PROBE_PERMISSION: u32 = 2;
+/// The path names something that is not a socket.
+pub const ZMEMIF_PROBE_NOT_SOCKET: u32 = 3;
+/// A socket file (or abstract name) nobody listens on.
+pub const ZMEMIF_PROBE_NOT_LISTENING: u32 = 4;
+/// A listener that is not a memif server.
+pub const ZMEMIF_PROBE_NOT_MEMIF: u32 = 5;
+/// A listener that sent no HELLO before the timeout.
+pub const ZMEMIF_PROBE_NO_HELLO: u32 = 6;
+/// `zmemif_probe` flags: also send INIT for `id` and report the server's answer.
+pub const ZMEMIF_PROBE_ASK_ID: u32 = 1;
+/// `zmemif_probe_result.id_answer`.
+pub const ZMEMIF_PROBE_ID_NOT_ASKED: u8 = 0;
+pub const ZMEMIF_PROBE_ID_ACCEPTED: u8 = 1;
+pub const ZMEMIF_PROBE_ID_REFUSED: u8 = 2;
+const _: () = assert!(
+    ZMEMIF_PROBE_ABSENT == Problem::Absent as u32
+        && ZMEMIF_PROBE_PERMISSION == Problem::Permission as u32
+        && ZMEMIF_PROBE_NOT_SOCKET == Problem::NotSocket as u32
+        && ZMEMIF_PROBE_NOT_LISTENING == Problem::NotListening as u32
+        && ZMEMIF_PROBE_NOT_MEMIF == Problem::NotMemif as u32
+        && ZMEMIF_PROBE_NO_HELLO == Problem::NoHello as u32
+);
+
+/// What a server's HELLO says (144 bytes, plain data), and why there is none.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct zmemif_probe_result {
+    /// `ZMEMIF_PROBE_*`: 0 when the HELLO below was read.
+    pub problem: u32,
+    /// Protocol versions the server speaks, `(major << 8) | minor` (2.0 = 0x0200).
+    pub min_version: u16,
+    pub max_version: u16,
+    /// The largest region index the server takes.
+    pub max_region: u16,
+    /// The largest client-to-server (S2M) ring index.
+    pub max_c2s_ring: u16,
+    /// The largest server-to-client (M2S) ring index.
+    pub max_s2c_ring: u16,
+    pub max_log2_ring_size: u8,
+    /// `ZMEMIF_PROBE_ID_*`: the server's answer to an INIT for the id asked about.
+    pub id_answer: u8,
+    /// The server's application name, NUL-terminated.
+    pub name: [u8; 32],
+    /// With `id_answer` REFUSED: the server's reason, NUL-terminated.
+    pub reason: [u8; 96],
+}
+
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<zmemif_probe_result>() == 144);
+    assert!(offset_of!(zmemif_probe_result, max_log2_ring_size) == 14);
+    assert!(offset_of!(zmemif_probe_result, name) == 16);
+    assert!(offset_of!(zmemif_probe_result, reason) == 48);
+};
+
+fn fill_cstr(dst: &mut [u8], s: &[u8]) {
+    let n = s.len().min(dst.len() - 1);
+    dst[..n].copy_from_slice(&s[..n]);
+    dst[n..].fill(0);
+}
+
+/// Reads the HELLO of the memif server at `path` (`path_len` bytes; an abstract name when
+/// `abstract_` is non-zero) without connecting an interface, then leaves with a DISCONNECT. With
+/// `ZMEMIF_PROBE_ASK_ID` in `flags`, also sends INIT for interface `id` (no secret) and reports
+/// whether the server accepts it. Blocks the caller up to `timeout_ms` per answer. Returns 0 with
+/// `out` filled; or a negative code with `out.problem` saying why there is no HELLO and
+/// `zmemif_last_error` what to do.
+///
+/// # Safety
+/// `path` points to `path_len` bytes; `out` to a writable `zmemif_probe_result`.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_probe(
+    path: *const u8,
+    path_len: u32,
+    abstract_: u32,
+    id: u32,
+    flags: u32,
+    timeout_ms: u32,
+    out: *mut zmemif_probe_result,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let p = unsafe { bytes(path, path_len) }?;
+        // SAFETY: the caller's contract; null checked.
+        let out = unsafe { out.as_mut() }.ok_or_else(|| null("out"))?;
+        if flags & !ZMEMIF_PROBE_ASK_ID != 0 {
+            return Err(Error::invalid(format!("probe: unknown flags {flags:#x}")));
+        }
+        let addr = if abstract_ != 0 {
+            SocketAddr::Abstract(p.to_vec())
+        } else {
+            let s = std::str::from_utf8(p)
+                .map_err(|_| Error::new(Code::SocketPath, "the socket path is not UTF-8"))?;
+            SocketAddr::Path(s.into())
+        };
+        let asked = (flags & ZMEMIF_PROBE_ASK_ID != 0).then_some(id);
+        *out = zmemif_probe_result {
+            problem: 0,
+            min_version: 0,
+            max_version: 0,
+            max_region: 0,
+            max_c2s_ring: 0,
+            max_s2c_ring: 0,
+            max_log2_ring_size: 0,
+            id_answer: ZMEMIF_PROBE_ID_NOT_ASKED,
+            name: [0; 32],
+            reason: [0; 96],
+        };
+        match probe(&addr, asked, Duration::from_millis(u64::from(timeout_ms))) {
+            Err(e) => {
+                out.problem = e.problem as u32;
+                Err(e.error)
+            }
+            Ok(r) => {
+                let h = r.hello;
+                out.min_version = h.min_version;
+                out.max_version = h.max_version;
+                out.max_region = h.max_region;
+                out.max_c2s_ring = h.max_c2s_ring;
+                out.max_s2c_ring = h.max_s2c_ring;
+                out.max_log2_ring_size = h.max_log2_ring_size;
+                fill_cstr(&mut out.name, &h.name);
+                match r.id {
+                    None => {}
+                    Some(IdAnswer::Accepted) => out.id_answer = ZMEMIF_PROBE_ID_ACCEPTED,
+                    Some(IdAnswer::Refused(why)) => {
+                        out.id_answer = ZMEMIF_PROBE_ID_REFUSED;
+                        fill_cstr(&mut out.reason, why.as_bytes());
+                    }
+                }
+                Ok(0)
+            }
+        }
     })
 }
 

@@ -16,6 +16,7 @@
 //!            queue/tx.rs TxQueue (alloc / tx_burst), queue/shared.rs what both share
 //! control.rs the control thread: handshakes, reconnects, teardown, armed interrupts
 //! port.rs    Socket and Port, the public objects
+//! probe.rs   reading a server's HELLO without connecting (`zmemif info`)
 //! ffi.rs     the C ABI (only `extern "C"`)
 //! node.rs    the N-API binding for Node.js (feature `node`), over the C ABI
 //! ```
@@ -35,6 +36,7 @@ mod handle;
 #[cfg(all(feature = "node", not(test)))]
 mod node;
 pub mod port;
+pub mod probe;
 pub mod queue;
 pub mod region;
 mod ring;

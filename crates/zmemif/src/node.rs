@@ -28,7 +28,8 @@ use napi::{sys, Env, Error as NapiError, Status};
 use napi_derive::napi;
 
 use crate::ffi::{
-    self, zmemif_port, zmemif_port_config, zmemif_port_info, zmemif_queue, zmemif_socket,
+    self, zmemif_port, zmemif_port_config, zmemif_port_info, zmemif_probe_result, zmemif_queue,
+    zmemif_socket,
 };
 use crate::queue::Desc;
 use crate::state::Event;
@@ -353,6 +354,36 @@ pub fn tx_wait(q: f64, n: u32, timeout_ms: i32) -> i32 {
 
 /// The byte address of a descriptor array. Stable for the array's life: asking for it makes V8
 /// keep the data off the heap, and a buffer made with `new ArrayBuffer` never moves.
+/// `zmemif_probe` into `out` (144 bytes, a `zmemif_probe_result`). Blocks up to `timeout_ms`
+/// per answer: for command-line tools, not for a program's event loop.
+#[napi]
+pub fn probe(
+    path: Uint8ArraySlice<'_>,
+    abstract_: u32,
+    id: u32,
+    flags: u32,
+    timeout_ms: u32,
+    mut out: Uint8ArraySlice<'_>,
+) -> i32 {
+    // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
+    let out = unsafe { out.as_mut() };
+    let need = std::mem::size_of::<zmemif_probe_result>();
+    if out.len() < need {
+        return too_short("probe", out.len(), need);
+    }
+    let Ok(len) = u32::try_from(path.len()) else {
+        return invalid("probe: the path is too long");
+    };
+    // SAFETY: an all-zero `zmemif_probe_result` is valid plain data.
+    let mut r: zmemif_probe_result = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` holds `len` bytes; `r` is local and writable.
+    let rc =
+        unsafe { ffi::zmemif_probe(path.as_ptr(), len, abstract_, id, flags, timeout_ms, &mut r) };
+    // SAFETY: `r` is plain data of `need` bytes; `out` holds at least that many.
+    unsafe { std::ptr::copy_nonoverlapping((&raw const r).cast::<u8>(), out.as_mut_ptr(), need) };
+    rc
+}
+
 #[napi]
 pub fn address_of(descs: Uint32ArraySlice<'_>) -> f64 {
     descs.as_ptr() as usize as f64
