@@ -76,7 +76,10 @@ export function probeServer(path: string, options: ProbeOptions = {}): ServerHel
     throw new MemifError("INVALID_ARGUMENT", `probeServer: id must be an integer in 0..4294967295, got ${id}`);
   }
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
-    throw new MemifError("INVALID_ARGUMENT", `probeServer: timeoutMs must be an integer in 1..600000, got ${timeoutMs}`);
+    throw new MemifError(
+      "INVALID_ARGUMENT",
+      `probeServer: timeoutMs must be an integer in 1..600000, got ${timeoutMs}`,
+    );
   }
   const isAbstract = path.startsWith("@");
   const bytes = new TextEncoder().encode(isAbstract ? path.slice(1) : path);

@@ -20,7 +20,11 @@ export interface OptionSpec {
 export type Specs = Record<string, OptionSpec>;
 
 export type Values<S extends Specs> = {
-  [K in keyof S]: S[K]["type"] extends "int" ? number | undefined : S[K]["type"] extends "flag" ? boolean : string | undefined;
+  [K in keyof S]: S[K]["type"] extends "int"
+    ? number | undefined
+    : S[K]["type"] extends "flag"
+      ? boolean
+      : string | undefined;
 };
 
 export interface Command<S extends Specs> {
@@ -44,7 +48,13 @@ export class UsageError extends Error {
 }
 
 export function usage<S extends Specs>(c: Command<S>): string {
-  const lines = [`usage: zmemif ${c.name} ${c.positionals} [options]`.replace(/ +\[/, " ["), "", c.summary, "", "options:"];
+  const lines = [
+    `usage: zmemif ${c.name} ${c.positionals} [options]`.replace(/ +\[/, " ["),
+    "",
+    c.summary,
+    "",
+    "options:",
+  ];
   for (const [k, s] of Object.entries(c.options)) {
     const arg = s.type === "flag" ? "" : s.type === "choice" ? ` ${s.choices!.join("|")}` : ` ${s.arg ?? "N"}`;
     const dflt = s.default !== undefined ? ` (default ${s.default})` : "";
@@ -90,7 +100,8 @@ export function parse<S extends Specs>(
       }
       out[k] = n;
     } else if (s.type === "choice") {
-      if (!s.choices!.includes(v)) throw new UsageError(c.name, `--${k} takes one of ${s.choices!.join(", ")}, not "${v}"`);
+      if (!s.choices!.includes(v))
+        throw new UsageError(c.name, `--${k} takes one of ${s.choices!.join(", ")}, not "${v}"`);
       out[k] = v;
     } else {
       out[k] = v;

@@ -37,7 +37,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (command === undefined) {
-    process.stderr.write(`zmemif: no command "${name}"; the commands are ${Object.keys(COMMANDS).join(", ")} (zmemif --help)\n`);
+    process.stderr.write(
+      `zmemif: no command "${name}"; the commands are ${Object.keys(COMMANDS).join(", ")} (zmemif --help)\n`,
+    );
     return EXIT.USAGE;
   }
   try {

@@ -108,10 +108,7 @@ pub fn probe(addr: &SocketAddr, id: Option<u32>, timeout: Duration) -> Result<Pr
             ))
         }
     };
-    let answer = match id {
-        None => None,
-        Some(id) => Some(ask_id(&fd, id, timeout)),
-    };
+    let answer = id.map(|id| ask_id(&fd, id, timeout));
     leave(&fd);
     Ok(Probe { hello, id: answer })
 }
