@@ -11,7 +11,7 @@ import { createServer, type Server } from "node:net";
 import { dirname, join } from "node:path";
 import { MemifSocket } from "../ts/index.ts";
 import { abstractName, cleanupDirs, socketPath } from "./helpers/peers.ts";
-import { Proc } from "./helpers/proc.ts";
+import { Proc } from "../support/proc.ts";
 import { Testpmd, uniqueAbstract, uniqueSocketPath } from "./helpers/testpmd.ts";
 
 const CLI = join(import.meta.dir, "..", "ts", "cli", "bun.ts");
