@@ -63,7 +63,17 @@ export function sum(u8: Uint8Array, start: number, len: number): number {
   if (len <= 0) return 0;
   const abs = u8.byteOffset + start;
   if ((abs & 1) !== 0 || start + len > u8.byteLength) return sumBytes(u8, start, len);
-  const w = words16(u8);
+  return sumIn(words16(u8), u8, start, len);
+}
+
+/**
+ * sum() with `w = words16(u8)` given: a caller that sums many times in one view (the receive
+ * loop, per region view) keeps its word view and skips the cache lookup per call.
+ */
+export function sumIn(w: Uint16Array<ArrayBufferLike>, u8: Uint8Array, start: number, len: number): number {
+  if (len <= 0) return 0;
+  const abs = u8.byteOffset + start;
+  if ((abs & 1) !== 0 || start + len > u8.byteLength) return sumBytes(u8, start, len);
   let acc = 0; // little-endian words: RFC 1071 §2(B), swapped once at the end
   let i = abs >>> 1;
   const stop = i + (len >>> 1);

@@ -7,7 +7,7 @@
  * region view), so nothing is sliced or allocated per frame. Everything a peer sends is checked
  * against the frame's length before it is read: the peer is untrusted.
  */
-import { fold, sum, words16 } from "./checksum.ts";
+import { fold, sum, sumIn, words16 } from "./checksum.ts";
 import { readMac, readU32, writeMac, writeU32 } from "./addr.ts";
 
 export const ETH_HLEN = 14;
@@ -93,8 +93,16 @@ function put16(u8: Uint8Array, at: number, v: number): void {
  * Parses the frame of `len` bytes at `off` of `u8`: Ethernet (unless `ipMode`: a memif port in
  * IP mode carries bare IP packets), IPv4 or IPv6, UDP. Returns one of the P_* results and fills
  * `p`. The IPv4 header checksum is verified here; the UDP checksum by `udpChecksumOk()`.
+ * `w`: `words16(u8)`, when the caller keeps it (see `sumIn`).
  */
-export function parseFrame(u8: Uint8Array, off: number, len: number, ipMode: boolean, p: Parsed): number {
+export function parseFrame(
+  u8: Uint8Array,
+  off: number,
+  len: number,
+  ipMode: boolean,
+  p: Parsed,
+  w?: Uint16Array<ArrayBufferLike>,
+): number {
   let l3 = off;
   let ethertype = 0;
   if (!ipMode) {
@@ -114,7 +122,7 @@ export function parseFrame(u8: Uint8Array, off: number, len: number, ipMode: boo
   p.l3 = l3;
   if (version === 4) {
     if (ethertype === ETHERTYPE_IPV6) return P_MALFORMED;
-    return parseIp4(u8, l3, end, p);
+    return parseIp4(u8, l3, end, p, w);
   }
   if (version === 6) {
     if (ethertype === ETHERTYPE_IPV4) return P_MALFORMED;
@@ -123,7 +131,13 @@ export function parseFrame(u8: Uint8Array, off: number, len: number, ipMode: boo
   return ipMode ? P_OTHER : P_MALFORMED;
 }
 
-function parseIp4(u8: Uint8Array, l3: number, end: number, p: Parsed): number {
+function parseIp4(
+  u8: Uint8Array,
+  l3: number,
+  end: number,
+  p: Parsed,
+  w: Uint16Array<ArrayBufferLike> | undefined,
+): number {
   p.family = 4;
   if (end - l3 < IPV4_HLEN) return P_TRUNCATED;
   const ihl = (u8[l3]! & 0xf) << 2;
@@ -131,7 +145,7 @@ function parseIp4(u8: Uint8Array, l3: number, end: number, p: Parsed): number {
   const total = u16(u8, l3 + 2);
   if (total < ihl) return P_MALFORMED;
   if (l3 + total > end) return P_TRUNCATED;
-  if (fold(sum(u8, l3, ihl)) !== 0xffff) return P_BAD_IP_CHECKSUM;
+  if (fold(w === undefined ? sum(u8, l3, ihl) : sumIn(w, u8, l3, ihl)) !== 0xffff) return P_BAD_IP_CHECKSUM;
   p.ipEnd = l3 + total;
   p.src4 = readU32(u8, l3 + 12);
   p.dst4 = readU32(u8, l3 + 16);
@@ -348,12 +362,20 @@ export class Template {
   /**
    * Writes the headers of a whole (unfragmented) datagram in front of `payloadLen` bytes already
    * at `at + hdrLen` in `out`, summing them for the UDP checksum. Returns the frame length.
+   * `words`: `words16(out)`, when the caller keeps it.
    */
-  write(out: Uint8Array, at: number, payloadLen: number, id: number, payloadSum = -1): number {
+  write(
+    out: Uint8Array,
+    at: number,
+    payloadLen: number,
+    id: number,
+    payloadSum = -1,
+    words?: Uint16Array<ArrayBufferLike>,
+  ): number {
     const abs = out.byteOffset + at;
     if ((abs & 1) === 0 && at + this.hdrLen <= out.byteLength) {
       // word by word: cheaper than TypedArray.set for a few dozen bytes
-      const w = words16(out);
+      const w = words ?? words16(out);
       const t = this.#words;
       const base = abs >>> 1;
       for (let k = 0; k < t.length; k++) w[base + k] = t[k]!;

@@ -23,7 +23,7 @@ import {
   parseUdp,
   udpChecksumOk,
 } from "./headers.ts";
-import { sum } from "./checksum.ts";
+import { sum, sumIn, words16 } from "./checksum.ts";
 import type { InterfaceStats, Settings } from "./options.ts";
 import type { Reassembler, ReassemblyStats } from "./reassembly.ts";
 import type { Transmitter } from "./transmit.ts";
@@ -60,6 +60,9 @@ export class Receiver {
   #running = false;
   #stopped = false;
   #expiryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** the region view frames were last read from, and its word view (for the checksums) */
+  #view: Uint8Array | null = null;
+  #words: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
 
   constructor(
     rx: RxQueue,
@@ -179,21 +182,29 @@ export class Receiver {
         // a chain (a frame larger than one buffer): joined in a copy, the slow path
         const copy = b.copyPacket(i);
         i = b.packetEnd(i);
-        this.#frame(copy, 0, copy.byteLength, false);
+        this.#frame(copy, 0, copy.byteLength, undefined);
         continue;
       }
-      this.#frame(b.view(w0 >>> 16), d[i * 4 + 2]!, d[i * 4 + 1]!, true);
+      const view = b.view(w0 >>> 16);
+      if (view !== this.#view) {
+        this.#view = view;
+        this.#words = words16(view);
+      }
+      this.#frame(view, d[i * 4 + 2]!, d[i * 4 + 1]!, this.#words);
       i++;
     }
   }
 
-  /** One frame: parse, check, deliver (or reassemble), or count why not. */
-  #frame(u8: Uint8Array, off: number, len: number, inRegion: boolean): void {
+  /**
+   * One frame: parse, check, deliver (or reassemble), or count why not. `w`: the word view of
+   * `u8` when it is a region view (stable for the connection), undefined for a copy.
+   */
+  #frame(u8: Uint8Array, off: number, len: number, w: Uint16Array<ArrayBufferLike> | undefined): void {
     const p = this.#p;
     const st = this.#stats;
-    switch (parseFrame(u8, off, len, this.#settings.ipMode, p)) {
+    switch (parseFrame(u8, off, len, this.#settings.ipMode, p, w)) {
       case P_UDP:
-        this.#datagram(u8, p, inRegion);
+        this.#datagram(u8, p, w);
         return;
       case P_FRAGMENT:
         this.#fragment(u8, p);
@@ -213,14 +224,14 @@ export class Receiver {
   }
 
   /** A whole UDP datagram described by `p`, its header at `p.l4` of `u8`. */
-  #datagram(u8: Uint8Array, p: Parsed, inRegion: boolean): void {
+  #datagram(u8: Uint8Array, p: Parsed, w: Uint16Array<ArrayBufferLike> | undefined): void {
     const st = this.#stats;
     const s = this.#binds.get(p.dstPort);
     if (s === undefined || !s.accepts(p)) {
       st.notForUs++;
       return;
     }
-    const payloadSum = sum(u8, p.payload, p.payloadLen);
+    const payloadSum = w === undefined ? sum(u8, p.payload, p.payloadLen) : sumIn(w, u8, p.payload, p.payloadLen);
     if (!udpChecksumOk(u8, p, payloadSum)) {
       st.badChecksum++;
       return;
@@ -243,7 +254,9 @@ export class Receiver {
       this.local6 ??= [p.d0, p.d1, p.d2, p.d3];
     }
     st.delivered++;
-    if (s.receive(u8, p.payload, p.payloadLen, p.srcPort, address, p.family === 6, inRegion)) this.#touched.push(s);
+    if (s.receive(u8, p.payload, p.payloadLen, p.srcPort, address, p.family === 6, w !== undefined)) {
+      this.#touched.push(s);
+    }
   }
 
   #name4(a: number): string {
@@ -293,7 +306,7 @@ export class Receiver {
     st.reassembled++;
     switch (parseUdp(whole, 0, whole.byteLength, p)) {
       case P_UDP:
-        this.#datagram(whole, p, false);
+        this.#datagram(whole, p, undefined);
         return;
       case P_TRUNCATED:
         st.truncated++;

@@ -42,6 +42,12 @@ export class Transmitter {
   #flushQueued = false;
   #id4 = (Math.random() * 0x10000) | 0;
   #id6 = (Math.random() * 0x100000000) >>> 0;
+  /** the tx region view last written, and its word view */
+  #txView: Uint8Array | null = null;
+  #txWords: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
+  /** the last payload source whose word view the checksum knew (the rx region view, for an echo) */
+  #srcView: Uint8Array | null = null;
+  #srcWords: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
   readonly #flushTask = (): void => {
     this.#flushQueued = false;
     this.flush();
@@ -115,9 +121,13 @@ export class Transmitter {
     const cap = d[k * 4 + 1]!;
     if (frame > cap) throw this.#tooBigForBuffer(frame, cap);
     const view = b.view(d[k * 4]! >>> 16);
+    if (view !== this.#txView) {
+      this.#txView = view;
+      this.#txWords = words16(view);
+    }
     const at = d[k * 4 + 2]!;
     const payloadSum = this.#copySum(view, at + tpl.hdrLen, src, off, len);
-    b.setLength(k, tpl.write(view, at, len, tpl.family === 4 ? this.nextId(4) : 0, payloadSum));
+    b.setLength(k, tpl.write(view, at, len, tpl.family === 4 ? this.nextId(4) : 0, payloadSum, this.#txWords));
     this.#used = k + 1;
     this.#datagrams++;
     this.#stats.txFrames++;
@@ -194,13 +204,20 @@ export class Transmitter {
    * an echo or a forward of a received payload), byte pair by byte pair for a small payload of
    * any other array; a large one is copied, then summed. The sum is taken from the values read,
    * never by reading back the bytes just stored (a word load over two fresh byte stores stalls
-   * the CPU: that read-back cost a third of a sender's time per datagram).
+   * the CPU: that read-back cost a third of a sender's time per datagram). `dst` is #txView.
    */
   #copySum(dst: Uint8Array, at: number, src: Uint8Array, off: number, len: number): number {
     if (len <= 0) return 0;
     const sAbs = src.byteOffset + off;
     const dAbs = dst.byteOffset + at;
-    const ws = ((sAbs | dAbs) & 1) === 0 && off + len <= src.byteLength ? knownWords16(src) : null;
+    let ws: Uint16Array<ArrayBufferLike> | null = null;
+    if (((sAbs | dAbs) & 1) === 0 && off + len <= src.byteLength) {
+      if (src === this.#srcView) ws = this.#srcWords;
+      else if ((ws = knownWords16(src)) !== null) {
+        this.#srcView = src;
+        this.#srcWords = ws;
+      }
+    }
     if (ws === null) {
       if (len > SMALL_PAYLOAD) {
         this.#copy(dst, at, src, off, len);
@@ -224,7 +241,7 @@ export class Transmitter {
       }
       return fold(acc);
     }
-    const wd = words16(dst);
+    const wd = this.#txWords;
     let i = sAbs >>> 1;
     let j = dAbs >>> 1;
     const stop = i + (len >>> 1);
