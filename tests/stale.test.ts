@@ -2,15 +2,9 @@
  * One error for "the connection under this batch ended": every accessor of a batch (or view) of
  * a connection that ended throws MemifError STALE_VIEW, rx and tx alike, whatever its count.
  */
-import { afterEach, expect, test } from "bun:test";
-import { Batch, type DisconnectedEvent, MemifError, MemifSocket, type RxQueue } from "../ts/index.ts";
-import { abstractName, payload, Peer } from "./helpers/peers.ts";
-
-let peer: Peer | null = null;
-afterEach(async () => {
-  if (peer !== null) await peer.stop();
-  peer = null;
-});
+import { expect, test } from "bun:test";
+import { Batch, MemifError, type RxQueue } from "../ts/index.ts";
+import { echoClient, payload } from "./helpers/peers.ts";
 
 /**
  * Waits until `want` descriptors are in the ring, then receives them in one burst (a burst gives
@@ -32,14 +26,8 @@ function codeOf(f: () => unknown): string {
 }
 
 test("every accessor of a revoked rx or tx batch throws STALE_VIEW", async () => {
-  const path = abstractName();
-  peer = new Peer(["--socket", path, "--role", "server", "--behaviour", "echo"]);
-  await peer.waitFor(/^listening/);
-  using socket = new MemifSocket(path);
-  using port = socket.port({ role: "client", reconnectMs: 50, bufferSize: 256 });
-  await port.connect({ timeoutMs: 5000 });
-  using tx = port.txQueue(0);
-  using rx = port.rxQueue(0);
+  await using scene = await echoClient({ bufferSize: 256 });
+  const { tx, rx } = scene;
   // Two packets back: one single-buffer, one chained (600 bytes in 256-byte buffers).
   await tx.send(payload(1, 100));
   await tx.send(payload(2, 600));
@@ -48,10 +36,7 @@ test("every accessor of a revoked rx or tx batch throws STALE_VIEW", async () =>
   const tb = new Batch(4);
   expect(tx.alloc(tb, 2)).toBe(2);
 
-  const gone = new Promise<DisconnectedEvent>((r) => port.once("disconnected", r));
-  peer.kill();
-  peer = null;
-  await gone;
+  await scene.peerLeaves();
 
   for (const b of [rb, tb]) {
     const accessors: [string, () => unknown][] = [
@@ -79,22 +64,13 @@ test("every accessor of a revoked rx or tx batch throws STALE_VIEW", async () =>
 test("copyPacket after an awaited send on a batch whose connection ended: STALE_VIEW", async () => {
   // The echo loop of examples/simple_echo.ts: receive, then for each packet `await tx.send()`
   // and copy the next one. The peer leaves during the await.
-  const path = abstractName();
-  peer = new Peer(["--socket", path, "--role", "server", "--behaviour", "echo"]);
-  await peer.waitFor(/^listening/);
-  using socket = new MemifSocket(path);
-  using port = socket.port({ role: "client", reconnectMs: 50 });
-  await port.connect({ timeoutMs: 5000 });
-  using tx = port.txQueue(0);
-  using rx = port.rxQueue(0);
+  await using scene = await echoClient();
+  const { tx, rx } = scene;
   for (let i = 0; i < 3; i++) await tx.send(payload(i, 64));
   const rb = new Batch(8);
   await receiveAll(rx, rb, 3);
   const first = rb.copyPacket(0);
-  const gone = new Promise<DisconnectedEvent>((r) => port.once("disconnected", r));
-  peer.kill();
-  peer = null;
-  await gone;
+  await scene.peerLeaves();
   let sendCode = "";
   try {
     await tx.send(first);

@@ -1,7 +1,7 @@
 /** Views are revoked when the connection ends: stale access throws, the process survives. */
 import { afterEach, expect, test } from "bun:test";
-import { Batch, MemifError, MemifSocket, type DisconnectedEvent } from "../ts/index.ts";
-import { abstractName, payload, Peer } from "./helpers/peers.ts";
+import { Batch, MemifError, MemifSocket } from "../ts/index.ts";
+import { abstractName, echoClient, payload, Peer } from "./helpers/peers.ts";
 
 let peer: Peer | null = null;
 afterEach(async () => {
@@ -10,14 +10,8 @@ afterEach(async () => {
 });
 
 test("a stale view throws after the peer disconnects", async () => {
-  const path = abstractName();
-  peer = new Peer(["--socket", path, "--role", "server", "--behaviour", "echo"]);
-  await peer.waitFor(/^listening/);
-  using socket = new MemifSocket(path);
-  using port = socket.port({ role: "client", reconnectMs: 50 });
-  await port.connect({ timeoutMs: 5000 });
-  using tx = port.txQueue(0);
-  using rx = port.rxQueue(0);
+  await using scene = await echoClient();
+  const { tx, rx } = scene;
   await tx.send(payload(1, 200));
 
   const batch = new Batch(8);
@@ -27,10 +21,7 @@ test("a stale view throws after the peer disconnects", async () => {
   expect(data[4]).toBe(payload(1, 200)[4]);
   expect(batch.valid).toBe(true);
 
-  const gone = new Promise<DisconnectedEvent>((r) => port.once("disconnected", r));
-  peer.kill();
-  peer = null;
-  const ev = await gone;
+  const ev = await scene.peerLeaves();
   expect(typeof ev.reason).toBe("string");
 
   // Accessors of the API throw a MemifError that says what happened.

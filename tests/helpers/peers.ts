@@ -1,8 +1,16 @@
-/** Shared helpers for the Bun tests: unique socket names and a peer process we can follow. */
+/** Shared helpers for the Bun tests: unique socket names, a peer process we can follow, an echo scene. */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Proc } from "../../support/proc.ts";
+import {
+  type DisconnectedEvent,
+  MemifSocket,
+  type Port,
+  type PortOptions,
+  type RxQueue,
+  type TxQueue,
+} from "../../ts/index.ts";
 
 let counter = 0;
 const dirs: string[] = [];
@@ -42,4 +50,56 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** A client port connected to a `bun_peer.ts` echo server, with queue pair 0; `await using` it. */
+export interface EchoClient extends AsyncDisposable {
+  readonly peer: Peer;
+  readonly port: Port;
+  readonly tx: TxQueue;
+  readonly rx: RxQueue;
+  /** SIGKILLs the echo server; resolves with the port's `disconnected` event. */
+  peerLeaves(): Promise<DisconnectedEvent>;
+}
+
+/**
+ * Starts an echo server on a fresh abstract name and connects a client port to it
+ * (`reconnectMs: 50` and `options`). Disposing it closes the queues, the port and the socket,
+ * then stops the server if it still runs.
+ */
+export async function echoClient(options: Omit<PortOptions, "role"> = {}): Promise<EchoClient> {
+  const path = abstractName();
+  const peer = new Peer(["--socket", path, "--role", "server", "--behaviour", "echo"]);
+  const owned: Disposable[] = [];
+  const dispose = async (): Promise<void> => {
+    for (const d of owned.splice(0).reverse()) d[Symbol.dispose]();
+    if (peer.running) await peer.stop();
+  };
+  try {
+    await peer.waitFor(/^listening/);
+    const socket = new MemifSocket(path);
+    owned.push(socket);
+    const port = socket.port({ role: "client", reconnectMs: 50, ...options });
+    owned.push(port);
+    await port.connect({ timeoutMs: 5000 });
+    const tx = port.txQueue(0);
+    owned.push(tx);
+    const rx = port.rxQueue(0);
+    owned.push(rx);
+    return {
+      peer,
+      port,
+      tx,
+      rx,
+      async peerLeaves() {
+        const gone = new Promise<DisconnectedEvent>((r) => port.once("disconnected", r));
+        peer.kill();
+        return await gone;
+      },
+      [Symbol.asyncDispose]: dispose,
+    };
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
 }
