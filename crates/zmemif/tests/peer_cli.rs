@@ -29,16 +29,7 @@ fn client(path: &str, secret: Option<&str>, ring_size: u32) -> (Socket, Port) {
 #[test]
 fn echo_ends_as_disconnected_when_the_peer_leaves_while_it_waits_for_tx_room() {
     let path = tmp_sock("core-echo-gone");
-    let mut peer = Peer::spawn(&[
-        "--socket",
-        &path,
-        "--role",
-        "server",
-        "--action",
-        "echo",
-        "--ring-size",
-        "8",
-    ]);
+    let mut peer = Peer::run(&path, "server", "echo", &["--ring-size", "8"]);
     let (s, p) = client(&path, None, 8);
     p.wait_connected(Some(T)).unwrap();
     peer.wait_event("connected", T);
@@ -64,29 +55,15 @@ fn echo_ends_as_disconnected_when_the_peer_leaves_while_it_waits_for_tx_room() {
 #[test]
 fn both_with_count_receives_every_echo_while_its_tx_drains() {
     let path = tmp_sock("core-both-count");
-    let mut echo = Peer::spawn(&[
-        "--socket",
-        &path,
-        "--role",
-        "server",
-        "--action",
-        "echo",
-        "--ring-size",
-        "256",
-    ]);
+    let mut echo = Peer::run(&path, "server", "echo", &["--ring-size", "256"]);
     // 20,000 packets through 256-slot rings: the echo is often blocked on its tx ring, which
     // drains only while the client receives.
-    let mut both = Peer::spawn(&[
-        "--socket",
+    let mut both = Peer::run(
         &path,
-        "--action",
+        "client",
         "both",
-        "--count",
-        "20000",
-        "--check",
-        "--ring-size",
-        "256",
-    ]);
+        &["--count", "20000", "--check", "--ring-size", "256"],
+    );
     let done = both.wait_event("done", T);
     assert!(done.contains("\"reason\":\"count\""), "{done}");
     assert_eq!(num(&done, "tx"), 20000, "{done}");
@@ -100,17 +77,7 @@ fn both_with_count_receives_every_echo_while_its_tx_drains() {
 #[test]
 fn a_server_outlives_a_refused_client_and_serves_peers_forever() {
     let path = tmp_sock("core-forever");
-    let mut server = Peer::spawn(&[
-        "--socket",
-        &path,
-        "--role",
-        "server",
-        "--action",
-        "echo",
-        "--secret",
-        "right",
-        "--forever",
-    ]);
+    let mut server = Peer::run(&path, "server", "echo", &["--secret", "right", "--forever"]);
     {
         let (_s, p) = client(&path, Some("wrong"), 1024);
         let e = p.wait_connected(Some(T)).unwrap_err();

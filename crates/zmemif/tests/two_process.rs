@@ -31,9 +31,7 @@ fn handshake_both_roles_with_names() {
     let path = tmp_sock("hs");
     let s = socket(&path);
     let p = port(&s, Role::Server, |c| c.id = 3);
-    let mut peer = Peer::spawn(&[
-        "--socket", &path, "--role", "client", "--id", "3", "--action", "idle",
-    ]);
+    let mut peer = Peer::run(&path, "client", "idle", &["--id", "3"]);
     let line = peer.wait_event("connected", T);
     assert!(line.contains("\"peer\":\"zmemif-test\""), "{line}");
     p.wait_connected(Some(T)).unwrap();
@@ -49,9 +47,7 @@ fn handshake_both_roles_with_names() {
 
     // The peer serves on an abstract name, we connect.
     let name = format!("@zmemif-it-hs-{}", std::process::id());
-    let mut peer = Peer::spawn(&[
-        "--socket", &name, "--role", "server", "--id", "5", "--action", "idle",
-    ]);
+    let mut peer = Peer::run(&name, "server", "idle", &["--id", "5"]);
     let s = socket(&name);
     let p = port(&s, Role::Client, |c| c.id = 5);
     p.wait_connected(Some(T)).unwrap();
@@ -67,23 +63,22 @@ fn four_c2s_two_s2c_every_queue_carries_traffic() {
         c.num_c2s = 4;
         c.num_s2c = 2;
     });
-    let mut peer = Peer::spawn(&[
-        "--socket",
+    let mut peer = Peer::run(
         &path,
-        "--role",
         "client",
-        "--c2s",
-        "4",
-        "--s2c",
-        "2",
-        "--action",
         "both",
-        "--count",
-        "4000",
-        "--check",
-        "--seconds",
-        "4",
-    ]);
+        &[
+            "--c2s",
+            "4",
+            "--s2c",
+            "2",
+            "--count",
+            "4000",
+            "--check",
+            "--seconds",
+            "4",
+        ],
+    );
     p.wait_connected(Some(T)).unwrap();
     let info = p.info();
     assert_eq!((info.num_c2s, info.num_s2c), (4, 2));
@@ -131,17 +126,7 @@ fn four_c2s_two_s2c_every_queue_carries_traffic() {
 fn chained_9000_and_65535_byte_packets_intact_both_ways() {
     // The peer serves and echoes; we are the client (our 2048-byte buffers set the chain length).
     let path = tmp_sock("chain");
-    let mut peer = Peer::spawn(&[
-        "--socket",
-        &path,
-        "--role",
-        "server",
-        "--action",
-        "echo",
-        "--check",
-        "--seconds",
-        "5",
-    ]);
+    let mut peer = Peer::run(&path, "server", "echo", &["--check", "--seconds", "5"]);
     std::thread::sleep(Duration::from_millis(200));
     let s = socket(&path);
     let p = port(&s, Role::Client, |c| c.buffer_size = 2048);
@@ -182,18 +167,12 @@ fn secret_mismatch_and_unknown_id_are_refused_with_reasons() {
         ),
     ];
     for (args, reason) in cases {
-        let mut a = vec![
-            "--socket",
-            path.as_str(),
-            "--role",
+        let mut peer = Peer::run(
+            &path,
             "client",
-            "--action",
             "idle",
-            "--connect-timeout",
-            "5",
-        ];
-        a.extend_from_slice(args);
-        let mut peer = Peer::spawn(&a);
+            &[&["--connect-timeout", "5"], args].concat(),
+        );
         let line = peer.wait_event("connected", T);
         assert!(
             line.contains("PEER_REJECTED") && line.contains(reason),
@@ -203,10 +182,12 @@ fn secret_mismatch_and_unknown_id_are_refused_with_reasons() {
     }
     assert_eq!(p.info().rejects, 3); // the unknown id belongs to no port
                                      // The right secret still gets in.
-    let mut peer = Peer::spawn(&[
-        "--socket", &path, "--role", "client", "--id", "7", "--secret", "s3cret", "--action",
+    let mut peer = Peer::run(
+        &path,
+        "client",
         "idle",
-    ]);
+        &["--id", "7", "--secret", "s3cret"],
+    );
     peer.wait_event("connected", T);
     p.wait_connected(Some(T)).unwrap();
 }
@@ -214,7 +195,7 @@ fn secret_mismatch_and_unknown_id_are_refused_with_reasons() {
 #[test]
 fn client_reconnects_after_its_server_restarts() {
     let path = tmp_sock("restart");
-    let mut a = Peer::spawn(&["--socket", &path, "--role", "server", "--action", "idle"]);
+    let mut a = Peer::run(&path, "server", "idle", &[]);
     let s = socket(&path);
     let p = port(&s, Role::Client, |_| {});
     p.wait_connected(Some(T)).unwrap();
@@ -234,17 +215,7 @@ fn client_reconnects_after_its_server_restarts() {
     assert_eq!(tx.send(b"lost").unwrap_err().code, Code::NotConnected);
     std::thread::sleep(Duration::from_millis(300));
     // A new server on the same (stale) path.
-    let mut b = Peer::spawn(&[
-        "--socket",
-        &path,
-        "--role",
-        "server",
-        "--action",
-        "sink",
-        "--check",
-        "--seconds",
-        "2",
-    ]);
+    let mut b = Peer::run(&path, "server", "sink", &["--check", "--seconds", "2"]);
     p.wait_connected(Some(T)).unwrap();
     assert_eq!(p.info().generation, 2);
     b.wait_event("connected", T);
@@ -262,9 +233,7 @@ fn server_survives_a_client_killed_mid_burst() {
     let s = socket(&path);
     let p = port(&s, Role::Server, |_| {});
     let mut rx = p.rx_queue(0).unwrap();
-    let mut a = Peer::spawn(&[
-        "--socket", &path, "--role", "client", "--action", "source", "--check",
-    ]);
+    let mut a = Peer::run(&path, "client", "source", &["--check"]);
     p.wait_connected(Some(T)).unwrap();
     let got = recv_packets(&mut rx, 20_000, T);
     assert!(got.len() >= 20_000);
@@ -286,9 +255,7 @@ fn server_survives_a_client_killed_mid_burst() {
     assert!(!p.info().reason.is_empty());
     assert_eq!(rx.stats().bad_descs, 0);
     // A new client is served as before.
-    let mut b = Peer::spawn(&[
-        "--socket", &path, "--role", "client", "--action", "source", "--check", "--count", "1000",
-    ]);
+    let mut b = Peer::run(&path, "client", "source", &["--check", "--count", "1000"]);
     p.wait_connected(Some(T)).unwrap();
     let got = recv_packets(&mut rx, 1000, T);
     assert_eq!(got.len(), 1000);
@@ -306,9 +273,7 @@ fn a_client_asking_for_more_queues_gets_the_servers_counts() {
         c.num_c2s = 1;
         c.num_s2c = 2;
     });
-    let mut peer = Peer::spawn(&[
-        "--socket", &path, "--role", "client", "--c2s", "4", "--s2c", "4", "--action", "idle",
-    ]);
+    let mut peer = Peer::run(&path, "client", "idle", &["--c2s", "4", "--s2c", "4"]);
     let line = peer.wait_event("connected", T);
     assert!(line.contains("\"c2s\":1,\"s2c\":2"), "{line}");
     p.wait_connected(Some(T)).unwrap();
@@ -318,9 +283,7 @@ fn a_client_asking_for_more_queues_gets_the_servers_counts() {
 
     // The peer serves 2 + 1; we ask for 4 + 4 and get 2 + 1. A queue beyond that says both counts.
     let name = format!("@zmemif-it-clamp-{}", std::process::id());
-    let mut peer = Peer::spawn(&[
-        "--socket", &name, "--role", "server", "--c2s", "2", "--s2c", "1", "--action", "idle",
-    ]);
+    let mut peer = Peer::run(&name, "server", "idle", &["--c2s", "2", "--s2c", "1"]);
     let s = socket(&name);
     let p = port(&s, Role::Client, |c| {
         c.num_c2s = 4;
@@ -352,20 +315,12 @@ fn a_client_too_large_for_its_interface_is_refused_naming_both_counts() {
         c.num_c2s = 4;
         c.num_s2c = 4;
     });
-    let mut peer = Peer::spawn(&[
-        "--socket",
+    let mut peer = Peer::run(
         &path,
-        "--role",
         "client",
-        "--id",
-        "0",
-        "--c2s",
-        "3",
-        "--action",
         "idle",
-        "--connect-timeout",
-        "5",
-    ]);
+        &["--id", "0", "--c2s", "3", "--connect-timeout", "5"],
+    );
     let t0 = std::time::Instant::now();
     let line = peer.wait_event("connected", T);
     assert!(

@@ -19,6 +19,14 @@ impl Peer {
         Peer::start(Command::new(env!("CARGO_BIN_EXE_zmemif-peer")), args)
     }
 
+    /// `zmemif-peer --socket SOCKET --role ROLE --action ACTION` and then `more`: the arguments
+    /// every test gives, written once.
+    pub fn run(socket: &str, role: &str, action: &str, more: &[&str]) -> Peer {
+        let mut args = vec!["--socket", socket, "--role", role, "--action", action];
+        args.extend_from_slice(more);
+        Peer::spawn(&args)
+    }
+
     /// As `spawn`, running as another user: `setpriv` sets uid and gid and drops every
     /// supplementary group, then execs the peer (so its pid is the child's).
     pub fn spawn_as(uid: u32, gid: u32, args: &[&str]) -> Peer {
