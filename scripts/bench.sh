@@ -10,8 +10,8 @@ for a in "$@"; do
 	if [[ $a == --help || $a == -h ]]; then
 		echo "usage: bash scripts/bench.sh [options of benches/pps.ts]"
 		echo
-		echo "Installs what the benchmark needs (scripts/install-deps.sh), builds the library"
-		echo "(cargo build --release -p zmemif), then runs bun run benches/pps.ts with these options:"
+		echo "Installs what the benchmark needs (scripts/install-deps.sh), builds the library and the"
+		echo "testpmd launcher (cargo build --release -p zmemif -p zmemif-testpmd), then runs bun run benches/pps.ts with these options:"
 		echo
 		# The benchmark's own help (benches/lib/cli.ts HELP), read without Bun: --help must work
 		# on a fresh clone, before anything is installed.
@@ -25,4 +25,5 @@ done
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/install-deps.sh
 cargo build --release -p zmemif --features node
+cargo build --release -p zmemif-testpmd
 exec "$ROOT/node_modules/.bin/bun" run benches/pps.ts "$@"

@@ -207,6 +207,7 @@ step "rustfmt" cargo fmt --all --check
 step "clippy (-D warnings)" cargo clippy --release --all-targets -- -D warnings
 step "clippy with the N-API binding (--features node)" cargo clippy --release -p zmemif --all-targets --features node -- -D warnings
 step "build (C ABI + N-API binding)" cargo build --release -p zmemif --features node
+step "build the testpmd launcher (support/testpmd: the Bun tests and the benches run it)" cargo build --release -p zmemif-testpmd
 step "C header is what cbindgen generates (ts/native/abi.ts what it gives); every function exported" check_header
 step "no import cycle (crates/zmemif/src, except scripts/cycles-allow.txt; ts/, none)" "$BUN" scripts/check-cycles.ts
 step "Rust tests (unit, two-process, hostile peer, dpdk-testpmd interop)" rust_tests

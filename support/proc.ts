@@ -64,6 +64,8 @@ export class Proc {
   readonly times: number[] = [];
   /** The exit code (a signal gives 128 + its number). */
   readonly exited: Promise<number>;
+  /** The exit code, once all the output is read too. */
+  readonly finished: Promise<number>;
   readonly #wakers = new Set<() => void>();
   readonly #prompts: readonly string[];
   #stderr = "";
@@ -86,10 +88,11 @@ export class Proc {
     live.add(this.proc);
     const read = Promise.all([this.#read(), this.#readStderr()]);
     this.exited = this.proc.exited;
-    void Promise.all([read, this.exited]).then(() => {
+    this.finished = Promise.all([read, this.exited]).then(([, code]) => {
       live.delete(this.proc);
       this.#ended = true;
       this.#wake();
+      return code;
     });
   }
 

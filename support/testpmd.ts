@@ -1,35 +1,20 @@
 /**
- * Starts a real DPDK `dpdk-testpmd` with one `net_memif` port, for Bun tests and benches.
- * The TypeScript twin of `crates/zmemif/tests/common/testpmd.rs`; same log lines, same rules
- * (learned by running DPDK 22.11 from Debian 12 `dpdk-dev`):
+ * A real DPDK `dpdk-testpmd` with one `net_memif` port, for the Bun tests and the benches. What
+ * there is to know about running testpmd (its command line, a failed start that still exits 0,
+ * the link state in the driver's log, the stats prints, the clean-up) is in ONE place, the
+ * launcher support/testpmd (Rust; the Rust tests use it as a library). This file runs its binary,
+ * `target/release/zmemif-testpmd` (`cargo build --release -p zmemif-testpmd`), and follows its
+ * JSON lines (`zmemif-testpmd --help` lists them).
  *
- * - A failed vdev or port start does not stop testpmd (exit code 0): `start` reads the log and
- *   throws on any of `START_FAILURES`.
- * - net_memif 22.11 accepts `id role bsize rsize socket socket-abstract mac zero-copy secret`;
- *   **one unknown key makes it ignore all of them** (it becomes a client on the abstract
- *   `/run/memif.sock`), so `start` checks that the driver's line names our socket.
- * - The link state is only in the driver's debug log (`memif_connect(): Connected.`).
- * - A 22.11 client connects once, at port start, and never retries: start the server first.
- *   A transmitting client may segfault when its server goes away: stop clients first. After a
- *   memif session testpmd sometimes segfaults (139) on SIGTERM: don't assert on that exit code.
- * - `--stats-period 1` prints about every second (~2 s on some VMs); stdout is line-buffered
- *   with `stdbuf -oL`, and stderr (DPDK's log) is merged into the same pipe to keep order.
- * - The process runs under `setpriv --pdeathsig TERM` and is SIGKILLed on Bun's exit.
+ * Rules that hold for the tests (DPDK 22.11): start a server before its client (a client connects
+ * once and never retries); stop clients before servers (a transmitting client may segfault when
+ * its server goes); don't assert on testpmd's exit code after a memif session (it sometimes
+ * segfaults on SIGTERM).
  */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
+import { Proc, ProcError } from "./proc.ts";
 
 export type Role = "server" | "client";
 
@@ -59,12 +44,18 @@ export interface TestpmdOptions {
   readonly bsize?: number;
   /** CPU both lcores run on, default 0. Pin peers to different CPUs. */
   readonly cpu?: number;
+  /** Also pin the whole process (and its DPDK control threads) to `cpu` with taskset. */
+  readonly taskset?: boolean;
   /** `--tx-first` (one burst once the link is up; implies testpmd's link check). */
   readonly txFirst?: boolean;
   /** `--total-num-mbufs`, default 16384. */
   readonly mbufs?: number;
   /** EAL `-m`, default 512. */
   readonly memMb?: number;
+  /** `--mbuf-size`, for frames over 2048 bytes. */
+  readonly mbufSize?: number;
+  /** testpmd `-i`: forwarding starts with `command("start")`; no periodic stats prints. */
+  readonly interactive?: boolean;
   readonly extraVdevArgs?: readonly string[];
   readonly extraEalArgs?: readonly string[];
   readonly extraAppArgs?: readonly string[];
@@ -74,7 +65,7 @@ export interface TestpmdOptions {
   readonly name?: string;
 }
 
-/** One port's counters from a `--stats-period` print (format in `parseStats`). */
+/** One port's counters from a stats print. */
 export interface PortStats {
   rxPackets: number;
   rxMissed: number;
@@ -94,56 +85,33 @@ export interface PortStats {
 export interface StatsSnapshot {
   /** 0 for the first print. */
   readonly seq: number;
-  /** `performance.now()` when the print's header line arrived. */
+  /** ms on the launcher's clock when the print's header line arrived: only differences count. */
   readonly at: number;
   /** Indexed by port id. */
   readonly ports: readonly PortStats[];
+}
+
+/** The reply to an interactive command. */
+export interface Reply {
+  readonly cmd: string;
+  /** ms on the launcher's clock when the reply's first line arrived. */
+  readonly t: number;
+  readonly lines: readonly string[];
+  /** `show port stats N`: port N's counters. */
+  readonly stats?: PortStats;
+  /** `stop`: packets received and sent since `start` (its "Forward statistics"). */
+  readonly forward?: { readonly rx: number; readonly tx: number };
 }
 
 export class TestpmdError extends Error {
   override readonly name = "TestpmdError";
 }
 
-/** Log lines meaning the vdev or the port did not come up (testpmd keeps running anyway). */
-export const START_FAILURES: readonly string[] = [
-  "failed to initialize", // vdev_probe(): failed to initialize net_memif0 device
-  "probe failed", // EAL: Bus (vdev) probe failed.
-  "No probed ethernet devices",
-  "Fail to configure port",
-  "Fail to start port", // Fail to start port 0: Operation not permitted
-  "Not all ports were started",
-  "Failed to setup socket",
-  "EAL: Error",
-  "EAL: FATAL",
-  "Cannot init EAL",
-];
-export const READY = "packet forwarding - ports=";
-export const LINK_UP = "memif_connect(): Connected.";
-export const LINK_DOWN = "memif_disconnect(): Disconnected";
-export const DISCONNECT_RECEIVED = "Disconnect received:";
-
-const SIGTERM_GRACE_MS = 3000;
-const MAX_SOCKET_PATH = 107;
-const KEYS: Record<string, keyof PortStats> = {
-  "RX-packets": "rxPackets",
-  "RX-missed": "rxMissed",
-  "RX-bytes": "rxBytes",
-  "RX-errors": "rxErrors",
-  "RX-nombuf": "rxNombuf",
-  "TX-packets": "txPackets",
-  "TX-errors": "txErrors",
-  "TX-bytes": "txBytes",
-  "Rx-pps": "rxPps",
-  "Rx-bps": "rxBps",
-  "Tx-pps": "txPps",
-  "Tx-bps": "txBps",
-};
+const ROOT = join(import.meta.dir, "..");
+/** How long the launcher may take to stop testpmd (SIGTERM, SIGKILL after 3 s) and clean up. */
+const STOP_TIMEOUT_MS = 10_000;
 
 let seq = 0;
-const live = new Set<Subprocess>();
-process.on("exit", () => {
-  for (const p of live) p.kill("SIGKILL");
-});
 
 function uniqueName(tag: string): string {
   return `zmemif-tp-${process.pid}-${seq++}-${tag}`;
@@ -159,373 +127,203 @@ export function uniqueAbstract(tag: string): Socket {
   return { abstract: uniqueName(tag) };
 }
 
-/** `$ZMEMIF_TESTPMD`, else `dpdk-testpmd` in PATH. Missing testpmd is an error, not a skip. */
-export function findTestpmd(): string {
-  const env = process.env.ZMEMIF_TESTPMD;
-  if (env !== undefined) {
-    if (!existsSync(env)) throw new TestpmdError(`ZMEMIF_TESTPMD=${env} is not a file`);
-    return env;
-  }
-  const p = Bun.which("dpdk-testpmd");
-  if (p === null) {
+/** The launcher binary: `$ZMEMIF_TESTPMD_LAUNCHER`, else target/release/zmemif-testpmd. */
+export function launcherPath(): string {
+  const p = process.env.ZMEMIF_TESTPMD_LAUNCHER ?? join(ROOT, "target", "release", "zmemif-testpmd");
+  if (!existsSync(p)) {
     throw new TestpmdError(
-      "dpdk-testpmd not found in PATH: install DPDK with `apt-get install dpdk-dev` " +
-        "(or run scripts/install-deps.sh), or set ZMEMIF_TESTPMD=/path/to/dpdk-testpmd",
+      `the testpmd launcher is not built (${p}): run \`cargo build --release -p zmemif-testpmd\` ` +
+        "(scripts/test.sh does), or set ZMEMIF_TESTPMD_LAUNCHER",
     );
   }
   return p;
 }
 
-function emptyStats(): PortStats {
-  return {
-    rxPackets: 0,
-    rxMissed: 0,
-    rxBytes: 0,
-    rxErrors: 0,
-    rxNombuf: 0,
-    txPackets: 0,
-    txErrors: 0,
-    txBytes: 0,
-    rxPps: 0,
-    rxBps: 0,
-    txPps: 0,
-    txBps: 0,
-  };
+function launcherSync(args: string[], stdin?: string): string {
+  const r = Bun.spawnSync([launcherPath(), ...args], {
+    stdin: stdin !== undefined ? Buffer.from(stdin) : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (r.exitCode !== 0) throw new TestpmdError(r.stderr.toString().trim());
+  return r.stdout.toString();
 }
 
-/**
- * Reads testpmd's `--stats-period` prints line by line. One port's block in 22.11:
- * ```
- *   ######################## NIC statistics for port 0  ########################
- *   RX-packets: 42650976   RX-missed: 0          RX-bytes:  2729662976
- *   RX-errors: 0
- *   RX-nombuf:  0
- *   TX-packets: 0          TX-errors: 0          TX-bytes:  0
- *
- *   Throughput (since last show)
- *   Rx-pps:     20609711          Rx-bps:  10552174320
- *   Tx-pps:            0          Tx-bps:            0
- *   ############################################################################
- * ```
- * preceded by `Port statistics ====` (after a clear-screen escape) once per print.
- */
-class StatsParser {
-  expectedPorts: number;
-  #pending: { at: number; ports: PortStats[] } | undefined;
-  #port: { id: number; stats: PortStats } | undefined;
-
-  constructor(expectedPorts = 0) {
-    this.expectedPorts = expectedPorts;
-  }
-
-  feed(line: string, now: number): { at: number; ports: PortStats[] } | undefined {
-    if (line.startsWith("Configuring Port ")) {
-      this.expectedPorts++;
-      return undefined;
-    }
-    if (line.startsWith("Port statistics =")) {
-      this.#pending = { at: now, ports: [] };
-      this.#port = undefined;
-      return undefined;
-    }
-    const m = /NIC statistics for port (\d+)/.exec(line);
-    if (m?.[1] !== undefined) {
-      this.#port = { id: Number(m[1]), stats: emptyStats() };
-      return undefined;
-    }
-    const port = this.#port;
-    if (port === undefined) return undefined;
-    const t = line.trim();
-    if (/^#{8,}$/.test(t)) {
-      this.#port = undefined;
-      const pending = this.#pending;
-      if (pending === undefined) return undefined;
-      while (pending.ports.length <= port.id) pending.ports.push(emptyStats());
-      pending.ports[port.id] = port.stats;
-      if (pending.ports.length >= Math.max(1, this.expectedPorts)) {
-        this.#pending = undefined;
-        return pending;
-      }
-      return undefined;
-    }
-    for (const [, key, value] of t.matchAll(/([A-Za-z-]+):\s+(\d+)/g)) {
-      const field = key === undefined ? undefined : KEYS[key];
-      if (field !== undefined) port.stats[field] = Number(value);
-    }
-    return undefined;
-  }
+/** The dpdk-testpmd the launcher runs: `$ZMEMIF_TESTPMD`, else PATH. Missing is an error, not a skip. */
+export function findTestpmd(): string {
+  return launcherSync(["--which"]).trim();
 }
 
 /** Parses printed testpmd output into complete stats prints (for tests of the parser). */
 export function parseStats(text: string, ports = 1): PortStats[][] {
-  const p = new StatsParser(ports);
-  const out: PortStats[][] = [];
-  for (const l of text.split("\n")) {
-    const s = p.feed(stripAnsi(l), 0);
-    if (s !== undefined) out.push(s.ports);
-  }
-  return out;
+  return launcherSync(["--parse-stats", "--ports", String(ports)], text)
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => (JSON.parse(l) as { ports: PortStats[] }).ports);
 }
 
-/** rx and tx packets per second of `port` between two prints, on our clock. */
+/** rx and tx packets per second of `port` between two prints. */
 export function ratesBetween(a: StatsSnapshot, b: StatsSnapshot, port = 0): { rxPps: number; txPps: number } {
   const secs = (b.at - a.at) / 1000;
-  const pa = a.ports[port] ?? emptyStats();
-  const pb = b.ports[port] ?? emptyStats();
-  if (secs <= 0) return { rxPps: 0, txPps: 0 };
+  const pa = a.ports[port];
+  const pb = b.ports[port];
+  if (secs <= 0 || pa === undefined || pb === undefined) return { rxPps: 0, txPps: 0 };
   return { rxPps: (pb.rxPackets - pa.rxPackets) / secs, txPps: (pb.txPackets - pa.txPackets) / secs };
 }
 
-function stripAnsi(s: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the terminal sequences this strips
-  return s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
-}
-
-function socketLogName(s: Socket): string {
-  return "path" in s ? s.path : s.abstract;
-}
-
-/** True if a process listens on this filesystem socket (from /proc/net/unix, flag ACCEPTCON). */
-function hasListener(path: string): boolean {
-  let table: string;
-  try {
-    table = readFileSync("/proc/net/unix", "utf8");
-  } catch {
-    return false;
-  }
-  return table.split("\n").some((l) => {
-    const f = l.trim().split(/\s+/);
-    return f.length >= 8 && f[7] === path && (parseInt(f[3] ?? "0", 16) & 0x10000) !== 0;
-  });
-}
-
-function checkSocket(role: Role, socket: Socket): void {
-  if (!("path" in socket)) return;
-  const p = socket.path;
-  if (Buffer.byteLength(p) > MAX_SOCKET_PATH) {
-    throw new TestpmdError(`socket path ${p} is longer than ${MAX_SOCKET_PATH} bytes`);
-  }
-  if (!p.startsWith("/")) throw new TestpmdError(`socket path ${p} must be absolute`);
-  const exists = existsSync(p);
-  if (role === "server" && exists) {
-    if (hasListener(p)) {
-      throw new TestpmdError(`socket ${p} already has a live listener (another test or engineer?): use a unique path`);
-    }
-    unlinkSync(p); // stale
-  }
-  if (role === "client" && !exists) {
-    throw new TestpmdError(
-      `no server socket at ${p}: start the server first ` +
-        "(a DPDK 22.11 client connects once, at port start, and never retries)",
-    );
-  }
-}
-
-function buildArgs(o: TestpmdOptions, socket: Socket, filePrefix: string): string[] {
-  const mode = o.mode ?? "rxonly";
-  const cpu = o.cpu ?? 0;
-  let vdev = `net_memif0,role=${o.role},id=${o.id ?? 0}`;
-  vdev +=
-    "path" in socket ? `,socket=${socket.path},socket-abstract=no` : `,socket=${socket.abstract},socket-abstract=yes`;
-  if (o.secret !== undefined) vdev += `,secret=${o.secret}`;
-  if (o.rsize !== undefined) vdev += `,rsize=${o.rsize}`;
-  if (o.bsize !== undefined) vdev += `,bsize=${o.bsize}`;
-  for (const a of o.extraVdevArgs ?? []) vdev += `,${a}`;
-  const queues = o.queues ?? 1;
-  const args = [
-    `--lcores=0@${cpu},1@${cpu}`,
-    "--no-huge",
-    "-m",
-    String(o.memMb ?? 512),
-    "--no-pci",
-    "--no-telemetry",
-    "--no-shconf",
-    `--file-prefix=${filePrefix}`,
-    "--log-level=pmd.net.memif:debug",
-    `--vdev=${vdev}`,
-    ...(o.extraEalArgs ?? []),
-    "--",
-    `--total-num-mbufs=${o.mbufs ?? 16384}`,
-    `--forward-mode=${mode}`,
-    "--stats-period=1",
-    "--auto-start",
-    `--rxq=${queues}`,
-    `--txq=${queues}`,
-  ];
-  if (mode === "txonly") args.push(`--txpkts=${o.txPktLen ?? 64}`);
-  if (o.burst !== undefined) args.push(`--burst=${o.burst}`);
-  args.push(o.txFirst === true ? "--tx-first" : "--disable-link-check");
-  args.push(...(o.extraAppArgs ?? []));
-  return args;
+function launcherArgs(o: TestpmdOptions, socket: Socket): string[] {
+  const a = ["--role", o.role];
+  a.push(...("path" in socket ? ["--socket", socket.path] : ["--abstract", socket.abstract]));
+  const num = (flag: string, v: number | undefined): void => {
+    if (v !== undefined) a.push(flag, String(v));
+  };
+  num("--id", o.id);
+  if (o.mode !== undefined) a.push("--mode", o.mode);
+  num("--pkt-len", o.txPktLen);
+  num("--burst", o.burst);
+  num("--queues", o.queues);
+  if (o.secret !== undefined) a.push("--secret", o.secret);
+  num("--rsize", o.rsize);
+  num("--bsize", o.bsize);
+  num("--cpu", o.cpu);
+  if (o.txFirst === true) a.push("--tx-first");
+  num("--mbufs", o.mbufs);
+  num("--mem-mb", o.memMb);
+  num("--mbuf-size", o.mbufSize);
+  if (o.interactive === true) a.push("--interactive");
+  for (const v of o.extraVdevArgs ?? []) a.push("--vdev-arg", v);
+  for (const v of o.extraEalArgs ?? []) a.push("--eal-arg", v);
+  for (const v of o.extraAppArgs ?? []) a.push("--app-arg", v);
+  num("--start-timeout-ms", o.startTimeoutMs);
+  if (o.name !== undefined) a.push("--name", o.name);
+  return a;
 }
 
 type Check<T> = () => { ok: T } | { err: string } | undefined;
 
-/** A running dpdk-testpmd; `kill()` (or `await using`) stops it and cleans up. */
+interface Event {
+  event: string;
+  line?: string;
+  up?: boolean;
+  seq?: number;
+  t?: number;
+  ports?: PortStats[];
+  code?: number | null;
+  message?: string;
+}
+
+/** A running dpdk-testpmd (through the launcher); `kill()` (or `await using`) stops it and cleans up. */
 export class Testpmd {
   readonly opts: TestpmdOptions;
   readonly socket: Socket;
-  readonly logPath: string;
+  /** testpmd's and DPDK's output, line by line (ANSI escapes removed). */
   readonly lines: string[] = [];
   readonly snapshots: StatsSnapshot[] = [];
-  readonly #proc: Subprocess<"ignore", "pipe", "ignore">;
-  readonly #dir: string;
-  readonly #filePrefix: string;
-  readonly #logFd: number;
-  readonly #parser = new StatsParser();
-  readonly #wakers = new Set<() => void>();
-  readonly #readDone: Promise<void>;
-  #exited = false;
+  /** The full log (removed at kill unless ZMEMIF_KEEP_LOGS=1). */
+  logPath = "";
+  readonly #proc: Proc;
+  #pid = 0;
+  #read = 0;
+  #up = false;
+  #refused: string | undefined;
+  #ended = false;
   #exitCode: number | null = null;
   #killed: Promise<number | null> | undefined;
 
-  private constructor(opts: TestpmdOptions, socket: Socket, argv: string[], dir: string, filePrefix: string) {
+  private constructor(opts: TestpmdOptions, socket: Socket, proc: Proc) {
     this.opts = opts;
     this.socket = socket;
-    this.#dir = dir;
-    this.#filePrefix = filePrefix;
-    this.logPath = join(dir, "testpmd.log");
-    this.#logFd = openSync(this.logPath, "w");
-    writeSync(this.#logFd, `# ${argv.join(" ")}\n`);
-    // DPDK logs to stderr, testpmd prints to stdout: one pipe keeps their order.
-    this.#proc = Bun.spawn(["sh", "-c", 'exec 2>&1; exec "$@"', "sh", ...argv], {
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "ignore",
-    });
-    live.add(this.#proc);
-    this.#readDone = this.#read();
+    this.#proc = proc;
   }
 
-  /** Starts testpmd and waits until it forwards. A server must start before its client. */
+  /** Starts testpmd and waits until it forwards (interactive: until it takes commands). Server first. */
   static async start(opts: TestpmdOptions): Promise<Testpmd> {
-    const bin = findTestpmd();
     const socket: Socket =
       "abstract" in opts.socket ? { abstract: opts.socket.abstract.replace(/^@/, "") } : opts.socket;
-    checkSocket(opts.role, socket);
-    const name = uniqueName(opts.name ?? opts.role);
-    const dir = join(tmpdir(), name);
-    mkdirSync(dir, { recursive: true });
-    const argv: string[] = [];
-    const setpriv = Bun.which("setpriv");
-    if (setpriv !== null) argv.push(setpriv, "--pdeathsig", "TERM");
-    const stdbuf = Bun.which("stdbuf");
-    if (stdbuf !== null) argv.push(stdbuf, "-oL", "-eL");
-    argv.push(bin, ...buildArgs(opts, socket, name));
-    const t = new Testpmd(opts, socket, argv, dir, name);
+    const who = opts.name ?? opts.role;
+    const argv = [launcherPath(), ...launcherArgs(opts, socket)];
+    const proc = new Proc(opts.taskset === true ? ["taskset", "-c", String(opts.cpu ?? 0), ...argv] : argv, {
+      stdin: "pipe",
+      name: `testpmd[${who}]`,
+    });
+    const t = new Testpmd(opts, socket, proc);
     try {
-      await t.#waitReady();
+      const ready = await proc.waitEvent("ready", 0, (opts.startTimeoutMs ?? 10_000) + STOP_TIMEOUT_MS, "start");
+      t.#pid = Number(ready.j.pid);
+      t.logPath = String(ready.j.log);
       return t;
     } catch (e) {
-      await t.kill();
-      throw e;
+      proc.kill();
+      await proc.finished;
+      const error = proc.json<Event>().find((j) => j.event === "error");
+      if (error !== undefined) throw new TestpmdError(String(error.message));
+      throw e instanceof ProcError ? new TestpmdError(e.message) : e;
     }
   }
 
-  async #read(): Promise<void> {
-    const decoder = new TextDecoder();
-    let buf = "";
-    const onLine = (raw: string): void => {
-      const now = performance.now();
-      const line = stripAnsi(raw).replace(/\r$/, "");
-      writeSync(this.#logFd, `${line}\n`);
-      const s = this.#parser.feed(line, now);
-      if (s !== undefined) this.snapshots.push({ seq: this.snapshots.length, at: s.at, ports: s.ports });
-      this.lines.push(line);
-    };
-    try {
-      for await (const chunk of this.#proc.stdout) {
-        buf += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          onLine(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-        }
-        this.#wake();
-      }
-      if (buf.length > 0) onLine(buf);
-    } finally {
-      this.#exitCode = await this.#proc.exited;
-      this.#exited = true;
-      live.delete(this.#proc);
-      closeSync(this.#logFd);
-      this.#wake();
+  /** Takes in what the launcher printed since the last call. */
+  #sync(): void {
+    const out = this.#proc.lines;
+    for (; this.#read < out.length; this.#read++) {
+      const l = out[this.#read]!;
+      if (!l.startsWith("{")) continue;
+      const j = JSON.parse(l) as Event;
+      if (j.event === "log") this.lines.push(j.line ?? "");
+      else if (j.event === "link") this.#up = j.up === true;
+      else if (j.event === "refused") this.#refused = j.line;
+      else if (j.event === "stats") this.snapshots.push({ seq: j.seq ?? 0, at: j.t ?? 0, ports: j.ports ?? [] });
+      else if (j.event === "ended") this.#ended = true;
+      else if (j.event === "exit") this.#exitCode = j.code ?? null;
     }
-  }
-
-  #wake(): void {
-    for (const w of [...this.#wakers]) w();
   }
 
   /** Resolves when `check` gives a result; rejects on timeout or exit with the log's tail. */
-  #wait<T>(timeoutMs: number, what: string, check: Check<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wakers.delete(poll);
-      };
-      const poll = (): void => {
-        const r = check();
-        if (r !== undefined) {
-          done();
-          if ("ok" in r) resolve(r.ok);
-          else reject(this.#fail(r.err));
-        } else if (this.#exited) {
-          done();
-          reject(this.#fail(`testpmd exited (code ${this.#exitCode}) while waiting for ${what}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(this.#fail(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      this.#wakers.add(poll);
-      poll();
-    });
-  }
-
-  #fail(msg: string): TestpmdError {
-    const tail = this.lines.slice(-40).join("\n");
-    const kept = process.env.ZMEMIF_KEEP_LOGS !== undefined ? "" : " (removed at kill unless ZMEMIF_KEEP_LOGS=1)";
-    const who = this.opts.name ?? this.opts.role;
-    return new TestpmdError(`testpmd[${who}]: ${msg}\nlog: ${this.logPath}${kept}\n--- last lines ---\n${tail}`);
-  }
-
-  #find(pattern: string | RegExp): string | undefined {
-    return this.lines.find((l) => (typeof pattern === "string" ? l.includes(pattern) : pattern.test(l)));
-  }
-
-  async #waitReady(): Promise<void> {
-    await this.#wait(this.opts.startTimeoutMs ?? 10_000, "start", () => {
-      for (const p of START_FAILURES) {
-        const l = this.#find(p);
-        if (l !== undefined) return { err: `port did not start: ${JSON.stringify(l)}` };
-      }
-      return this.#find(READY) !== undefined ? { ok: undefined } : undefined;
-    });
-    // net_memif 22.11 ignores ALL its arguments when one key is unknown: check ours were used.
-    const sock = socketLogName(this.socket);
-    const server = this.opts.role === "server";
-    const want = server ? `Memif listener socket ${sock} created.` : `Memif socket: ${sock} connected.`;
-    if (this.#find(want) === undefined) {
-      throw this.#fail(
-        `no ${server ? "listener" : "connection"} on ${JSON.stringify(sock)} in the log: ` +
-          "were the vdev arguments ignored? " +
-          "(net_memif 22.11 drops ALL its arguments when one key is unknown; " +
-          "valid keys: id role bsize rsize socket socket-abstract mac zero-copy secret)",
+  async #wait<T>(timeoutMs: number, what: string, check: Check<T>): Promise<T> {
+    const from = Math.max(0, this.#proc.lines.length - 1);
+    try {
+      const r = await this.#proc.waitLine(
+        from,
+        () => {
+          this.#sync();
+          const c = check();
+          if (c === undefined) {
+            if (this.#ended) throw this.#fail(`testpmd exited while waiting for ${what}`);
+            return undefined;
+          }
+          if ("err" in c) throw this.#fail(c.err);
+          return { v: c.ok };
+        },
+        timeoutMs,
+        what,
       );
+      return r.value.v;
+    } catch (e) {
+      if (e instanceof TestpmdError) throw e;
+      throw this.#fail(e instanceof ProcError ? (e.message.split("\n")[0] ?? e.message) : String(e));
     }
   }
 
+  #fail(msg: string): TestpmdError {
+    this.#sync();
+    const tail = this.lines.slice(-40).join("\n");
+    const kept = process.env.ZMEMIF_KEEP_LOGS !== undefined ? "" : " (removed at kill unless ZMEMIF_KEEP_LOGS=1)";
+    return new TestpmdError(
+      `testpmd[${this.opts.name ?? this.opts.role}]: ${msg}\nlog: ${this.logPath}${kept}\n--- last lines ---\n${tail}`,
+    );
+  }
+
+  /** testpmd's pid. */
   get pid(): number {
-    return this.#proc.pid;
+    return this.#pid;
   }
 
   get exited(): boolean {
-    return this.#exited;
+    this.#sync();
+    return this.#ended || !this.#proc.running;
   }
 
   logText(): string {
+    this.#sync();
     return this.lines.join("\n");
   }
 
@@ -538,39 +336,36 @@ export class Testpmd {
     });
   }
 
-  /** Up when the last link event in the log is `memif_connect(): Connected.`. */
+  /** Up when the last link event in the log is a connect. */
   linkIsUp(): boolean {
-    for (let i = this.lines.length - 1; i >= 0; i--) {
-      const l = this.lines[i] ?? "";
-      if (l.includes(LINK_UP)) return true;
-      if (l.includes(LINK_DOWN)) return false;
-    }
-    return false;
+    this.#sync();
+    return this.#up;
   }
 
-  /** Waits for link up; a client rejects at once on `Disconnect received: REASON`. */
+  /** Waits for link up; a client rejects at once when the server refused it (`Disconnect received`). */
   linkUp(timeoutMs: number): Promise<void> {
     return this.#wait(timeoutMs, "link up", () => {
-      if (this.linkIsUp()) return { ok: undefined };
-      if (this.opts.role === "client") {
-        const l = this.#find(DISCONNECT_RECEIVED);
-        if (l !== undefined) return { err: `peer refused the connection: ${JSON.stringify(l)}` };
+      if (this.#up) return { ok: undefined };
+      if (this.opts.role === "client" && this.#refused !== undefined) {
+        return { err: `peer refused the connection: ${JSON.stringify(this.#refused)}` };
       }
       return undefined;
     });
   }
 
   linkDown(timeoutMs: number): Promise<void> {
-    return this.#wait(timeoutMs, "link down", () => (this.linkIsUp() ? undefined : { ok: undefined }));
+    return this.#wait(timeoutMs, "link down", () => (this.#up ? undefined : { ok: undefined }));
   }
 
   /** The latest complete stats print. */
   stats(): StatsSnapshot | undefined {
+    this.#sync();
     return this.snapshots[this.snapshots.length - 1];
   }
 
   /** The next stats print after this call. */
   nextStats(timeoutMs: number): Promise<StatsSnapshot> {
+    this.#sync();
     const seen = this.snapshots.length;
     return this.#wait(timeoutMs, "a stats print", () => {
       const s = this.snapshots[seen];
@@ -586,33 +381,38 @@ export class Testpmd {
     });
   }
 
-  /** SIGTERM, SIGKILL after 3 s; removes the served socket file and temp files. Idempotent. */
+  /** Interactive: sends `cmd` to testpmd and returns its reply. */
+  async command(cmd: string, timeoutMs = 15_000): Promise<Reply> {
+    const from = this.#proc.lines.length;
+    this.#proc.write(`cmd ${cmd}\n`);
+    try {
+      return (await this.#proc.waitEvent("reply", from, timeoutMs, `the reply to ${cmd}`)).j as unknown as Reply;
+    } catch (e) {
+      throw this.#fail(e instanceof ProcError ? (e.message.split("\n")[0] ?? e.message) : String(e));
+    }
+  }
+
+  /**
+   * Stops testpmd (SIGTERM, SIGKILL after 3 s) and removes the socket file it served, its DPDK
+   * runtime directory and its temp files; resolves with its exit code. Idempotent.
+   */
   kill(): Promise<number | null> {
     this.#killed ??= this.#kill();
     return this.#killed;
   }
 
   async #kill(): Promise<number | null> {
-    if (!this.#exited) {
-      this.#proc.kill("SIGTERM");
-      const timer = setTimeout(() => this.#proc.kill("SIGKILL"), SIGTERM_GRACE_MS);
-      await this.#proc.exited;
+    if (this.#proc.running) {
+      try {
+        this.#proc.write("stop\n");
+      } catch {
+        // the launcher is gone already
+      }
+      const timer = setTimeout(() => this.#proc.kill(), STOP_TIMEOUT_MS);
+      await this.#proc.finished;
       clearTimeout(timer);
     }
-    await this.#readDone;
-    // Remove the socket file only if this testpmd created it (DPDK removes it on a clean exit,
-    // not on SIGKILL or a crash); never someone else's.
-    if ("path" in this.socket && this.#find(`Memif listener socket ${this.socket.path} created.`)) {
-      rmSync(this.socket.path, { force: true });
-    }
-    for (const base of ["/var/run/dpdk", join(process.env.XDG_RUNTIME_DIR ?? "/nonexistent", "dpdk")]) {
-      try {
-        rmdirSync(join(base, this.#filePrefix));
-      } catch {
-        // not there or not empty
-      }
-    }
-    if (process.env.ZMEMIF_KEEP_LOGS === undefined) rmSync(this.#dir, { recursive: true, force: true });
+    this.#sync();
     return this.#exitCode;
   }
 

@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { MemifSocket } from "../ts/index.ts";
 import { abstractName, cleanupDirs, socketPath } from "./helpers/peers.ts";
 import { Proc } from "../support/proc.ts";
-import { Testpmd, uniqueAbstract, uniqueSocketPath } from "./helpers/testpmd.ts";
+import { Testpmd, uniqueAbstract, uniqueSocketPath } from "../support/testpmd.ts";
 
 const CLI = join(import.meta.dir, "..", "ts", "cli", "bun.ts");
 

@@ -10,7 +10,7 @@ import type { Subprocess } from "bun";
 import { alive, between, chaosClient, chaosSocket, example, kill9, rustPeer } from "./helpers/chaos.ts";
 import { abstractName } from "./helpers/peers.ts";
 import { Proc } from "../support/proc.ts";
-import { Testpmd, uniqueAbstract } from "./helpers/testpmd.ts";
+import { Testpmd, uniqueAbstract } from "../support/testpmd.ts";
 
 const EXAMPLES = join(import.meta.dir, "..", "examples");
 

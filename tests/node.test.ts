@@ -8,7 +8,7 @@
 import { afterEach, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Proc } from "../support/proc.ts";
-import { Testpmd, uniqueSocketPath } from "./helpers/testpmd.ts";
+import { Testpmd, uniqueSocketPath } from "../support/testpmd.ts";
 
 const ROOT = join(import.meta.dir, "..");
 let testpmd: Testpmd | null = null;

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DPDK_SOCKET, RECEIVER, RECIPE, SENDER, TESTPMD } from "../examples/dpdk_recipe.ts";
-import { findTestpmd } from "./helpers/testpmd.ts";
+import { findTestpmd } from "../support/testpmd.ts";
 import { Proc } from "../support/proc.ts";
 
 const ROOT = join(import.meta.dir, "..");

@@ -1,7 +1,7 @@
 /** The testpmd launcher itself, DPDK against DPDK. Needs dpdk-testpmd (missing = failure). */
 import { expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { parseStats, ratesBetween, Testpmd, uniqueAbstract, uniqueSocketPath } from "./helpers/testpmd.ts";
+import { parseStats, ratesBetween, Testpmd, uniqueAbstract, uniqueSocketPath } from "../support/testpmd.ts";
 
 test("testpmd txonly client -> rxonly server over memif", async () => {
   const socket = uniqueSocketPath("bun");

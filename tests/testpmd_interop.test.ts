@@ -8,7 +8,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { Batch, MemifSocket, type Port, type RxQueue } from "../ts/index.ts";
 import { payload, sameBytes } from "./helpers/peers.ts";
-import { Testpmd, uniqueAbstract, uniqueSocketPath, type Socket } from "./helpers/testpmd.ts";
+import { Testpmd, uniqueAbstract, uniqueSocketPath, type Socket } from "../support/testpmd.ts";
 
 const RING = 1024;
 const CHUNK = 256; // < RING

@@ -3,17 +3,16 @@
 //! testpmd forwarding back (`io`) what it receives so every payload is checked end to end.
 //! A missing testpmd is a failure, not a skip.
 
-mod common;
 #[path = "support/peer.rs"]
 mod peer;
 
 use std::time::Duration;
 
-use common::testpmd::{
-    exclusive, FwdMode, Role as TpRole, Socket as TpSocket, Testpmd, TestpmdOpts,
-};
 use peer::{pattern, recv_packets, send_blocking};
 use zmemif::{Perms, Port, PortConfig, Role, Socket, SocketAddr};
+use zmemif_testpmd::{
+    exclusive, FwdMode, Role as TpRole, Socket as TpSocket, Testpmd, TestpmdOpts,
+};
 
 const T: Duration = Duration::from_secs(15);
 

@@ -1,12 +1,10 @@
-//! Tests of the testpmd launcher itself, DPDK against DPDK: if these fail, the interop tests
+//! Tests of the testpmd launcher itself (support/testpmd), DPDK against DPDK: if these fail, the interop tests
 //! cannot be trusted. Needs `dpdk-testpmd` (apt-get install dpdk-dev); missing is a failure.
 
-mod common;
-
-use common::testpmd::{
+use std::time::Duration;
+use zmemif_testpmd::{
     exclusive, parse_stats, rates, FwdMode, Role, Socket, StatsSnapshot, Testpmd, TestpmdOpts,
 };
-use std::time::Duration;
 
 const LINK: Duration = Duration::from_secs(5);
 const STATS: Duration = Duration::from_secs(5);

@@ -1,4 +1,7 @@
-//! Starts a real DPDK `dpdk-testpmd` with one `net_memif` port, for integration tests.
+//! The one place that knows how to run DPDK's `dpdk-testpmd` with one `net_memif` port, for
+//! zmemif's tests and benches. The Rust tests use this library; the TypeScript tests and the
+//! benches run its binary, `zmemif-testpmd` (src/main.rs), and read its JSON lines
+//! (support/testpmd.ts). The command a *user* types is in examples/dpdk_recipe.ts instead.
 //!
 //! Written against DPDK 22.11 (Debian 12 `dpdk-dev`). Everything here was learned by running it:
 //!
@@ -16,22 +19,27 @@
 //!   clients before servers.
 //! * After a memif session, testpmd sometimes segfaults (exit 139) on SIGTERM (2 of 15 runs
 //!   here): don't assert on the exit status of a peer that was connected.
-//! * `--stats-period 1` prints a block per port about every second (every ~2 s on some VMs,
-//!   where testpmd's timer calibration rounds the 1 s sleep down). stdout is a pipe, so the
-//!   process runs under `stdbuf -oL -eL`, and stderr (DPDK's log) is merged into stdout so the
-//!   driver's lines and testpmd's keep their order. Each line is stamped with `Instant::now()`
-//!   when read; rates come from those stamps, not from testpmd's clock.
+//! * Without `--stats-period` (or `-i`), testpmd waits at "Press enter to exit" and exits at once
+//!   when stdin is not a terminal. `--stats-period 1` prints a block per port about every second
+//!   (every ~2 s on some VMs, where testpmd's timer calibration rounds the 1 s sleep down).
+//!   stdout is a pipe, so the process runs under `stdbuf -oL -eL`, and stderr (DPDK's log) is
+//!   merged into stdout so the driver's lines and testpmd's keep their order. Each line is
+//!   stamped with `Instant::now()` when read; rates come from those stamps, not from testpmd's
+//!   clock.
+//! * Interactive (`-i`, [`TestpmdOpts::interactive`]): [`Testpmd::command`] sends one command and
+//!   returns its reply. `show port stats 0` gives the counters exactly when asked; `stop` stops
+//!   forwarding with the link still up, and its "Forward statistics" are the totals since `start`
+//!   (net_memif zeroes its counters on disconnect, so read them before the link goes down).
 //!
 //! The process runs under `setpriv --pdeathsig TERM`, so it dies with the thread that started
 //! it even if the test process is killed: keep a `Testpmd` on the thread that created it.
-#![allow(dead_code)]
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -58,6 +66,9 @@ pub const LINK_UP: &str = "memif_connect(): Connected.";
 pub const LINK_DOWN: &str = "memif_disconnect(): Disconnected";
 /// The driver's line when the peer sent DISCONNECT (`... Disconnect received: Incorrect secret`).
 pub const DISCONNECT_RECEIVED: &str = "Disconnect received:";
+/// testpmd's interactive prompt (written without a newline; the driver's log may follow it on
+/// the same line, and during start-up it may even be cut in two).
+pub const PROMPT: &str = "testpmd> ";
 
 const SIGTERM_GRACE: Duration = Duration::from_secs(3);
 const MAX_SOCKET_PATH: usize = 107;
@@ -174,6 +185,11 @@ pub struct TestpmdOpts {
     pub start_timeout: Duration,
     /// Short name used in file names and error messages.
     pub name: String,
+    /// Interactive (`-i`) instead of `--stats-period 1 --auto-start`: forwarding starts with the
+    /// `start` command ([`Testpmd::command`]); no periodic stats prints.
+    pub interactive: bool,
+    /// `--mbuf-size` (data room + 128 headroom), for frames larger than the default 2048 bytes.
+    pub mbuf_size: Option<u32>,
 }
 
 impl TestpmdOpts {
@@ -205,6 +221,8 @@ impl TestpmdOpts {
             extra_app_args: Vec::new(),
             start_timeout: Duration::from_secs(10),
             name: role.as_str().to_string(),
+            interactive: false,
+            mbuf_size: None,
         }
     }
 
@@ -246,11 +264,19 @@ impl TestpmdOpts {
         ];
         a.extend(self.extra_eal_args.iter().cloned());
         a.push("--".into());
+        if self.interactive {
+            a.push("-i".into());
+        }
+        a.push(format!("--total-num-mbufs={}", self.mbufs));
+        // --mbuf-size must come before --txpkts, which is checked against it when parsed.
+        if let Some(m) = self.mbuf_size {
+            a.push(format!("--mbuf-size={m}"));
+        }
+        a.push(format!("--forward-mode={}", self.mode.as_str()));
+        if !self.interactive {
+            a.extend(["--stats-period=1".into(), "--auto-start".into()]);
+        }
         a.extend([
-            format!("--total-num-mbufs={}", self.mbufs),
-            format!("--forward-mode={}", self.mode.as_str()),
-            "--stats-period=1".into(),
-            "--auto-start".into(),
             format!("--rxq={}", self.queues),
             format!("--txq={}", self.queues),
         ]);
@@ -319,6 +345,46 @@ impl PortStats {
             _ => {}
         }
     }
+
+    /// A JSON object with the field names of support/testpmd.ts (`rxPackets`, ...).
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"rxPackets\":{},\"rxMissed\":{},\"rxBytes\":{},\"rxErrors\":{},\"rxNombuf\":{},\
+             \"txPackets\":{},\"txErrors\":{},\"txBytes\":{},\"rxPps\":{},\"rxBps\":{},\
+             \"txPps\":{},\"txBps\":{}}}",
+            self.rx_packets,
+            self.rx_missed,
+            self.rx_bytes,
+            self.rx_errors,
+            self.rx_nombuf,
+            self.tx_packets,
+            self.tx_errors,
+            self.tx_bytes,
+            self.rx_pps,
+            self.rx_bps,
+            self.tx_pps,
+            self.tx_bps
+        )
+    }
+}
+
+/// `s` as a JSON string literal.
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32).expect("write to String"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// One complete `--stats-period` print: every port, and when its header line arrived.
@@ -352,6 +418,8 @@ pub fn rates(a: &StatsSnapshot, b: &StatsSnapshot, port: usize) -> (f64, f64) {
 #[derive(Default)]
 struct State {
     lines: Vec<String>,
+    /// When each line was read.
+    times: Vec<Instant>,
     snapshots: Vec<StatsSnapshot>,
     parser: StatsParser,
     open_pipes: u32,
@@ -369,6 +437,11 @@ impl State {
 
     fn find(&self, pattern: &str) -> Option<&String> {
         self.lines.iter().find(|l| l.contains(pattern))
+    }
+
+    /// The index of the first line at or after `from` for which `f` holds.
+    fn position(&self, from: usize, f: impl Fn(&str) -> bool) -> Option<usize> {
+        (from..self.lines.len()).find(|&i| f(&self.lines[i]))
     }
 
     /// Up when the last link event in the log is a connect.
@@ -437,6 +510,77 @@ impl StatsParser {
     }
 }
 
+/// One interactive command's reply ([`Testpmd::command`]).
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub lines: Vec<String>,
+    /// When its first line arrived.
+    pub at: Instant,
+}
+
+impl Reply {
+    /// Port `port`'s counters in a `show port stats PORT` reply.
+    pub fn port_stats(&self, port: usize) -> Option<PortStats> {
+        let text = format!("Port statistics ====\n{}", self.lines.join("\n"));
+        parse_stats(&text, port + 1).first()?.get(port).copied()
+    }
+
+    /// `(rx, tx)` packets since `start` in a `stop` reply: the totals after "Forward statistics
+    /// for port PORT" (with several queues, per-stream blocks come first).
+    pub fn forward_totals(&self, port: usize) -> Option<(u64, u64)> {
+        let head = format!("Forward statistics for port {port}");
+        let from = self.lines.iter().position(|l| l.contains(&head))?;
+        let field = |name: &str| {
+            self.lines[from..].iter().find_map(|l| {
+                let rest = l.split(name).nth(1)?;
+                rest.split_whitespace().next()?.parse::<u64>().ok()
+            })
+        };
+        Some((field("RX-packets:")?, field("TX-packets:")?))
+    }
+}
+
+/// What a [`Watcher`] saw since the previous call.
+#[derive(Debug, Default)]
+pub struct Updates {
+    /// New log lines.
+    pub lines: Vec<String>,
+    /// New complete stats prints.
+    pub snapshots: Vec<StatsSnapshot>,
+    /// testpmd's output ended (it exited); nothing more will come.
+    pub ended: bool,
+}
+
+/// Follows a [`Testpmd`]'s log from another thread (the launcher binary prints it as it comes).
+pub struct Watcher {
+    shared: Shared,
+}
+
+impl Watcher {
+    /// Waits (up to `timeout`) for lines after the first `lines_seen` or prints after the first
+    /// `snaps_seen`, and returns them; `ended` once testpmd's output is closed.
+    pub fn next(&self, lines_seen: usize, snaps_seen: usize, timeout: Duration) -> Updates {
+        let (m, cv) = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut s = m.lock().unwrap_or_else(|e| e.into_inner());
+        while s.lines.len() <= lines_seen && s.snapshots.len() <= snaps_seen && !s.exited() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            s = cv
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Updates {
+            lines: s.lines.get(lines_seen..).unwrap_or_default().to_vec(),
+            snapshots: s.snapshots.get(snaps_seen..).unwrap_or_default().to_vec(),
+            ended: s.exited(),
+        }
+    }
+}
+
 type Shared = Arc<(Mutex<State>, Condvar)>;
 
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
@@ -448,6 +592,8 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
 pub struct Testpmd {
     opts: TestpmdOpts,
     child: Option<Child>,
+    /// testpmd's command line (interactive only).
+    stdin: Option<ChildStdin>,
     status: Option<ExitStatus>,
     shared: Shared,
     readers: Vec<JoinHandle<()>>,
@@ -457,7 +603,8 @@ pub struct Testpmd {
 }
 
 impl Testpmd {
-    /// Starts testpmd and waits until it forwards. A server must start before its client.
+    /// Starts testpmd and waits until it forwards (interactive: until its ports are up and it
+    /// waits for commands). A server must start before its client.
     pub fn start(opts: TestpmdOpts) -> Result<Testpmd, String> {
         let bin = find_testpmd()?;
         let mut opts = opts;
@@ -492,7 +639,11 @@ impl Testpmd {
         let mut child = Command::new("sh")
             .args(["-c", "exec 2>&1; exec \"$@\"", "sh"])
             .args(&argv)
-            .stdin(Stdio::null())
+            .stdin(if opts.interactive {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -507,11 +658,13 @@ impl Testpmd {
             Condvar::new(),
         ));
         let out = child.stdout.take().expect("stdout is piped");
+        let stdin = child.stdin.take();
         let readers = vec![spawn_reader(out, shared.clone())];
 
         let t = Testpmd {
             opts,
             child: Some(child),
+            stdin,
             status: None,
             shared,
             readers,
@@ -525,12 +678,27 @@ impl Testpmd {
 
     fn wait_ready(&self) -> Result<(), String> {
         let timeout = self.opts.start_timeout;
+        let interactive = self.opts.interactive;
         self.wait(timeout, "start", |s| {
             if let Some(l) = START_FAILURES.iter().find_map(|p| s.find(p)) {
                 return Some(Err(format!("port did not start: {l:?}")));
             }
-            s.find(READY).map(|_| Ok(()))
+            if interactive {
+                // The first prompt can be cut in two by the driver's log: the "Done" that ends
+                // port start-up is what counts.
+                s.lines
+                    .iter()
+                    .find(|l| l.contains(PROMPT) || l.trim() == "Done")
+                    .map(|_| Ok(()))
+            } else {
+                s.find(READY).map(|_| Ok(()))
+            }
         })?;
+        if interactive {
+            let _ = self.wait(Duration::from_secs(1), "the prompt", |s| {
+                s.find(PROMPT).map(|_| Ok(()))
+            });
+        }
         // net_memif 22.11 ignores all its arguments when one key is unknown: make sure ours
         // were applied by looking for our socket name in the driver's own line.
         let sock = self.opts.socket.log_name();
@@ -602,6 +770,53 @@ impl Testpmd {
             self.log_path.display(),
             tail.join("\n")
         )
+    }
+
+    /// Interactive: sends `cmd` and returns the lines of its reply. A `show port stats` reply
+    /// ends at the closing `####` of its block, a `stop` reply at `Done.`, any other at the next
+    /// prompt (a stale or garbled prompt cannot cut the first two short).
+    pub fn command(&mut self, cmd: &str, timeout: Duration) -> Result<Reply, String> {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(self.fail(&format!("cannot send {cmd:?}: not started interactive")));
+        };
+        let from = lock(&self.shared).lines.len();
+        if let Err(e) = writeln!(stdin, "{cmd}").and_then(|()| stdin.flush()) {
+            return Err(self.fail(&format!("cannot send {cmd:?}: {e}")));
+        }
+        let stats = cmd.starts_with("show port stats");
+        let stop = cmd == "stop";
+        let end = self.wait(timeout, &format!("the reply to {cmd}"), |s| {
+            if stats {
+                let head = s.position(from, |l| l.contains("NIC statistics"))?;
+                s.position(head, |l| {
+                    let t = l.trim();
+                    t.len() >= 20 && t.bytes().all(|b| b == b'#')
+                })
+                .map(|i| Ok(i + 1))
+            } else if stop {
+                s.position(from, |l| l.trim() == "Done.").map(|i| Ok(i + 1))
+            } else {
+                s.position(from, |l| l.contains(PROMPT)).map(Ok)
+            }
+        })?;
+        if stats || stop {
+            // The prompt after it, so that the next reply starts after it.
+            let _ = self.wait(Duration::from_secs(1), "the prompt", |s| {
+                s.position(end, |l| l.contains(PROMPT)).map(Ok)
+            });
+        }
+        let s = lock(&self.shared);
+        Ok(Reply {
+            lines: s.lines[from..end].to_vec(),
+            at: s.times.get(from).copied().unwrap_or_else(Instant::now),
+        })
+    }
+
+    /// A handle another thread can follow the log with ([`Watcher::next`]).
+    pub fn watcher(&self) -> Watcher {
+        Watcher {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Waits until a log line contains `pattern`; returns that line.
@@ -869,36 +1084,52 @@ fn check_socket(opts: &TestpmdOpts) -> Result<(), String> {
     }
 }
 
-fn spawn_reader(pipe: impl Read + Send + 'static, shared: Shared) -> JoinHandle<()> {
+fn spawn_reader(mut pipe: impl Read + Send + 'static, shared: Shared) -> JoinHandle<()> {
     thread::spawn(move || {
-        let mut r = BufReader::new(pipe);
-        let mut buf = Vec::new();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = [0u8; 4096];
         loop {
-            buf.clear();
-            match r.read_until(b'\n', &mut buf) {
+            let n = match pipe.read(&mut chunk) {
                 Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
             let now = Instant::now();
-            let line = strip_ansi(&String::from_utf8_lossy(&buf));
-            let line = line.trim_end_matches(['\n', '\r']).to_string();
             let mut s = lock(&shared);
-            if let Some(f) = s.log.as_mut() {
-                let _ = writeln!(f, "{line}");
+            while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+                let raw: Vec<u8> = buf.drain(..=nl).collect();
+                push_line(&mut s, &raw, now);
             }
-            if let Some((at, ports)) = s.parser.feed(&line, now) {
-                let seq = s.snapshots.len();
-                s.snapshots.push(StatsSnapshot { seq, at, ports });
+            // An interactive prompt has no newline: report it as a line of its own.
+            if buf.ends_with(PROMPT.as_bytes()) {
+                let raw = std::mem::take(&mut buf);
+                push_line(&mut s, &raw, now);
             }
-            s.lines.push(line);
             drop(s);
             shared.1.notify_all();
         }
         let mut s = lock(&shared);
+        if !buf.is_empty() {
+            push_line(&mut s, &buf, Instant::now());
+        }
         s.open_pipes -= 1;
         drop(s);
         shared.1.notify_all();
     })
+}
+
+fn push_line(s: &mut State, raw: &[u8], now: Instant) {
+    let line = strip_ansi(&String::from_utf8_lossy(raw));
+    let line = line.trim_end_matches(['\n', '\r']).to_string();
+    if let Some(f) = s.log.as_mut() {
+        let _ = writeln!(f, "{line}");
+    }
+    if let Some((at, ports)) = s.parser.feed(&line, now) {
+        let seq = s.snapshots.len();
+        s.snapshots.push(StatsSnapshot { seq, at, ports });
+    }
+    s.lines.push(line);
+    s.times.push(now);
 }
 
 /// Parses testpmd output (as printed) into complete stats prints, for tests of the parser.

@@ -1,3 +1,0 @@
-//! Helpers shared by the integration tests (`mod common;`).
-
-pub mod testpmd;
