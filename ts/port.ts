@@ -654,6 +654,19 @@ export class Port extends typedEmitter<PortEvents>() {
     return e;
   }
 
+  /**
+   * Connection `generation` came up but is over by the time its event is handled (its
+   * DISCONNECTED is queued behind): emit its 'connected' all the same, so that every
+   * 'disconnected' a listener sees was announced, in order. `info` is the port as it is now (not
+   * connected, or a later connection); connect() waiters keep waiting for a live one.
+   */
+  #noteEnded(generation: number, info: PortInfo): void {
+    this.#generation = generation;
+    const e: ConnectedEvent = { peerName: this.#native.portPeerName(this.#checkedHandle()), generation, info };
+    this.#peerName = e.peerName;
+    queueMicrotask(() => this.emit("connected", e));
+  }
+
   /** An event from the core, delivered on this thread's loop by the dispatcher. */
   #onEvent(event: number, arg: number): void {
     if (this.#handle === 0) return;
@@ -661,10 +674,12 @@ export class Port extends typedEmitter<PortEvents>() {
       case EVENT_CONNECTED: {
         if (arg <= this.#generation) return; // seen already (through connect())
         const info = this.info();
-        if (info.state === "connected") this.#noteConnected(info); // else it ended meanwhile
+        if (info.state === "connected" && info.generation === arg) this.#noteConnected(info);
+        else this.#noteEnded(arg, info);
         return;
       }
       case EVENT_DISCONNECTED: {
+        if (arg > this.#generation) this.#noteEnded(arg, this.info()); // its 'connected' first
         // Revoke first: the core may unmap as soon as every queue has detached.
         for (const q of this.#queues) q.onDisconnected(arg);
         const e: DisconnectedEvent = { peerName: this.#peerName, reason: this.reason(), generation: arg };
