@@ -9,7 +9,8 @@
  *    us on this thread's loop (≈0 % CPU while idle);
  *  - in a Worker (a queue from RxQueue.adopt; port events go to the port's thread):
  *    zmemif_queue_arm_cb with this thread's own event hook, so the Worker's loop is woken
- *    directly; a 100 ms re-check notices a disconnect, which no event reports there;
+ *    directly, also when the connection ends (a 100 ms re-check remains as a safety net); while
+ *    not connected it tries to attach after 1, 2, 4, 8, 16, 16, ... ms;
  *  - polling mode: the next turn of the event loop (highest rate, one core busy).
  */
 import { Batch, batchAddress, bindBatch, growBatch, type Mapping } from "./batch.ts";
@@ -31,10 +32,13 @@ import {
   rxModeOf,
 } from "./queue.ts";
 
-/** A Worker's armed rx queue looks again this often: a disconnect sends it no event. */
+/** A Worker's armed rx queue looks again this often (a closed port's arm calls nobody). */
 const WORKER_RECHECK_MS = 100;
-/** A Worker's queue that is not connected tries to attach this often. */
-const WORKER_ATTACH_MS = 50;
+/**
+ * A Worker's queue that is not connected tries to attach after 1 ms, then twice as long each
+ * time, up to this: a reconnect is noticed within this much, an absent peer costs ~60 wake-ups/s.
+ */
+const WORKER_ATTACH_MS = 16;
 
 // The hot-path function, bound when the first rx queue of this thread opens.
 let rxBurstFn: NativeBackend["rxBurst"];
@@ -90,6 +94,8 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
   #drainBatch: Batch | null = null;
   /** the callback of the pending armRxWake() */
   #armedFor: (() => void) | null = null;
+  /** a Worker's queue: the next pause before trying to attach again (ms) */
+  #attachPause = 1;
 
   private constructor(core: QueueCore) {
     this.#c = core;
@@ -150,6 +156,27 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
     }
     if (n === E_TOO_LARGE) return this.#burstLonger(batch, m);
     bindBatch(batch, null, 0);
+    if (n === E_NOT_CONNECTED) return this.#burstAgain(batch);
+    throw errorFor(n, `rxBurst(${c.name()})`);
+  }
+
+  /**
+   * rxBurst() found its connection ended (the core checks that on every call). A new one may be
+   * up already, and a queue adopted in a Worker hears of no port event: attach to it and receive
+   * from it at once, rather than return 0 once more.
+   */
+  #burstAgain(batch: Batch): number {
+    const c = this.#c;
+    c.revokeAndDetach();
+    const m = c.attach();
+    if (m === null) return 0;
+    const n = rxBurstFn(c.h, batchAddress(batch), batch.capacity);
+    if (n >= 0) {
+      bindBatch(batch, m, n);
+      c.lastRx = batch;
+      return n;
+    }
+    if (n === E_TOO_LARGE) return this.#burstLonger(batch, m);
     if (n === E_NOT_CONNECTED) {
       c.revokeAndDetach();
       return 0;
@@ -207,6 +234,7 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
       await this.#waitConnected();
       return;
     }
+    this.#attachPause = 1;
     if (c.rxMode === "polling") return yieldLoop();
     const native = c.native;
     const port = c.port;
@@ -267,8 +295,9 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
 
   /**
    * readable() for a queue adopted in a Worker: the core wakes this thread's own hook
-   * (zmemif_queue_arm_cb). A disconnect drops the arm without a call, so look again after
-   * WORKER_RECHECK_MS at most (≈10 loop wake-ups a second while idle).
+   * (zmemif_queue_arm_cb), on data and when the connection ends. Look again after
+   * WORKER_RECHECK_MS all the same (≈10 loop wake-ups a second while idle): an arm dropped with
+   * its port (closed) or socket calls nobody.
    */
   #readableAdopted(h: number): Promise<void> {
     const c = this.#c;
@@ -293,7 +322,9 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
   async #waitConnected(): Promise<void> {
     const port = this.#c.port;
     if (port === null) {
-      await sleep(WORKER_ATTACH_MS);
+      const ms = this.#attachPause;
+      this.#attachPause = Math.min(WORKER_ATTACH_MS, ms * 2);
+      await sleep(ms);
       return;
     }
     try {

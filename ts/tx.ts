@@ -96,6 +96,25 @@ export class TxQueue {
       return got;
     }
     bindBatch(batch, null, 0);
+    if (got === E_NOT_CONNECTED) return this.#allocAgain(batch, n);
+    throw errorFor(got, `alloc(${c.name()})`);
+  }
+
+  /**
+   * alloc() found its connection ended (the core checks that on every call). A new one may be up
+   * already, and a queue adopted in a Worker hears of no port event: attach to it and allocate
+   * there at once, rather than return 0 once more.
+   */
+  #allocAgain(batch: Batch, n: number): number {
+    const c = this.#c;
+    c.revokeAndDetach();
+    const m = c.attach();
+    if (m === null) return 0;
+    const got = txAllocFn(c.h, batchAddress(batch), Math.min(n, batch.capacity));
+    if (got >= 0) {
+      bindBatch(batch, m, got);
+      return got;
+    }
     if (got === E_NOT_CONNECTED) {
       c.revokeAndDetach();
       return 0;
@@ -145,7 +164,8 @@ export class TxQueue {
       if (rc === 1) return;
       if (rc === E_NOT_CONNECTED) {
         c.revokeAndDetach();
-        throw c.notConnected("writable", 0);
+        if (c.attach() === null) throw c.notConnected("writable", 0);
+        continue; // a new connection is up already: wait on it
       }
       if (rc < 0) throw errorFor(rc, `zmemif_tx_wait(${c.name()}, ${n})`);
       if (timeoutMs >= 0 && performance.now() - start >= timeoutMs) {

@@ -567,9 +567,6 @@ impl Worker {
                 None,
             );
         }
-        if let Some(live) = &link.live {
-            (self.ctl.handle.armed()).retain(|a| !Arc::ptr_eq(&a.conn, live));
-        }
         if let Some(p) = &link.port {
             if link.phase == Phase::Connected {
                 p.set_disconnected(&f.reason);
@@ -579,6 +576,23 @@ impl Worker {
             if link.role == Role::Client {
                 self.next_try
                     .insert(Arc::as_ptr(p), Instant::now() + p.config().reconnect);
+            }
+        }
+        if let Some(live) = &link.live {
+            // After set_disconnected marked the connection dead (ControlHandle::arm arms nothing on a
+            // dead one): a queue armed with its own callback (a Worker's) hears of no port event,
+            // so call it; it looks at its queue now and finds the connection gone.
+            let gone: Vec<Armed> = {
+                let mut armed = self.ctl.handle.armed();
+                let (gone, keep) = armed.drain(..).partition(|a| Arc::ptr_eq(&a.conn, live));
+                *armed = keep;
+                gone
+            };
+            for a in gone {
+                if let Some(cb) = a.cb {
+                    let ev = Event::RxReady { qid: a.qid as u16 };
+                    self.ctl.handle.run_armed_callback(&cb, ev);
+                }
             }
         }
         // Dropping `link` closes the socket and, for a half-built connection, its fds and mappings.

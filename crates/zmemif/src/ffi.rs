@@ -789,7 +789,9 @@ pub unsafe extern "C" fn zmemif_queue_arm(q: *mut zmemif_queue) -> i32 {
 }
 
 /// As `zmemif_queue_arm`, but reports to `cb(ctx, 3, qid)` instead of the port callback: for a
-/// queue served by another thread's event loop (a Worker). 1 when data is already there, 0 armed.
+/// queue served by another thread's event loop (a Worker), which hears of no port event, so `cb`
+/// is also called when the connection ends (the next call on `q` then says NOT_CONNECTED).
+/// 1 when data is already there, 0 armed.
 ///
 /// # Safety
 /// `q` is a live queue handle; `cb` stays callable until it has fired or the port is freed.

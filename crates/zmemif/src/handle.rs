@@ -71,20 +71,26 @@ impl ControlHandle {
         cb(ev)
     }
 
+    /// Arms queue `qid` of `conn`; false (nothing armed) when `conn` has ended. Checked under the
+    /// lock the control thread takes to fire a dead connection's arms after marking it dead, so
+    /// an arm is either fired then or refused here, never left behind.
     pub fn arm(
         &self,
         port: Arc<PortShared>,
         conn: Arc<Connection>,
         qid: usize,
         cb: Option<Callback>,
-    ) {
+    ) -> bool {
         let mut armed = self.armed();
+        if !conn.is_alive() {
+            return false;
+        }
         if let Some(a) = armed
             .iter_mut()
             .find(|a| Arc::ptr_eq(&a.conn, &conn) && a.qid == qid)
         {
             a.cb = cb;
-            return;
+            return true;
         }
         armed.push(Armed {
             port,
@@ -94,6 +100,7 @@ impl ControlHandle {
         });
         drop(armed);
         self.wake();
+        true
     }
 
     /// Forgets an armed queue; when it returns, that queue's callback is not running and will not

@@ -86,7 +86,9 @@ impl QueueCore {
     pub(super) fn arm(&self, conn: Arc<Connection>, cb: Option<Callback>) -> Result<()> {
         let ctl = self.ctl.upgrade();
         let ctl = ctl.ok_or_else(|| Error::new(Code::Closed, "the socket is closed"))?;
-        ctl.arm(self.port.clone(), conn, self.qid as usize, cb);
+        if !ctl.arm(self.port.clone(), conn, self.qid as usize, cb) {
+            return Err(Error::not_connected()); // it ended meanwhile
+        }
         Ok(())
     }
 
