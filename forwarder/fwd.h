@@ -147,7 +147,7 @@ struct fwd_lcore {
 	uint16_t n_owned;
 	uint16_t owned[MAX_OWNED_PER_LCORE];
 
-	uint64_t epoch;			/* bumped every loop; the main lcore waits on it */
+	uint64_t epoch;			/* loop iterations, for the JSON */
 	uint64_t start_tsc;		/* when the loop started */
 	uint64_t busy_tsc;		/* TSC cycles spent in loops that moved packets */
 
@@ -196,12 +196,20 @@ unsigned int fwd_lcores_txq(const struct fwd_ctx *ctx);
 void fwd_lcores_assign_ports(struct fwd_ctx *ctx);
 int fwd_lcores_alloc(struct fwd_ctx *ctx);
 int lcore_main(void *arg);
-void fwd_lcore_wait_quiescent(const struct fwd_ctx *ctx, unsigned int idx);
 
 /* creds.c */
 int creds_setup(const struct fwd_config *cfg);
 int creds_selftest(void);
 void creds_json(FILE *f);
+
+/* quiesce.c */
+int quiesce_init(unsigned int n_lcores);
+void quiesce_online(unsigned int idx);
+void quiesce_report(unsigned int idx);
+void quiesce_offline(unsigned int idx);
+void quiesce_wait(void);
+void quiesce_fini(void);
+void quiesce_json(FILE *f);
 
 /* stats.c */
 void stats_print(const struct fwd_ctx *ctx, FILE *f);

@@ -200,7 +200,7 @@ lcore_main(void *arg)
 	struct fwd_lcore *lc = arg;
 	const struct fwd_ctx *ctx = &fwd;
 	uint64_t prev_tsc = 0, loop_start = rte_rdtsc();
-	unsigned int work = 0;
+	unsigned int work = 0, me = (unsigned int)(lc - ctx->lcores);
 	uint16_t i;
 
 	printf("%s: lcore %u:", FWD_NAME, lc->lcore_id);
@@ -215,6 +215,7 @@ lcore_main(void *arg)
 	printf("%s\n", lc->n_owned == 0 ? " nothing" : "");
 
 	__atomic_store_n(&lc->start_tsc, loop_start, __ATOMIC_RELAXED);
+	quiesce_online(me);
 	while (!force_quit) {
 		uint64_t now = rte_rdtsc();
 
@@ -233,25 +234,13 @@ lcore_main(void *arg)
 		for (i = 0; i < lc->n_owned; i++)
 			work += lcore_serve_port(lc, ctx, lc->owned[i]);
 
-		/* release: everything this iteration did happens before the main lcore sees it */
-		__atomic_store_n(&lc->epoch, lc->epoch + 1, __ATOMIC_RELEASE);
+		/* in no burst now: a close()/munmap() waiting for that may go on (quiesce.c) */
+		quiesce_report(me);
+		__atomic_store_n(&lc->epoch, lc->epoch + 1, __ATOMIC_RELAXED);
 	}
 	lcore_flush(lc, ctx);
+	quiesce_offline(me);
 	return 0;
-}
-
-/* Wait until lcore idx has started and finished a whole loop since the caller's last store. */
-void
-fwd_lcore_wait_quiescent(const struct fwd_ctx *ctx, unsigned int idx)
-{
-	const struct fwd_lcore *lc = &ctx->lcores[idx];
-	uint64_t e = __atomic_load_n(&lc->epoch, __ATOMIC_ACQUIRE);
-
-	if (rte_eal_get_lcore_state(lc->lcore_id) != RUNNING)
-		return;
-	while (__atomic_load_n(&lc->epoch, __ATOMIC_ACQUIRE) < e + 2 && !force_quit &&
-	       rte_eal_get_lcore_state(lc->lcore_id) == RUNNING)
-		rte_delay_us_sleep(10);
 }
 
 static void

@@ -217,7 +217,7 @@ main(int argc, char **argv)
 	if (fwd_ports_create(ctx) < 0)
 		goto fail;
 	fwd_lcores_assign_ports(ctx);
-	if (fwd_lcores_alloc(ctx) < 0)
+	if (fwd_lcores_alloc(ctx) < 0 || quiesce_init(ctx->n_lcores) < 0)
 		goto fail;
 
 	n_mbufs = ctx->cfg.n_mbufs != 0 ? ctx->cfg.n_mbufs : mbufs_needed(ctx);
@@ -255,6 +255,7 @@ main(int argc, char **argv)
 	printf("%s: stopping\n", FWD_NAME);
 	force_quit = true;
 	rte_eal_mp_wait_lcore();
+	quiesce_fini();
 	stats_print(ctx, stdout);
 	mgmt_close(&ctx->cfg, mgmt_fds, n_mgmt);
 	fwd_ports_close(ctx);
@@ -263,6 +264,7 @@ main(int argc, char **argv)
 
 fail:
 	force_quit = true;
+	quiesce_fini();
 	fwd_ports_close(ctx);
 	rte_eal_cleanup();
 	return EXIT_FAILURE;

@@ -384,12 +384,12 @@ fwd_ports_start(struct fwd_ctx *ctx)
 
 /* A memif client whose server went away does not reconnect by itself: restart it. */
 static void
-memif_client_retry(struct fwd_ctx *ctx, struct fwd_port *p, uint64_t now)
+memif_client_retry(struct fwd_port *p, uint64_t now)
 {
 	int ret;
 
 	__atomic_store_n(&p->enabled, 0, __ATOMIC_RELEASE);
-	fwd_lcore_wait_quiescent(ctx, p->owner);
+	quiesce_wait();		/* the owner has left the port's bursts and sees it disabled */
 	if (p->started) {
 		rte_eth_dev_stop(p->port_id);
 		p->started = false;
@@ -427,7 +427,7 @@ fwd_ports_refresh(struct fwd_ctx *ctx)
 			p->retry_s = 1;
 			p->next_retry = now + rte_get_timer_hz();
 		} else if (now >= p->next_retry && !force_quit) {
-			memif_client_retry(ctx, p, now);
+			memif_client_retry(p, now);
 		}
 	}
 }

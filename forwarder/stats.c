@@ -152,6 +152,8 @@ stats_json(const struct fwd_ctx *ctx, size_t *len)
 		ctx->pool->size,
 		rte_mempool_avail_count(ctx->pool));
 	creds_json(f);
+	fprintf(f, ",");
+	quiesce_json(f);
 	fprintf(f, ",\"ports\":[");
 
 	for (s = 0; s < ctx->n_slots; s++) {
