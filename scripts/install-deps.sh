@@ -2,14 +2,15 @@
 # Installs what zmemif needs to build and test on Debian 12, as root. Idempotent: when
 # everything is present it only checks, in well under a second.
 #   DPDK 22.11 (dpdk-testpmd, headers, pkg-config), meson/ninja/gcc/make for forwarder/, what the
-#   namespace tests run (iproute2, ethtool, python3, sysctl, taskset/setpriv, nm), Bun 1.4.4 from
+#   namespace tests run (iproute2, ethtool, python3, sysctl, taskset/setpriv, nm), tcpdump (the
+#   capture test reads its pcapng files back with `tcpdump -r`), Bun 1.4.4 from
 #   npm into ./node_modules (package.json devDependency), Rust (rustup, when cargo is missing)
 #   and cbindgen 0.29.4 (the C header check).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APT_PACKAGES=(dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc make libc6-dev binutils
-	iproute2 ethtool python3 procps util-linux curl ca-certificates)
+	iproute2 ethtool python3 procps util-linux curl ca-certificates tcpdump)
 CBINDGEN_VERSION=0.29.4
 BUN_VERSION=1.4.4
 

@@ -73,7 +73,7 @@ rm -rf dist
 step "main package zmemif $VERSION (optionalDependencies: ${built[*]})"
 MAIN="$STAGE/zmemif"
 mkdir -p "$MAIN/crates/zmemif"
-cp -r dist ts README.md "$MAIN/"
+cp -r bin dist ts README.md "$MAIN/"
 cp -r crates/zmemif/include "$MAIN/crates/zmemif/"
 [[ -f LICENSE ]] && cp LICENSE "$MAIN/"
 "$BUN" scripts/package-manifest.ts main "$MAIN" "${built[@]}"

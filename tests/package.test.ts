@@ -168,6 +168,33 @@ describe("from the tarballs, no Rust in PATH", () => {
     ]);
   }, 60_000);
 
+  test("the zmemif command: npx zmemif (Node.js, dist/) and bunx --bun zmemif (Bun, ts/) read a server's HELLO", async () => {
+    const sock = "@zmemif-node-pkg-cli";
+    const server = Bun.spawn(["bun", "peer.mjs", "server", sock], {
+      cwd: bunProject,
+      env: { HOME: process.env.HOME ?? "/root", PATH },
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    try {
+      await Bun.sleep(500);
+      const viaNode = await run(["npx", "--no-install", "zmemif", "info", sock, "--json"], npmProject);
+      expect(viaNode.err).toBe("");
+      expect(JSON.parse(viaNode.out)).toMatchObject({ socket: sock, name: "zmemif", compatible: true });
+      const viaBun = await run(["bunx", "--bun", "zmemif", "info", sock, "--json"], bunProject);
+      expect(viaBun.err).toBe("");
+      expect(JSON.parse(viaBun.out)).toMatchObject({ socket: sock, name: "zmemif", compatible: true });
+    } finally {
+      server.kill("SIGKILL");
+    }
+    const absent = await run(["npx", "--no-install", "zmemif", "info", "@zmemif-node-pkg-none"], npmProject);
+    expect(absent.code).toBe(3);
+    expect(absent.err).toContain("nobody listens on the abstract name @zmemif-node-pkg-none");
+    const help = await run(["npx", "--no-install", "zmemif", "--help"], npmProject);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain("usage: zmemif COMMAND SOCKET [options]");
+  }, 60_000);
+
   test("bun build --compile: the executable runs elsewhere with node_modules removed", async () => {
     const exe = join(TMP, "compiled", "peer");
     await ok(["bun", "build", "--compile", "peer.mjs", "--outfile", exe], bunProject);

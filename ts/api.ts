@@ -23,6 +23,7 @@ export { TxQueue } from "./tx.ts";
 export type { Direction, QueueOptions, QueueStats, RxMode, QueueToken } from "./queue.ts";
 export { Batch } from "./batch.ts";
 export { MemifError, type MemifErrorCode } from "./errors.ts";
+export { Capture, type CaptureOptions, type CaptureStats } from "./capture/capture.ts";
 export { probeServer, ProbeError, type ProbeOptions, type ProbeProblem, type ServerHello } from "./probe.ts";
 export {
   udpSocket,

@@ -7,6 +7,7 @@
  * listeners are then run from a microtask so that a throwing listener never unwinds through the
  * FFI trampoline. Nothing here polls: connect() settles on the CONNECTED or REJECTED event.
  */
+import { Capture, type CaptureOptions, type Tap } from "./capture/capture.ts";
 import { MemifError } from "./errors.ts";
 import { typedEmitter } from "./events.ts";
 import { hold, release } from "./loop.ts";
@@ -406,6 +407,9 @@ export class Port extends typedEmitter<PortEvents>() {
   /** handshake refusals already reported (through connect() or the 'rejected' event) */
   #rejectsSeen = 0;
   readonly #queues = new Set<QueueCore>();
+  /** port.capture(): the capture every queue of this port records into, and each queue's tap */
+  #capture: Capture | null = null;
+  readonly #taps = new Map<QueueCore, Tap>();
   /** rx queue id → the wakes waiting for its RX_READY (kept across waits: none allocated per wait) */
   readonly #rxWaiters = new Map<number, (() => void)[]>();
   #connectWaiters: Waiter[] = [];
@@ -482,6 +486,7 @@ export class Port extends typedEmitter<PortEvents>() {
       },
       track: (q) => {
         this.#queues.add(q);
+        this.#tapQueue(q);
       },
       forget: (q) => {
         this.#queues.delete(q);
@@ -709,6 +714,37 @@ export class Port extends typedEmitter<PortEvents>() {
   }
 
   /** Opens receive queue `qid` (as client: an S2C ring; as server: a C2S ring). */
+  /**
+   * Records the packets of every queue of this port, open now or later, rx and tx, into one
+   * pcapng file (`path`) or stream: one interface per queue and direction ("rx0", "tx0", ...).
+   * See RxQueue.capture(); BUSY while another capture of this port runs.
+   */
+  capture(target: string | WritableStream<Uint8Array>, options: CaptureOptions = {}): Capture {
+    if (this.#capture !== null) {
+      throw new MemifError("BUSY", `Port ${this.id} is already captured: close() that capture first`);
+    }
+    for (const q of this.#queues) {
+      if (q.tap !== null) throw new MemifError("BUSY", `${q.name()} is already captured: close() that capture first`);
+    }
+    const cap = new Capture(target, options);
+    this.#capture = cap;
+    cap.onClose = () => {
+      for (const [q, tap] of this.#taps) if (q.tap === tap) q.tap = null;
+      this.#taps.clear();
+      if (this.#capture === cap) this.#capture = null;
+    };
+    for (const q of this.#queues) this.#tapQueue(q);
+    return cap;
+  }
+
+  #tapQueue(q: QueueCore): void {
+    const cap = this.#capture;
+    if (cap === null || cap.closed || q.tap !== null) return;
+    const tap = cap.tap(`${q.dir}${q.qid}`);
+    q.tap = tap;
+    this.#taps.set(q, tap);
+  }
+
   rxQueue(qid = 0, options: QueueOptions = {}): RxQueue {
     return openRxQueue(this.#native, this.#queueLink, qid, options);
   }

@@ -12,6 +12,7 @@
  * module imports nothing from port.ts.
  */
 import { type Batch, Mapping } from "./batch.ts";
+import { Capture, type CaptureOptions, type Tap } from "./capture/capture.ts";
 import { MemifError } from "./errors.ts";
 import {
   DIR_RX,
@@ -154,6 +155,8 @@ export class QueueCore {
   maxSegments = 0;
   /** whether the queue was ever attached to a connection (for messages) */
   attachedOnce = false;
+  /** the capture recording this queue's bursts (null: none; the hot path's one branch per burst) */
+  tap: Tap | null = null;
   /** whoever waits for this queue (readable, a Worker's arm) */
   wake: (() => void) | null = null;
   readonly #stats = new BigUint64Array(QUEUE_STATS_SIZE / 8);
@@ -231,6 +234,21 @@ export class QueueCore {
   }
 
   /** port event: connection `generation` ended */
+  /** Starts recording this queue's packets (queue.capture()); BUSY while another capture runs. */
+  capture(target: string | WritableStream<Uint8Array>, options: CaptureOptions = {}): Capture {
+    if (this.h === 0) throw new MemifError("CLOSED", `${this.name()} is closed`);
+    if (this.tap !== null) {
+      throw new MemifError("BUSY", `${this.name()} is already captured: close() that capture first`);
+    }
+    const cap = new Capture(target, options);
+    const tap = cap.tap(`${this.dir}${this.qid}`);
+    this.tap = tap;
+    cap.onClose = () => {
+      if (this.tap === tap) this.tap = null;
+    };
+    return cap;
+  }
+
   onDisconnected(generation: number): void {
     const m = this.mapping;
     if (m !== null && m.generation <= generation) this.revokeAndDetach();

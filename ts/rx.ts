@@ -14,6 +14,7 @@
  *  - polling mode: the next turn of the event loop (highest rate, one core busy).
  */
 import { Batch, batchAddress, bindBatch, growBatch, type Mapping } from "./batch.ts";
+import type { Capture, CaptureOptions } from "./capture/capture.ts";
 import { MemifError } from "./errors.ts";
 import { sleep, yieldLoop } from "./loop.ts";
 import { E_NOT_CONNECTED, E_TOO_LARGE, EVENT_RX_READY, MAX_PACKET } from "./native/abi.ts";
@@ -152,6 +153,7 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
     if (n >= 0) {
       bindBatch(batch, m, n);
       c.lastRx = batch;
+      if (c.tap !== null && n > 0) c.tap.record(batch, 0, n);
       return n;
     }
     if (n === E_TOO_LARGE) return this.#burstLonger(batch, m);
@@ -199,6 +201,7 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
     if (n >= 0) {
       bindBatch(batch, m, n);
       c.lastRx = batch;
+      if (c.tap !== null && n > 0) c.tap.record(batch, 0, n);
       return n;
     }
     bindBatch(batch, null, 0);
@@ -381,6 +384,15 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
   }
 
   /** Revokes this queue's views, detaches it and frees it. Idempotent. */
+  /**
+   * Records the packets this queue receives into a pcapng file (`path`) or stream, until the
+   * capture's close() or its `limit`; see ts/capture/capture.ts. Costs one branch per burst when
+   * off; a slow writer drops capture records (counted in its stats()), never packets.
+   */
+  capture(target: string | WritableStream<Uint8Array>, options: CaptureOptions = {}): Capture {
+    return this.#c.capture(target, options);
+  }
+
   close(): void {
     const c = this.#c;
     if (c.h === 0) return;

@@ -9,6 +9,7 @@
  * signal freed buffers. The JS thread never blocks in the core.
  */
 import { Batch, batchAddress, batchMapping, bindBatch } from "./batch.ts";
+import type { Capture, CaptureOptions } from "./capture/capture.ts";
 import { MemifError } from "./errors.ts";
 import { sleep, yieldLoop } from "./loop.ts";
 import { DESC_NEXT, DESC_SIZE, E_NOT_CONNECTED } from "./native/abi.ts";
@@ -42,6 +43,8 @@ export class TxQueue {
   readonly qid: number;
   readonly #c: QueueCore;
   #sendBatch: Batch | null = null;
+  /** true while send() bursts: it records the packet itself, once whole */
+  #inSend = false;
 
   private constructor(core: QueueCore) {
     this.#c = core;
@@ -139,7 +142,11 @@ export class TxQueue {
       );
     }
     const sent = txBurstFn(c.h, batchAddress(batch), n);
-    if (sent >= 0) return sent;
+    if (sent >= 0) {
+      // send() records its packet once whole (it may go out in two bursts).
+      if (c.tap !== null && sent > 0 && !this.#inSend) c.tap.record(batch, 0, sent);
+      return sent;
+    }
     if (sent === E_NOT_CONNECTED) {
       c.revokeAndDetach();
       throw c.notConnected("txBurst", n);
@@ -244,7 +251,13 @@ export class TxQueue {
         d[i * 4] = i + 1 < need ? d[i * 4]! | DESC_NEXT : d[i * 4]! & ~DESC_NEXT;
         at += len;
       }
-      let sent = this.txBurst(batch, need);
+      this.#inSend = true;
+      let sent: number;
+      try {
+        sent = this.txBurst(batch, need);
+      } finally {
+        this.#inSend = false;
+      }
       while (sent < need) {
         // Partial send: the rest stays reserved; send it from where the core stopped.
         await this.writable(timeoutMs);
@@ -256,6 +269,7 @@ export class TxQueue {
         if (rc < 0) throw errorFor(rc, `txBurst(${c.name()})`);
         sent += rc;
       }
+      if (c.tap !== null) c.tap.record(batch, 0, need);
       return;
     }
   }
@@ -285,6 +299,15 @@ export class TxQueue {
   }
 
   /** Revokes this queue's views, detaches it and frees it. Idempotent. */
+  /**
+   * Records the packets this queue sends into a pcapng file (`path`) or stream, until the
+   * capture's close() or its `limit`; see ts/capture/capture.ts. Costs one branch per burst when
+   * off; a slow writer drops capture records (counted in its stats()), never packets.
+   */
+  capture(target: string | WritableStream<Uint8Array>, options: CaptureOptions = {}): Capture {
+    return this.#c.capture(target, options);
+  }
+
   close(): void {
     this.#c.close();
   }

@@ -19,13 +19,12 @@ export interface OptionSpec {
 
 export type Specs = Record<string, OptionSpec>;
 
-export type Values<S extends Specs> = {
-  [K in keyof S]: S[K]["type"] extends "int"
-    ? number | undefined
-    : S[K]["type"] extends "flag"
-      ? boolean
-      : string | undefined;
-};
+/** An option's parsed value: flags are booleans; an option with a default is never undefined. */
+type ValueOf<O extends OptionSpec> = O["type"] extends "flag"
+  ? boolean
+  : (O["type"] extends "int" ? number : string) | (O extends { default: string | number } ? never : undefined);
+
+export type Values<S extends Specs> = { [K in keyof S]: ValueOf<S[K]> };
 
 export interface Command<S extends Specs> {
   name: string;

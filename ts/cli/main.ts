@@ -7,11 +7,13 @@ import { MemifError } from "../errors.ts";
 import { UsageError } from "./args.ts";
 import { EXIT, EXIT_TABLE, exitCodeOf } from "./exit.ts";
 import { runInfo } from "./info.ts";
+import { runPing } from "./ping.ts";
 
 type Run = (argv: readonly string[], out: (s: string) => void) => number | Promise<number>;
 
 const COMMANDS: Record<string, { run: Run; what: string }> = {
   info: { run: runInfo, what: "what the memif server on SOCKET offers (its HELLO), without connecting" },
+  ping: { run: runPing, what: "round trips through a peer that sends back what it receives" },
 };
 
 const HELP = () =>

@@ -1,0 +1,226 @@
+/**
+ * pcapng capture: a client port captured whole (tx0 and rx0) while 1000 packets, 9000-byte chains
+ * among them, go to an echo server in another process and come back. The file is read back two
+ * ways, every byte compared: with a pcapng parser written here (blocks, interfaces, nanosecond
+ * resolution, lengths) and with Debian's `tcpdump -r`. Then a queue's capture with snaplen and
+ * limit into a WritableStream, and a writer slower than the link: capture records are dropped and
+ * counted, packets never.
+ */
+import { afterAll, afterEach, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { Batch, MemifSocket, type RxQueue } from "../ts/index.ts";
+import { abstractName, cleanupDirs, Peer, socketPath } from "./helpers/peers.ts";
+
+interface Pcap {
+  interfaces: { linktype: number; snaplen: number; name: string; tsresol: number }[];
+  packets: { iface: number; ns: bigint; data: Uint8Array; original: number }[];
+}
+
+/** A pcapng reader for what the test needs: SHB, IDB (if_name, if_tsresol), EPB; little-endian. */
+function parsePcapng(buf: Uint8Array): Pcap {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: Pcap = { interfaces: [], packets: [] };
+  let at = 0;
+  let first = true;
+  while (at < buf.byteLength) {
+    const type = v.getUint32(at, true);
+    const len = v.getUint32(at + 4, true);
+    if (len % 4 !== 0 || len < 12 || at + len > buf.byteLength) throw new Error(`bad block length ${len} at ${at}`);
+    if (v.getUint32(at + len - 4, true) !== len) throw new Error(`trailing length differs at ${at}`);
+    if (first) {
+      if (type !== 0x0a0d0d0a || v.getUint32(at + 8, true) !== 0x1a2b3c4d) throw new Error("no SHB first");
+      expect(v.getUint16(at + 12, true)).toBe(1);
+      first = false;
+    } else if (type === 1) {
+      const iface = { linktype: v.getUint16(at + 8, true), snaplen: v.getUint32(at + 12, true), name: "", tsresol: 6 };
+      let o = at + 16;
+      while (o < at + len - 4) {
+        const code = v.getUint16(o, true);
+        const olen = v.getUint16(o + 2, true);
+        if (code === 0) break;
+        const val = buf.subarray(o + 4, o + 4 + olen);
+        if (code === 2) iface.name = new TextDecoder().decode(val);
+        if (code === 9) iface.tsresol = val[0]!;
+        o += 4 + ((olen + 3) & ~3);
+      }
+      out.interfaces.push(iface);
+    } else if (type === 6) {
+      const captured = v.getUint32(at + 20, true);
+      out.packets.push({
+        iface: v.getUint32(at + 8, true),
+        ns: (BigInt(v.getUint32(at + 12, true)) << 32n) | BigInt(v.getUint32(at + 16, true)),
+        data: buf.slice(at + 28, at + 28 + captured),
+        original: v.getUint32(at + 24, true),
+      });
+    } else {
+      throw new Error(`unexpected block type ${type}`);
+    }
+    at += len;
+  }
+  return out;
+}
+
+/** Frame i: an Ethernet header (ethertype 0x88B5), then i and a pattern; sizes cycle, 9000 included. */
+const SIZES = [64, 1500, 9000, 60, 2049, 128, 9000, 300];
+function frame(i: number): Uint8Array {
+  const f = new Uint8Array(SIZES[i % SIZES.length]!);
+  f.set([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x88, 0xb5]);
+  new DataView(f.buffer).setUint32(14, i);
+  for (let k = 18; k < f.length; k++) f[k] = (i * 7 + k) & 0xff;
+  return f;
+}
+
+async function receive(rx: RxQueue, n: number, timeoutMs = 20_000): Promise<Uint8Array[]> {
+  const batch = new Batch(64);
+  const got: Uint8Array[] = [];
+  const deadline = performance.now() + timeoutMs;
+  while (got.length < n) {
+    const k = rx.rxBurst(batch);
+    for (let i = 0; i < k; i = batch.packetEnd(i)) got.push(batch.copyPacket(i));
+    if (k === 0) {
+      if (performance.now() > deadline) throw new Error(`received ${got.length} of ${n}`);
+      await Promise.race([rx.readable(), Bun.sleep(20)]);
+    }
+  }
+  rx.release();
+  return got;
+}
+
+let peer: Peer | null = null;
+afterEach(async () => {
+  if (peer !== null) await peer.stop();
+  peer = null;
+});
+afterAll(cleanupDirs);
+
+test("port.capture: 1000 packets out and back (9000-byte chains), read back by a parser and by tcpdump -r", async () => {
+  const where = abstractName();
+  peer = new Peer(["--socket", where, "--role", "server", "--behaviour", "echo"]);
+  await peer.waitFor(/^listening/);
+  using s = new MemifSocket(where);
+  using port = s.port({ role: "client", reconnectMs: 50 });
+  await port.connect({ timeoutMs: 5000 });
+  const file = join(dirname(socketPath()), "link.pcapng");
+  const cap = port.capture(file);
+  using tx = port.txQueue(0);
+  using rx = port.rxQueue(0);
+  const N = 1000;
+  const sent = Array.from({ length: N }, (_, i) => frame(i));
+  const back: Uint8Array[] = [];
+  for (let i = 0; i < N; i += 50) {
+    for (let k = i; k < i + 50; k++) await tx.send(sent[k]!, { timeoutMs: 5000 });
+    back.push(...(await receive(rx, 50)));
+  }
+  const st = await cap.close();
+  expect(st).toMatchObject({ packets: 2 * N, dropped: 0 });
+
+  const bytes = new Uint8Array(readFileSync(file));
+  expect(st.bytesWritten).toBe(bytes.byteLength);
+  const p = parsePcapng(bytes);
+  expect(p.interfaces.map((i) => i.name).sort()).toEqual(["rx0", "tx0"]);
+  for (const i of p.interfaces) expect(i).toMatchObject({ linktype: 1, snaplen: 65535, tsresol: 9 });
+  const txIf = p.interfaces.findIndex((i) => i.name === "tx0");
+  const rxIf = p.interfaces.findIndex((i) => i.name === "rx0");
+  const txp = p.packets.filter((q) => q.iface === txIf);
+  const rxp = p.packets.filter((q) => q.iface === rxIf);
+  expect([txp.length, rxp.length]).toEqual([N, N]);
+  for (let i = 0; i < N; i++) {
+    expect(back[i]).toEqual(sent[i]!); // the echo itself
+    expect(txp[i]!.data).toEqual(sent[i]!); // every byte recorded as sent ...
+    expect(txp[i]!.original).toBe(sent[i]!.length);
+    expect(rxp[i]!.data).toEqual(sent[i]!); // ... and as received
+  }
+  // Nanosecond wall-clock timestamps, in order per interface, within this test's run.
+  const nowNs = BigInt(Date.now()) * 1_000_000n;
+  for (const list of [txp, rxp]) {
+    for (let i = 1; i < list.length; i++) expect(list[i]!.ns >= list[i - 1]!.ns).toBe(true);
+    expect(nowNs - list[0]!.ns < 120_000_000_000n && list[0]!.ns <= nowNs + 1_000_000_000n).toBe(true);
+  }
+
+  // Debian's tcpdump reads the file: 2000 packets, each with its length; the hex of two compared.
+  const td = Bun.spawnSync(["tcpdump", "-r", file, "-nn", "-e", "-tt", "--time-stamp-precision=nano"], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  expect(td.exitCode).toBe(0);
+  // One line per packet (a timestamp first); tcpdump adds hex lines for an unknown ethertype.
+  const lines = td.stdout
+    .toString()
+    .split("\n")
+    .filter((l) => /^\d+\.\d{9} /.test(l));
+  expect(lines.length).toBe(2 * N);
+  // tcpdump shows the nanosecond timestamps as recorded.
+  expect(lines[0]!.split(" ")[0]).toBe(
+    `${p.packets[0]!.ns / 1_000_000_000n}.${String(p.packets[0]!.ns % 1_000_000_000n).padStart(9, "0")}`,
+  );
+  expect(lines.filter((l) => l.includes("ethertype Unknown (0x88b5), length 9000")).length).toBe(
+    2 * sent.filter((f) => f.length === 9000).length,
+  );
+  const hex = Bun.spawnSync(["tcpdump", "-r", file, "-nn", "-xx", "-c", "3"], { stdout: "pipe" }).stdout.toString();
+  const dumped = hex
+    .split("\n")
+    .filter((l) => /^\s+0x[0-9a-f]{4}:/.test(l))
+    .map((l) => l.replace(/^\s+0x[0-9a-f]{4}:\s+/, "").replace(/\s+/g, ""))
+    .join("");
+  const firstThree = [...p.packets.slice(0, 3)].map((q) => Buffer.from(q.data).toString("hex")).join("");
+  expect(dumped).toBe(firstThree);
+}, 60_000);
+
+test("queue.capture with snaplen and limit into a WritableStream; a slow writer drops records, not packets", async () => {
+  const where = abstractName();
+  peer = new Peer(["--socket", where, "--role", "server", "--behaviour", "echo"]);
+  await peer.waitFor(/^listening/);
+  using s = new MemifSocket(where);
+  using port = s.port({ role: "client", reconnectMs: 50 });
+  await port.connect({ timeoutMs: 5000 });
+  using tx = port.txQueue(0);
+  using rx = port.rxQueue(0);
+
+  const chunks: Uint8Array[] = [];
+  const cap = rx.capture(new WritableStream<Uint8Array>({ write: (c) => void chunks.push(c.slice()) }), {
+    snaplen: 100,
+    limit: 10,
+  });
+  expect(() => rx.capture(new WritableStream())).toThrow(/already captured/);
+  for (let i = 0; i < 30; i++) await tx.send(frame(i));
+  await receive(rx, 30);
+  expect(cap.closed).toBe(true); // the limit closed it
+  const st = await cap.close();
+  expect(st).toMatchObject({ packets: 10, dropped: 0 });
+  const p = parsePcapng(Buffer.concat(chunks));
+  expect(p.interfaces).toEqual([{ linktype: 1, snaplen: 100, name: "rx0", tsresol: 9 }]);
+  expect(p.packets.length).toBe(10);
+  for (let i = 0; i < 10; i++) {
+    const f = frame(i);
+    expect(p.packets[i]!.original).toBe(f.length);
+    expect(p.packets[i]!.data).toEqual(f.subarray(0, Math.min(100, f.length)));
+  }
+
+  // A writer that takes 100 ms per write, 64 KiB of room: records are dropped and counted, and
+  // every packet still goes out and comes back.
+  const slow = rx.capture(new WritableStream<Uint8Array>({ write: () => Bun.sleep(100) }), { bufferBytes: 65536 });
+  const N = 200;
+  let got = 0;
+  for (let i = 0; i < N; i += 20) {
+    for (let k = i; k < i + 20; k++) await tx.send(frame(2)); // 9000 bytes each
+    got += (await receive(rx, 20)).length;
+  }
+  expect(got).toBe(N);
+  const ss = await slow.close();
+  expect(ss.dropped).toBeGreaterThan(0);
+  expect(ss.packets + ss.dropped).toBe(N);
+  expect(rx.stats().packets).toBe(30 + N);
+}, 60_000);
+
+test("capture: bad options say what to do", async () => {
+  using s = new MemifSocket(abstractName());
+  using port = s.port({ role: "server" });
+  using rx = port.rxQueue(0);
+  expect(() => rx.capture("/tmp/x.pcapng", { snaplen: 0 })).toThrow(/snaplen must be an integer in 1..65535/);
+  expect(() => rx.capture("/tmp/x.pcapng", { limit: -1 })).toThrow(/limit must be a positive integer/);
+  expect(() => rx.capture("")).toThrow(/give a file path or a WritableStream/);
+  const c = rx.capture(new WritableStream());
+  expect(() => port.capture(new WritableStream())).toThrow(/already captured/);
+  await c.close();
+});

@@ -1,0 +1,158 @@
+/**
+ * `zmemif ping`, run as a user runs it (a separate process): through a real dpdk-testpmd
+ * forwarding `io` (64-byte frames, and 9000-byte frames that travel as chains) and `macswap`
+ * (the MACs come back swapped), through our examples/simple_echo.ts server (ping as the client)
+ * and a zmemif client that echoes (ping as the server); a peer that never answers (every probe
+ * lost, exit 7); no server (exit 3, with why); bad flags (exit 2).
+ */
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { MemifSocket } from "../ts/index.ts";
+import { Proc } from "../support/proc.ts";
+import { abstractName, cleanupDirs, socketPath } from "./helpers/peers.ts";
+import { Testpmd, uniqueAbstract, uniqueSocketPath } from "./helpers/testpmd.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const CLI = join(ROOT, "ts", "cli", "bun.ts");
+
+async function zmemif(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const p = Bun.spawn([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
+  return { code, stdout, stderr };
+}
+
+/** The summary's numbers. */
+function summary(stdout: string): { sent: number; received: number; late: number; foreign: number; corrupt: number } {
+  const m = /(\d+) sent, (\d+) received, [\d.]+% loss, (\d+) late, \d+ duplicate, (\d+) corrupted, (\d+) foreign/.exec(
+    stdout,
+  );
+  if (m === null) throw new Error(`no summary in:\n${stdout}`);
+  return { sent: +m[1]!, received: +m[2]!, late: +m[3]!, corrupt: +m[4]!, foreign: +m[5]! };
+}
+
+let testpmd: Testpmd | null = null;
+const procs: Proc[] = [];
+afterEach(async () => {
+  if (testpmd !== null) await testpmd.kill();
+  testpmd = null;
+  for (const p of procs.splice(0)) await p.stop();
+});
+afterAll(cleanupDirs);
+
+describe("zmemif ping through dpdk-testpmd", () => {
+  test("io mode, filesystem socket: 20 replies of 64 bytes, then 10 of 9000 bytes (chains)", async () => {
+    const socket = uniqueSocketPath("ping-io");
+    testpmd = await Testpmd.start({
+      role: "server",
+      socket,
+      mode: "io",
+      extraAppArgs: ["--no-flush-rx"],
+      name: "ping-io",
+    });
+    const where = "path" in socket ? socket.path : "";
+    const r = await zmemif(["ping", where, "--count", "20", "--interval", "5"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`PING ${where} id 0 (peer "net_memif0"): 64-byte frames`);
+    expect(r.stdout.match(/^64 bytes from .*: seq=\d+ time=[\d.]+ µs$/gm)?.length).toBe(20);
+    expect(summary(r.stdout)).toEqual({ sent: 20, received: 20, late: 0, foreign: 0, corrupt: 0 });
+    expect(r.stdout).toMatch(/^rtt min\/p50\/p99\/max = [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ µs$/m);
+
+    const big = await zmemif(["ping", where, "--count", "10", "--interval", "5", "--size", "9000"]);
+    expect(big.code).toBe(0);
+    expect(big.stdout.match(/^9000 bytes from /gm)?.length).toBe(10);
+    expect(summary(big.stdout)).toEqual({ sent: 10, received: 10, late: 0, foreign: 0, corrupt: 0 });
+  }, 60_000);
+
+  test("macswap mode, abstract socket: replies with their MACs swapped are recognised", async () => {
+    const socket = uniqueAbstract("ping-macswap");
+    testpmd = await Testpmd.start({
+      role: "server",
+      socket,
+      mode: "macswap",
+      extraAppArgs: ["--no-flush-rx"],
+      name: "ping-macswap",
+    });
+    const r = await zmemif([
+      "ping",
+      `@${"abstract" in socket ? socket.abstract : ""}`,
+      "--count",
+      "10",
+      "--interval",
+      "5",
+    ]);
+    expect(r.code).toBe(0);
+    expect(summary(r.stdout)).toEqual({ sent: 10, received: 10, late: 0, foreign: 0, corrupt: 0 });
+  }, 60_000);
+});
+
+describe("zmemif ping with zmemif peers", () => {
+  test("ping as client of examples/simple_echo.ts (server, burst API)", async () => {
+    const where = abstractName();
+    const echo = new Proc([
+      process.execPath,
+      join(ROOT, "examples", "simple_echo.ts"),
+      "--role",
+      "server",
+      "--socket",
+      where,
+      "--id",
+      "4",
+    ]);
+    procs.push(echo);
+    await echo.waitFor(/^waiting for a memif client/);
+    const r = await zmemif(["ping", where, "--id", "4", "--count", "10", "--interval", "2", "--size", "3000"]);
+    expect(r.code).toBe(0);
+    expect(summary(r.stdout)).toEqual({ sent: 10, received: 10, late: 0, foreign: 0, corrupt: 0 });
+  }, 30_000);
+
+  test("ping as server, a zmemif client that echoes; and a peer that never answers (exit 7)", async () => {
+    const where = socketPath();
+    const ping = zmemif(["ping", where, "--role", "server", "--count", "5", "--interval", "2"]);
+    await Bun.sleep(300);
+    {
+      using s = new MemifSocket(where);
+      using port = s.port({ role: "client", reconnectMs: 50 });
+      await port.connect({ timeoutMs: 5000 });
+      using rx = port.rxQueue(0);
+      using tx = port.txQueue(0);
+      let n = 0;
+      for await (const p of rx) {
+        await tx.send(p);
+        if (++n === 5) break;
+      }
+      const r = await ping;
+      expect(r.stdout).toContain(`waiting for a memif client on ${where} (id 0)`);
+      expect(summary(r.stdout)).toEqual({ sent: 5, received: 5, late: 0, foreign: 0, corrupt: 0 });
+      expect(r.code).toBe(0);
+    }
+
+    const silent = abstractName();
+    using s = new MemifSocket(silent);
+    using _port = s.port({ role: "server" });
+    const r = await zmemif(["ping", silent, "--count", "3", "--interval", "1", "--wait", "200"]);
+    expect(r.code).toBe(7);
+    expect(r.stdout.match(/^seq=\d: no reply within 200 ms$/gm)?.length).toBe(3);
+    expect(summary(r.stdout)).toMatchObject({ sent: 3, received: 0 });
+    expect(r.stdout).toContain("100.0% loss");
+  }, 30_000);
+
+  test("bad flags (2); no server (3, with why)", async () => {
+    for (const args of [
+      ["ping", "@x", "--count", "0"],
+      ["ping", "@x", "--size", "10"],
+      ["ping", "@x", "--size", "65536"],
+      ["ping", "@x", "--role", "peer"],
+    ]) {
+      const r = await zmemif(args);
+      expect(r.code, args.join(" ")).toBe(2);
+    }
+    const r = await zmemif(["ping", abstractName(), "--timeout", "300", "--count", "1"]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("nobody listens on the abstract name");
+  });
+});
