@@ -224,3 +224,34 @@ test("capture: bad options say what to do", async () => {
   expect(() => port.capture(new WritableStream())).toThrow(/already captured/);
   await c.close();
 });
+
+test("zmemif capture --echo as the server of zmemif ping: both directions recorded, every byte the same", async () => {
+  const where = abstractName();
+  const file = join(dirname(socketPath()), "cli.pcapng");
+  const cli = join(import.meta.dir, "..", "ts", "cli", "bun.ts");
+  const capture = Bun.spawn(
+    [process.execPath, cli, "capture", where, "--role", "server", "--echo", "--write", file, "--count", "20"],
+    {
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
+  await Bun.sleep(500);
+  const ping = Bun.spawn([process.execPath, cli, "ping", where, "--count", "10", "--interval", "5", "--size", "3000"], {
+    stdout: "pipe",
+  });
+  expect(await ping.exited).toBe(0);
+  expect(await capture.exited).toBe(0);
+  const said = await new Response(capture.stdout).text();
+  expect(said).toContain(`20 packets recorded to ${file}`);
+  expect(said).toContain("0 records dropped");
+  const p = parsePcapng(new Uint8Array(readFileSync(file)));
+  const rx = p.packets.filter((q) => p.interfaces[q.iface]!.name === "rx0");
+  const tx = p.packets.filter((q) => p.interfaces[q.iface]!.name === "tx0");
+  expect([rx.length, tx.length]).toEqual([10, 10]);
+  for (let i = 0; i < 10; i++) {
+    expect(rx[i]!.data.length).toBe(3000);
+    expect(tx[i]!.data).toEqual(rx[i]!.data);
+    expect(new DataView(rx[i]!.data.buffer).getUint32(26)).toBe(i); // ping's sequence number
+  }
+}, 30_000);

@@ -6,6 +6,7 @@
 import { MemifError } from "../errors.ts";
 import { UsageError } from "./args.ts";
 import { EXIT, EXIT_TABLE, exitCodeOf } from "./exit.ts";
+import { runCapture } from "./capture.ts";
 import { runInfo } from "./info.ts";
 import { runPing } from "./ping.ts";
 
@@ -14,6 +15,7 @@ type Run = (argv: readonly string[], out: (s: string) => void) => number | Promi
 const COMMANDS: Record<string, { run: Run; what: string }> = {
   info: { run: runInfo, what: "what the memif server on SOCKET offers (its HELLO), without connecting" },
   ping: { run: runPing, what: "round trips through a peer that sends back what it receives" },
+  capture: { run: runCapture, what: "stand as one end of a link and record what crosses it (pcapng)" },
 };
 
 const HELP = () =>
