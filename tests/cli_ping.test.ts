@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { MemifSocket } from "../ts/index.ts";
 import { Proc } from "../support/proc.ts";
 import { abstractName, cleanupDirs, socketPath } from "./helpers/peers.ts";
-import { Testpmd, uniqueAbstract, uniqueSocketPath } from "./helpers/testpmd.ts";
+import { Testpmd, uniqueAbstract, uniqueSocketPath } from "../support/testpmd.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const CLI = join(ROOT, "ts", "cli", "bun.ts");
