@@ -249,6 +249,29 @@ describeNeeding("udp_forwarder.test.ts", why, "through the forwarder", () => {
     expect(svc!.stats().txFrames).toBeGreaterThan(svc!.stats().tx);
   }, 30_000);
 
+  test("zmemif stats reads the forwarder's counters (--json, --once table), and says when it cannot", async () => {
+    const cli = join(import.meta.dir, "..", "ts", "cli", "bun.ts");
+    const zmemif = (args: string[]) =>
+      spawnSync([process.execPath, cli, "stats", ...args], { stdout: "pipe", stderr: "pipe" });
+    const j = zmemif([mgmt, "--json"]);
+    expect(j.exitCode).toBe(0);
+    const doc = JSON.parse(j.stdout.toString());
+    const [rx0, tx0] = counters(["memif0.rx", "memif0.tx"]);
+    const memif0 = doc.ports.find((p: { name: string }) => p.name === "memif0");
+    expect(memif0).toMatchObject({ kind: "memif", link: "up", rx: rx0, tx: tx0 });
+    const t = zmemif([mgmt, "--once"]);
+    expect(t.exitCode).toBe(0);
+    const lines = t.stdout.toString().split("\n");
+    expect(lines[1]).toMatch(/^port\s+kind\s+link\s+rx\s+tx\s+steered\s+dropped/);
+    expect(lines.find((l) => l.startsWith("memif0 "))).toMatch(/^memif0\s+memif\s+up\s+[\d,]+\s+[\d,]+/);
+    const none = zmemif([join(tmp, "none.sock"), "--once"]);
+    expect(none.exitCode).toBe(3);
+    expect(none.stderr.toString()).toContain("no forwarder listens on");
+    const memif = zmemif([sock, "--once"]);
+    expect(memif.exitCode).toBe(5);
+    expect(memif.stderr.toString()).toContain("not the forwarder's management socket");
+  }, 20_000);
+
   test("the forwarder dropped nothing; the echo's counters: nothing refused, nothing bad", async () => {
     const read = `import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); sys.stdout.write(s.makefile().read())`;
     const doc = JSON.parse(sh(["python3", "-c", read, mgmt]));

@@ -9,6 +9,7 @@ import { EXIT, EXIT_TABLE, exitCodeOf } from "./exit.ts";
 import { runCapture } from "./capture.ts";
 import { runInfo } from "./info.ts";
 import { runPing } from "./ping.ts";
+import { runStats } from "./stats.ts";
 
 type Run = (argv: readonly string[], out: (s: string) => void) => number | Promise<number>;
 
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { run: Run; what: string }> = {
   info: { run: runInfo, what: "what the memif server on SOCKET offers (its HELLO), without connecting" },
   ping: { run: runPing, what: "round trips through a peer that sends back what it receives" },
   capture: { run: runCapture, what: "stand as one end of a link and record what crosses it (pcapng)" },
+  stats: { run: runStats, what: "the zmemif forwarder's counters (its --mgmt socket), refreshed every second" },
 };
 
 const HELP = () =>
