@@ -6,6 +6,7 @@
  * second; `--once` prints one table, `--json` the object itself, for scripts.
  */
 import { createConnection } from "node:net";
+import { probeServer } from "../probe.ts";
 import { type Command, parse, socketArg, type Specs, usage } from "./args.ts";
 import { EXIT, EXIT_TABLE } from "./exit.ts";
 
@@ -75,6 +76,21 @@ export function readStats(path: string, timeoutMs = 2000): Promise<FwdStats> {
     s.on("data", (c: Buffer) => chunks.push(c));
     s.on("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      if (e.code === "ECONNREFUSED" || e.code === "EPROTOTYPE") {
+        // A memif control socket refuses a stream connection: say so rather than "nobody listens".
+        try {
+          const h = probeServer(path, { timeoutMs: 300 });
+          reject(
+            new StatsError(
+              EXIT.NOT_MEMIF,
+              `${path} is a memif socket (server "${h.name}"), not the forwarder's management socket: give the forwarder's --mgmt path`,
+            ),
+          );
+          return;
+        } catch {
+          // not memif either: nobody listens
+        }
+      }
       if (e.code === "ENOENT" || e.code === "ECONNREFUSED") {
         reject(
           new StatsError(
