@@ -168,7 +168,7 @@ describe("from the tarballs, no Rust in PATH", () => {
     ]);
   }, 60_000);
 
-  test("the zmemif command: npx zmemif (Node.js, dist/) and bunx --bun zmemif (Bun, ts/) read a server's HELLO", async () => {
+  test("the zmemif command: npm exec (npx) zmemif under Node.js (dist/) and bun x --bun zmemif (ts/) read a server's HELLO", async () => {
     const sock = "@zmemif-node-pkg-cli";
     const server = Bun.spawn(["bun", "peer.mjs", "server", sock], {
       cwd: bunProject,
@@ -178,19 +178,19 @@ describe("from the tarballs, no Rust in PATH", () => {
     });
     try {
       await Bun.sleep(500);
-      const viaNode = await run(["npx", "--no-install", "zmemif", "info", sock, "--json"], npmProject);
+      const viaNode = await run(["npm", "exec", "--no", "--", "zmemif", "info", sock, "--json"], npmProject);
       expect(viaNode.err).toBe("");
       expect(JSON.parse(viaNode.out)).toMatchObject({ socket: sock, name: "zmemif", compatible: true });
-      const viaBun = await run(["bunx", "--bun", "zmemif", "info", sock, "--json"], bunProject);
+      const viaBun = await run(["bun", "x", "--bun", "zmemif", "info", sock, "--json"], bunProject);
       expect(viaBun.err).toBe("");
       expect(JSON.parse(viaBun.out)).toMatchObject({ socket: sock, name: "zmemif", compatible: true });
     } finally {
       server.kill("SIGKILL");
     }
-    const absent = await run(["npx", "--no-install", "zmemif", "info", "@zmemif-node-pkg-none"], npmProject);
+    const absent = await run(["npm", "exec", "--no", "--", "zmemif", "info", "@zmemif-node-pkg-none"], npmProject);
     expect(absent.code).toBe(3);
     expect(absent.err).toContain("nobody listens on the abstract name @zmemif-node-pkg-none");
-    const help = await run(["npx", "--no-install", "zmemif", "--help"], npmProject);
+    const help = await run(["npm", "exec", "--no", "--", "zmemif", "--help"], npmProject);
     expect(help.code).toBe(0);
     expect(help.out).toContain("usage: zmemif COMMAND SOCKET [options]");
   }, 60_000);
