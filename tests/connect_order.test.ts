@@ -32,3 +32,27 @@ test("a connection that ended before its events were handled: 'connected' then '
   for (let g = 1; g <= rounds; g++) want.push(`connected ${g}`, `disconnected ${g}`);
   expect(seen).toEqual(want);
 }, 30_000);
+
+test("connect() answered by a newer connection while an older one's events wait: the older is announced first", async () => {
+  const path = abstractName();
+  using socket = new MemifSocket(path);
+  using server = socket.port({ role: "server" });
+  const seen: string[] = [];
+  server.on("connected", (e) => seen.push(`connected ${e.generation}`));
+  server.on("disconnected", (e) => seen.push(`disconnected ${e.generation}`));
+  const deadline = performance.now() + 5000;
+  // busy: connection 1 comes and goes, connection 2 comes; all their events wait on the loop
+  const first = new MemifSocket(path);
+  first.port({ role: "client" });
+  while (server.info().connects < 1 && performance.now() < deadline) Bun.sleepSync(1);
+  first.close();
+  while (server.info().disconnects < 1 && performance.now() < deadline) Bun.sleepSync(1);
+  using second = new MemifSocket(path);
+  second.port({ role: "client" });
+  while (server.info().state !== "connected" && performance.now() < deadline) Bun.sleepSync(1);
+  const e = await server.connect({ timeoutMs: 1000 }); // sees connection 2 before any event
+  expect(e.generation).toBe(2);
+  for (let k = 0; k < 100 && seen.length < 3; k++) await Bun.sleep(5);
+  await Bun.sleep(20);
+  expect(seen).toEqual(["connected 1", "connected 2", "disconnected 1"]);
+}, 30_000);

@@ -450,7 +450,7 @@ export class Port extends typedEmitter<PortEvents>() {
     // The core starts connecting in zmemif_port_new: a handshake that completed before the
     // callback was set sent its CONNECTED to nobody. Report that connection now.
     const info = this.info();
-    if (info.state === "connected") this.#noteConnected(info);
+    if (info.state === "connected") this.#noteConnected(info, true);
   }
 
   static {
@@ -648,7 +648,11 @@ export class Port extends typedEmitter<PortEvents>() {
    * A connection is up (seen through the event or connect(), whichever came first):
    * wake the queues, settle connect() waiters and emit 'connected' once per generation.
    */
-  #noteConnected(info: PortInfo): ConnectedEvent {
+  #noteConnected(info: PortInfo, first = false): ConnectedEvent {
+    // Connections before this one whose events are still queued (connect() can see a newer one
+    // first): announce them now, so their 'disconnected' follows a 'connected'. Not in the
+    // constructor: events from before the port's callback was set went to nobody.
+    if (!first) for (let g = this.#generation + 1; g < info.generation; g++) this.#noteEnded(g, info);
     const e = this.#connectedEvent(info);
     if (info.generation > this.#generation) {
       this.#generation = info.generation;
