@@ -2,7 +2,7 @@
  * Queues driven by node:worker_threads on Node.js (the N-API backend), against an echoing memif
  * server in another process (tests/helpers/bun_peer.ts): port.shareQueue in the main thread,
  * RxQueue.adopt / TxQueue.adopt in the Workers, which wake on their own thread's callback
- * (zmemif_queue_arm_cb through a thread-safe function of the Worker). The Node.js process must end
+ * (zmemif_rx_queue_arm_cb through a thread-safe function of the Worker). The Node.js process must end
  * on its own once the Workers and the port close.
  * Runs what the package ships: dist/ compiled by `tsc -p tsconfig.build.json`
  * (tests/helpers/node_workers.mjs, tests/helpers/node_queue_worker.mjs).

@@ -63,7 +63,7 @@ test("two Workers, one queue pair each, payloads checked", async () => {
   }
 }, 30_000);
 
-// An idle queue in a Worker is woken by the Worker's own callback (zmemif_queue_arm_cb), not by
+// An idle queue in a Worker is woken by the Worker's own callback (zmemif_rx_queue_arm_cb), not by
 // its 100 ms re-check.
 test("an idle Worker queue wakes on its own callback within milliseconds", async () => {
   const { socket, port } = await echoPeer(1);

@@ -4,7 +4,7 @@
  * the port's current connection and the views of that connection.
  *
  * The queue's views (one per region) are made when it attaches to a connection and revoked when
- * that connection ends, always before zmemif_queue_detach lets the core unmap the memory (see
+ * that connection ends, always before zmemif_{rx,tx}_queue_detach lets the core unmap the memory (see
  * batch.ts for the lifetime rules). QueueCore is internal: index.ts does not export it, and the
  * public queue classes hold it in a #private field.
  *
@@ -15,8 +15,6 @@ import { type Batch, Mapping } from "./batch.ts";
 import { Capture, type CaptureOptions, type Tap } from "./capture/capture.ts";
 import { MemifError } from "./errors.ts";
 import {
-  DIR_RX,
-  DIR_TX,
   E_NOT_CONNECTED,
   QUEUE_STATS_BAD_DESCS_OFF,
   QUEUE_STATS_BYTES_OFF,
@@ -108,14 +106,47 @@ export function rxModeOf(mode: RxMode | undefined): RxMode {
   return mode;
 }
 
-/** Opens queue `qid` of `port` in the core; returns its handle. */
+/** Opens queue `qid` of `port` in the core; returns its handle (an rx or a tx queue's, as `dir`). */
 export function openHandle(native: NativeBackend, port: PortLink, dir: Direction, qid: number): number {
   if (!Number.isInteger(qid) || qid < 0 || qid > 254) {
     throw new MemifError("QUEUE_RANGE", `Queue: queue id must be an integer in 0..254, got ${qid}`);
   }
-  const h = native.queueOpen(port.handle(), dir === "rx" ? DIR_RX : DIR_TX, qid);
-  check(h, `zmemif_queue_open(port ${port.id}, ${dir}, ${qid})`);
+  const h = dir === "rx" ? native.rxQueueOpen(port.handle(), qid) : native.txQueueOpen(port.handle(), qid);
+  check(h, `zmemif_${dir}_queue_open(port ${port.id}, ${qid})`);
   return h;
+}
+
+/**
+ * The calls a queue makes on its handle: those of its direction (zmemif_rx_queue_* or
+ * zmemif_tx_queue_*), since an rx and a tx queue are different handle types in the core.
+ */
+interface QueueCalls {
+  attach(queue: number): number;
+  detach(queue: number): number;
+  numRegions(queue: number): number;
+  region(queue: number, idx: number): ArrayBuffer | number;
+  stats(queue: number, out: BigUint64Array): number;
+  free(queue: number): void;
+}
+
+function queueCalls(native: NativeBackend, dir: Direction): QueueCalls {
+  return dir === "rx"
+    ? {
+        attach: native.rxQueueAttach,
+        detach: native.rxQueueDetach,
+        numRegions: native.rxQueueNumRegions,
+        region: native.rxQueueRegion,
+        stats: native.rxQueueStats,
+        free: native.rxQueueFree,
+      }
+    : {
+        attach: native.txQueueAttach,
+        detach: native.txQueueDetach,
+        numRegions: native.txQueueNumRegions,
+        region: native.txQueueRegion,
+        stats: native.txQueueStats,
+        free: native.txQueueFree,
+      };
 }
 
 /** Claims a token for this thread (throws if it is not one, or was adopted already). */
@@ -138,6 +169,8 @@ export function claimToken<D extends Direction>(token: QueueToken<D>, dir: D): v
 /** The state of one open queue, shared by RxQueue and TxQueue. Internal to ts/. */
 export class QueueCore {
   readonly native: NativeBackend;
+  /** the backend's calls for this queue's direction */
+  readonly #calls: QueueCalls;
   readonly dir: Direction;
   readonly qid: number;
   /** null for a queue adopted by a Worker (port events do not reach it) */
@@ -172,6 +205,7 @@ export class QueueCore {
     ringSize: number,
   ) {
     this.native = native;
+    this.#calls = queueCalls(native, dir);
     this.port = port;
     this.dir = dir;
     this.qid = qid;
@@ -186,19 +220,20 @@ export class QueueCore {
     const h = this.h;
     if (h === 0) throw new MemifError("CLOSED", `${this.name()} is closed`);
     const native = this.native;
-    const gen = native.queueAttach(h);
+    const calls = this.#calls;
+    const gen = calls.attach(h);
     if (gen === E_NOT_CONNECTED) return null;
-    check(gen, `zmemif_queue_attach(${this.name()})`);
+    check(gen, `zmemif_${this.dir}_queue_attach(${this.name()})`);
     const buffers: ArrayBuffer[] = [];
     try {
-      const n = check(native.queueNumRegions(h), "zmemif_queue_num_regions");
+      const n = check(calls.numRegions(h), `zmemif_${this.dir}_queue_num_regions`);
       for (let i = 0; i < n; i++) {
-        const b = native.queueRegion(h, i);
-        if (typeof b === "number") check(b, `zmemif_queue_region(${i})`);
+        const b = calls.region(h, i);
+        if (typeof b === "number") check(b, `zmemif_${this.dir}_queue_region(${i})`);
         else buffers.push(b);
       }
       if (this.dir === "rx" && this.rxMode !== "adaptive") {
-        check(native.queueSetMode(h, RX_MODES[this.rxMode]), "zmemif_queue_set_mode");
+        check(native.queueSetMode(h, RX_MODES[this.rxMode]), "zmemif_rx_queue_set_mode");
       }
       if (this.port !== null) {
         const s = this.port.sizes();
@@ -208,7 +243,7 @@ export class QueueCore {
       }
     } catch (e) {
       for (const b of buffers) native.revokeRegion(b);
-      native.queueDetach(h);
+      calls.detach(h);
       if (e instanceof MemifError && e.code === "NOT_CONNECTED") return null;
       throw e;
     }
@@ -225,7 +260,7 @@ export class QueueCore {
     m.revoke(); // first: no JS view may outlive the mapping
     if (this.lastRx !== null) this.lastRx.count = 0;
     this.lastRx = null;
-    if (this.h !== 0) this.native.queueDetach(this.h);
+    if (this.h !== 0) this.#calls.detach(this.h);
   }
 
   /** port event: a new connection is up */
@@ -281,7 +316,7 @@ export class QueueCore {
 
   stats(): QueueStats {
     if (this.h === 0) throw new MemifError("CLOSED", `${this.name()} is closed`);
-    check(this.native.queueStats(this.h, this.#stats), "zmemif_queue_stats_get");
+    check(this.#calls.stats(this.h, this.#stats), `zmemif_${this.dir}_queue_stats_get`);
     const s = this.#stats;
     return {
       packets: Number(s[QUEUE_STATS_PACKETS_OFF / 8]),
@@ -299,7 +334,7 @@ export class QueueCore {
     this.revokeAndDetach();
     this.h = 0;
     this.port?.forget(this);
-    this.native.queueFree(h);
+    this.#calls.free(h);
     this.wakeWaiter();
   }
 }

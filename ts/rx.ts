@@ -5,10 +5,10 @@
  * descriptor address, a count) and no allocation.
  *
  * Waiting (the JS thread never blocks in the core):
- *  - adaptive (default) or interrupt mode: zmemif_queue_arm, then the port's RX_READY event wakes
+ *  - adaptive (default) or interrupt mode: zmemif_rx_queue_arm, then the port's RX_READY event wakes
  *    us on this thread's loop (≈0 % CPU while idle);
  *  - in a Worker (a queue from RxQueue.adopt; port events go to the port's thread):
- *    zmemif_queue_arm_cb with this thread's own event hook, so the Worker's loop is woken
+ *    zmemif_rx_queue_arm_cb with this thread's own event hook, so the Worker's loop is woken
  *    directly, also when the connection ends (a 100 ms re-check remains as a safety net); while
  *    not connected it tries to attach after 1, 2, 4, 8, 16, 16, ... ms;
  *  - polling mode: the next turn of the event loop (highest rate, one core busy).
@@ -56,7 +56,7 @@ function onArmEvent(ctx: number, event: number, _arg: number): void {
 
 /**
  * Made on first use and never closed: the core may call it until it has fired or the port is
- * freed, and the port belongs to another thread (zmemif_queue_arm_cb). A late call finds no key.
+ * freed, and the port belongs to another thread (zmemif_rx_queue_arm_cb). A late call finds no key.
  */
 function threadArmHook(native: NativeBackend): EventHook {
   armHook ??= native.eventHook(onArmEvent);
@@ -113,7 +113,7 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
   /**
    * Takes ownership of an rx queue shared by `port.shareQueue("rx", qid)` (typically in a
    * Worker). The Worker must close() it (before the Worker exits). Port events do not reach a
-   * Worker: waits are woken by the Worker's own hook (zmemif_queue_arm_cb), and the queue
+   * Worker: waits are woken by the Worker's own hook (zmemif_rx_queue_arm_cb), and the queue
    * re-attaches on its own after a reconnect.
    */
   static adopt(token: QueueToken<"rx">, options: QueueOptions = {}): RxQueue {
@@ -257,7 +257,7 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
       } else if (rc < 0) {
         port.cancelRx(c.qid, wake);
         c.wake = null;
-        reject(errorFor(rc, `zmemif_queue_arm(${c.name()})`));
+        reject(errorFor(rc, `zmemif_rx_queue_arm(${c.name()})`));
       } else if (rc === 1 || native.queueWait(h, 0) !== 0) {
         wake(); // data (or a state change) arrived before the arm took effect
       }
@@ -283,7 +283,7 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
       c.revokeAndDetach();
       return -1;
     }
-    if (rc < 0) throw errorFor(rc, `zmemif_queue_arm(${c.name()})`);
+    if (rc < 0) throw errorFor(rc, `zmemif_rx_queue_arm(${c.name()})`);
     return 1; // data (or a state change) arrived before the arm took effect
   }
 
@@ -298,7 +298,7 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
 
   /**
    * readable() for a queue adopted in a Worker: the core wakes this thread's own hook
-   * (zmemif_queue_arm_cb), on data and when the connection ends. Look again after
+   * (zmemif_rx_queue_arm_cb), on data and when the connection ends. Look again after
    * WORKER_RECHECK_MS all the same (≈10 loop wake-ups a second while idle): an arm dropped with
    * its port (closed) or socket calls nobody.
    */
@@ -310,7 +310,7 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
       c.revokeAndDetach();
       return Promise.resolve();
     }
-    if (rc < 0) return Promise.reject(errorFor(rc, `zmemif_queue_arm_cb(${c.name()})`));
+    if (rc < 0) return Promise.reject(errorFor(rc, `zmemif_rx_queue_arm_cb(${c.name()})`));
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => wake(), WORKER_RECHECK_MS);
       const wake = () => {
@@ -375,7 +375,7 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
     c.rxMode = rxModeOf(mode);
     if (c.h !== 0) {
       const rc = c.native.queueSetMode(c.h, RX_MODES[c.rxMode]);
-      if (rc < 0 && rc !== E_NOT_CONNECTED) throw errorFor(rc, "zmemif_queue_set_mode");
+      if (rc < 0 && rc !== E_NOT_CONNECTED) throw errorFor(rc, "zmemif_rx_queue_set_mode");
     }
   }
 
@@ -406,7 +406,7 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
   /**
    * An adopted queue's pending arm would call this thread's hook until it fires or the port is
    * freed, perhaps after this Worker has exited: hand it back to the port's callback (the owning
-   * thread ignores an RX_READY nobody waits for). zmemif_queue_arm replaces the callback of a
+   * thread ignores an RX_READY nobody waits for). zmemif_rx_queue_arm replaces the callback of a
    * pending arm, but arms nothing when data is waiting, so drain that first (the queue is
    * closing: nobody will read it).
    */

@@ -36,10 +36,7 @@ export const CRED_NONE = 4294967295;
 export const MAX_ALLOW = 16;
 /** The largest packet, in bytes: a longer chain is dropped by `zmemif_rx_burst`. */
 export const MAX_PACKET = 65535;
-/** `zmemif_queue_open` directions. */
-export const DIR_RX = 0;
-export const DIR_TX = 1;
-/** `zmemif_queue_set_mode` modes of an rx queue. */
+/** `zmemif_rx_queue_set_mode` modes. */
 export const RX_MODE_ADAPTIVE = 0;
 export const RX_MODE_POLLING = 1;
 export const RX_MODE_INTERRUPT = 2;

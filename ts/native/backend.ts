@@ -7,11 +7,14 @@
  * Conventions (those of the C ABI):
  *  - numbers in, numbers out: every call returns an `i32`, >= 0 a result, < 0 a `ZMEMIF_E_*` code
  *    (ts/native/abi.ts); the backend never throws for a code the core returned;
- *  - handles (socket, port, queue) are positive integers (the C pointers); 0 is never a handle;
+ *  - handles (socket, port, rx queue, tx queue) are positive integers (the C pointers); 0 is never a
+ *    handle; an rx queue's handle goes only to rx calls (rxQueue*, queue*, rxBurst, rxRelease) and a
+ *    tx queue's only to tx calls (txQueue*, txWait, txAlloc, txBurst), as the C types say;
  *  - the hot path (rxBurst, rxRelease, txAlloc, txBurst) takes a descriptor array's byte address
  *    from `addressOf` (address + 16 * k is descriptor k): one call per burst, nothing allocated.
  *    An implementation hands out the native functions themselves, without a wrapper;
- *  - shared memory reaches JavaScript as one ArrayBuffer per region (`queueRegion`), which the
+ *  - shared memory reaches JavaScript as one ArrayBuffer per region (`rxQueueRegion`,
+ *    `txQueueRegion`), which the
  *    caller revokes with `revokeRegion` before it detaches the queue;
  *  - events reach JavaScript through an `EventHook`: a callback the core may call from its control
  *    thread, delivered on the event loop of the thread that made the hook.
@@ -55,28 +58,41 @@ export interface NativeBackend {
   /** zmemif_port_reason */
   portReason(port: number): string;
 
-  // ---- queue: life cycle, regions, waiting ----
-  /** zmemif_queue_open (dir: DIR_RX / DIR_TX): a queue handle (> 0) or a code */
-  queueOpen(port: number, dir: number, qid: number): number;
-  queueFree(queue: number): void;
-  /** zmemif_queue_attach: the connection's generation, or NOT_CONNECTED */
-  queueAttach(queue: number): number;
-  queueDetach(queue: number): number;
-  queueNumRegions(queue: number): number;
+  // ---- queues: an rx and a tx queue are different handles (zmemif_rx_queue, zmemif_tx_queue);
+  // each direction has its own life-cycle and region calls, and only rx queues wait and arm ----
+  /** zmemif_rx_queue_open: an rx queue handle (> 0) or a code */
+  rxQueueOpen(port: number, qid: number): number;
+  rxQueueFree(queue: number): void;
+  /** zmemif_rx_queue_attach: the connection's generation, or NOT_CONNECTED */
+  rxQueueAttach(queue: number): number;
+  rxQueueDetach(queue: number): number;
+  rxQueueNumRegions(queue: number): number;
   /** region `idx` of the attached connection as an ArrayBuffer over the shared memory, or a code */
-  queueRegion(queue: number, idx: number): ArrayBuffer | number;
+  rxQueueRegion(queue: number, idx: number): ArrayBuffer | number;
+  /** zmemif_rx_queue_stats_get into `out` (QUEUE_STATS_SIZE bytes) */
+  rxQueueStats(queue: number, out: BigUint64Array): number;
+  /** zmemif_tx_queue_open: a tx queue handle (> 0) or a code */
+  txQueueOpen(port: number, qid: number): number;
+  txQueueFree(queue: number): void;
+  /** zmemif_tx_queue_attach: the connection's generation, or NOT_CONNECTED */
+  txQueueAttach(queue: number): number;
+  txQueueDetach(queue: number): number;
+  txQueueNumRegions(queue: number): number;
+  /** as rxQueueRegion */
+  txQueueRegion(queue: number, idx: number): ArrayBuffer | number;
+  /** zmemif_tx_queue_stats_get into `out` (QUEUE_STATS_SIZE bytes) */
+  txQueueStats(queue: number, out: BigUint64Array): number;
   /** Detaches a region's ArrayBuffer (every view of it then reads as empty). Idempotent. */
   revokeRegion(region: ArrayBuffer): void;
-  /** zmemif_queue_stats_get into `out` (QUEUE_STATS_SIZE bytes) */
-  queueStats(queue: number, out: BigUint64Array): number;
+  /** zmemif_rx_queue_set_mode (an rx queue) */
   queueSetMode(queue: number, mode: number): number;
-  /** zmemif_queue_wait (called with timeout 0 only: the JS thread never blocks in the core) */
+  /** zmemif_rx_queue_wait (called with timeout 0 only: the JS thread never blocks in the core) */
   queueWait(queue: number, timeoutMs: number): number;
-  /** zmemif_queue_arm: RX_READY through the port's callback; 1 data already there, 0 armed */
+  /** zmemif_rx_queue_arm: RX_READY through the port's callback; 1 data already there, 0 armed */
   queueArm(queue: number): number;
-  /** zmemif_queue_arm_cb: RX_READY through `hook` (a Worker's own); 1 data already there, 0 armed */
+  /** zmemif_rx_queue_arm_cb: RX_READY through `hook` (a Worker's own); 1 data already there, 0 armed */
   queueArmHook(queue: number, hook: EventHook, ctx: number): number;
-  /** zmemif_tx_wait (timeout 0 only) */
+  /** zmemif_tx_wait (a tx queue; timeout 0 only) */
   txWait(queue: number, n: number, timeoutMs: number): number;
 
   /**

@@ -36,20 +36,27 @@ const SYMBOLS = {
   zmemif_port_peer_name: { args: [P, P, u32], returns: i32 },
   zmemif_port_reason: { args: [P, P, u32], returns: i32 },
 
-  // queue: life cycle, regions, waiting
-  zmemif_queue_open: { args: [P, u32, u32, P], returns: i32 },
-  zmemif_queue_free: { args: [P], returns: VOID },
-  zmemif_queue_attach: { args: [P], returns: i32 },
-  zmemif_queue_detach: { args: [P], returns: i32 },
-  zmemif_queue_region: { args: [P, u32, P, P], returns: i32 },
-  zmemif_queue_num_regions: { args: [P], returns: i32 },
-  zmemif_queue_stats_get: { args: [P, P], returns: i32 },
-  zmemif_queue_set_mode: { args: [P, u32], returns: i32 },
-  zmemif_queue_wait: { args: [P, i32], returns: i32 },
+  // queues: an rx and a tx queue are different handle types; life cycle, regions, waiting
+  zmemif_rx_queue_open: { args: [P, u32, P], returns: i32 },
+  zmemif_rx_queue_free: { args: [P], returns: VOID },
+  zmemif_rx_queue_attach: { args: [P], returns: i32 },
+  zmemif_rx_queue_detach: { args: [P], returns: i32 },
+  zmemif_rx_queue_region: { args: [P, u32, P, P], returns: i32 },
+  zmemif_rx_queue_num_regions: { args: [P], returns: i32 },
+  zmemif_rx_queue_stats_get: { args: [P, P], returns: i32 },
+  zmemif_tx_queue_open: { args: [P, u32, P], returns: i32 },
+  zmemif_tx_queue_free: { args: [P], returns: VOID },
+  zmemif_tx_queue_attach: { args: [P], returns: i32 },
+  zmemif_tx_queue_detach: { args: [P], returns: i32 },
+  zmemif_tx_queue_region: { args: [P, u32, P, P], returns: i32 },
+  zmemif_tx_queue_num_regions: { args: [P], returns: i32 },
+  zmemif_tx_queue_stats_get: { args: [P, P], returns: i32 },
+  zmemif_rx_queue_set_mode: { args: [P, u32], returns: i32 },
+  zmemif_rx_queue_wait: { args: [P, i32], returns: i32 },
   // rx: RX_READY through the port callback (thread that owns the port) ...
-  zmemif_queue_arm: { args: [P], returns: i32 },
+  zmemif_rx_queue_arm: { args: [P], returns: i32 },
   // ... or through a callback of the caller's thread (a Worker): cb as JSCallback.ptr, ctx a key
-  zmemif_queue_arm_cb: { args: [P, P, u64], returns: i32 },
+  zmemif_rx_queue_arm_cb: { args: [P, P, u64], returns: i32 },
   // tx: are n buffers free? (called with timeout 0 from a backoff loop, never blocking the loop)
   zmemif_tx_wait: { args: [P, u32, i32], returns: i32 },
 
@@ -155,6 +162,14 @@ export function loadBunBackend(): NativeBackend {
     if (n <= 0) return "";
     return decoder.decode(text.subarray(0, Math.min(n, text.byteLength)));
   };
+  /** `f(base, size)` with two u64 out-params: an ArrayBuffer over that memory, or the negative code. */
+  const region = (f: (base: Pointer, size: Pointer) => number): ArrayBuffer | number => {
+    out64[0] = 0n;
+    out64[1] = 0n;
+    const rc = f(out64Ptr, (out64Ptr + 8) as Pointer);
+    if (rc < 0) return rc;
+    return toArrayBuffer(Number(out64[0]) as Pointer, 0, Number(out64[1]));
+  };
   /** `f(out)` with one u64 out-param: the handle, or the negative code. */
   const newHandle = (f: (out: Pointer) => number): number => {
     out64[0] = 0n;
@@ -178,26 +193,27 @@ export function loadBunBackend(): NativeBackend {
     portPeerName: (port) => readString((b, l) => s.zmemif_port_peer_name(h(port), b, l)),
     portReason: (port) => readString((b, l) => s.zmemif_port_reason(h(port), b, l)),
 
-    queueOpen: (port, dir, qid) => newHandle((out) => s.zmemif_queue_open(h(port), dir, qid, out)),
-    queueFree: (queue) => s.zmemif_queue_free(h(queue)),
-    queueAttach: (queue) => s.zmemif_queue_attach(h(queue)),
-    queueDetach: (queue) => s.zmemif_queue_detach(h(queue)),
-    queueNumRegions: (queue) => s.zmemif_queue_num_regions(h(queue)),
-    queueRegion: (queue, idx) => {
-      out64[0] = 0n;
-      out64[1] = 0n;
-      const rc = s.zmemif_queue_region(h(queue), idx, out64Ptr, (out64Ptr + 8) as Pointer);
-      if (rc < 0) return rc;
-      return toArrayBuffer(Number(out64[0]) as Pointer, 0, Number(out64[1]));
-    },
+    rxQueueOpen: (port, qid) => newHandle((out) => s.zmemif_rx_queue_open(h(port), qid, out)),
+    rxQueueFree: (queue) => s.zmemif_rx_queue_free(h(queue)),
+    rxQueueAttach: (queue) => s.zmemif_rx_queue_attach(h(queue)),
+    rxQueueDetach: (queue) => s.zmemif_rx_queue_detach(h(queue)),
+    rxQueueNumRegions: (queue) => s.zmemif_rx_queue_num_regions(h(queue)),
+    rxQueueRegion: (queue, idx) => region((base, size) => s.zmemif_rx_queue_region(h(queue), idx, base, size)),
+    rxQueueStats: (queue, out) => s.zmemif_rx_queue_stats_get(h(queue), out),
+    txQueueOpen: (port, qid) => newHandle((out) => s.zmemif_tx_queue_open(h(port), qid, out)),
+    txQueueFree: (queue) => s.zmemif_tx_queue_free(h(queue)),
+    txQueueAttach: (queue) => s.zmemif_tx_queue_attach(h(queue)),
+    txQueueDetach: (queue) => s.zmemif_tx_queue_detach(h(queue)),
+    txQueueNumRegions: (queue) => s.zmemif_tx_queue_num_regions(h(queue)),
+    txQueueRegion: (queue, idx) => region((base, size) => s.zmemif_tx_queue_region(h(queue), idx, base, size)),
+    txQueueStats: (queue, out) => s.zmemif_tx_queue_stats_get(h(queue), out),
     revokeRegion: (region) => {
       if (!region.detached) region.transfer(0);
     },
-    queueStats: (queue, out) => s.zmemif_queue_stats_get(h(queue), out),
-    queueSetMode: (queue, mode) => s.zmemif_queue_set_mode(h(queue), mode),
-    queueWait: (queue, timeoutMs) => s.zmemif_queue_wait(h(queue), timeoutMs),
-    queueArm: (queue) => s.zmemif_queue_arm(h(queue)),
-    queueArmHook: (queue, hook, ctx) => s.zmemif_queue_arm_cb(h(queue), hookPtr(hook), ctx),
+    queueSetMode: (queue, mode) => s.zmemif_rx_queue_set_mode(h(queue), mode),
+    queueWait: (queue, timeoutMs) => s.zmemif_rx_queue_wait(h(queue), timeoutMs),
+    queueArm: (queue) => s.zmemif_rx_queue_arm(h(queue)),
+    queueArmHook: (queue, hook, ctx) => s.zmemif_rx_queue_arm_cb(h(queue), hookPtr(hook), ctx),
     txWait: (queue, n, timeoutMs) => s.zmemif_tx_wait(h(queue), n, timeoutMs),
 
     probe: (path, abstract, id, flags, timeoutMs, out) =>

@@ -70,12 +70,7 @@
 // The largest packet, in bytes: a longer chain is dropped by `zmemif_rx_burst`.
 #define ZMEMIF_MAX_PACKET 65535
 
-// `zmemif_queue_open` directions.
-#define ZMEMIF_DIR_RX 0
-
-#define ZMEMIF_DIR_TX 1
-
-// `zmemif_queue_set_mode` modes of an rx queue.
+// `zmemif_rx_queue_set_mode` modes.
 #define ZMEMIF_RX_MODE_ADAPTIVE 0
 
 #define ZMEMIF_RX_MODE_POLLING 1
@@ -124,9 +119,13 @@
 
 typedef struct zmemif_port zmemif_port;
 
-typedef struct zmemif_queue zmemif_queue;
+// An rx queue: `zmemif_rx_queue_*`, `zmemif_rx_burst`, `zmemif_rx_release`.
+typedef struct zmemif_rx_queue zmemif_rx_queue;
 
 typedef struct zmemif_socket zmemif_socket;
+
+// A tx queue: `zmemif_tx_queue_*`, `zmemif_tx_alloc`, `zmemif_tx_burst`, `zmemif_tx_wait`.
+typedef struct zmemif_tx_queue zmemif_tx_queue;
 
 // Port configuration (216 bytes, plain data). Zero fields take their defaults.
 typedef struct {
@@ -320,82 +319,122 @@ int32_t zmemif_port_peer_name(zmemif_port *p, uint8_t *buf, uint32_t len);
 // As `zmemif_port_peer_name`.
 int32_t zmemif_port_reason(zmemif_port *p, uint8_t *buf, uint32_t len);
 
-// Opens queue `qid` of direction `dir` (0 rx, 1 tx). It does not attach by itself: call
-// `zmemif_queue_attach` once connected, and again after NOT_CONNECTED.
+// Opens rx queue `qid` (the client's S2C ring `qid`, the server's C2S ring `qid`). It does not
+// attach by itself: call `zmemif_rx_queue_attach` once connected, and again after NOT_CONNECTED.
 //
 // # Safety
 // `p` is a live port handle; `out` is writable.
-int32_t zmemif_queue_open(zmemif_port *p, uint32_t dir, uint32_t qid, zmemif_queue **out);
+int32_t zmemif_rx_queue_open(zmemif_port *p, uint32_t qid, zmemif_rx_queue **out);
+
+// Opens tx queue `qid` (the client's C2S ring `qid`, the server's S2C ring `qid`). It does not
+// attach by itself: call `zmemif_tx_queue_attach` once connected, and again after NOT_CONNECTED.
+//
+// # Safety
+// `p` is a live port handle; `out` is writable.
+int32_t zmemif_tx_queue_open(zmemif_port *p, uint32_t qid, zmemif_tx_queue **out);
 
 // # Safety
-// `q` is null or a queue from `zmemif_queue_open`, not used again. Views of its regions must be
-// revoked first: freeing detaches, and the memory may be unmapped.
-void zmemif_queue_free(zmemif_queue *q);
+// `q` is null or a queue from `zmemif_rx_queue_open`, not used again. Views of its regions must
+// be revoked first: freeing detaches, and the memory may be unmapped.
+void zmemif_rx_queue_free(zmemif_rx_queue *q);
+
+// # Safety
+// As `zmemif_rx_queue_free`, for a queue from `zmemif_tx_queue_open`.
+void zmemif_tx_queue_free(zmemif_tx_queue *q);
 
 // Attaches to the port's current connection; returns its generation, or NOT_CONNECTED. While
 // attached, the connection's regions stay mapped, even after the peer is gone.
 //
 // # Safety
-// `q` is a live queue handle.
-int32_t zmemif_queue_attach(zmemif_queue *q);
+// `q` is a live rx queue handle.
+int32_t zmemif_rx_queue_attach(zmemif_rx_queue *q);
+
+// As `zmemif_rx_queue_attach`.
+//
+// # Safety
+// `q` is a live tx queue handle.
+int32_t zmemif_tx_queue_attach(zmemif_tx_queue *q);
 
 // Lets go of the connection: call after every view of its regions was revoked.
 //
 // # Safety
-// `q` is a live queue handle.
-int32_t zmemif_queue_detach(zmemif_queue *q);
+// `q` is a live rx queue handle.
+int32_t zmemif_rx_queue_detach(zmemif_rx_queue *q);
+
+// As `zmemif_rx_queue_detach`.
+//
+// # Safety
+// `q` is a live tx queue handle.
+int32_t zmemif_tx_queue_detach(zmemif_tx_queue *q);
 
 // Number of regions of the attached connection (0 when detached).
 //
 // # Safety
-// `q` is a live queue handle.
-int32_t zmemif_queue_num_regions(zmemif_queue *q);
+// `q` is a live rx queue handle.
+int32_t zmemif_rx_queue_num_regions(zmemif_rx_queue *q);
+
+// As `zmemif_rx_queue_num_regions`.
+//
+// # Safety
+// `q` is a live tx queue handle.
+int32_t zmemif_tx_queue_num_regions(zmemif_tx_queue *q);
 
 // Base address and size of region `idx` of the attached connection, for one view per region.
 //
 // # Safety
-// `q` is a live queue handle; `base` and `size` are writable.
-int32_t zmemif_queue_region(zmemif_queue *q, uint32_t idx, uint64_t *base, uint64_t *size);
+// `q` is a live rx queue handle; `base` and `size` are writable.
+int32_t zmemif_rx_queue_region(zmemif_rx_queue *q, uint32_t idx, uint64_t *base, uint64_t *size);
 
-// # Safety
-// `q` is a live queue handle; `out` points to a writable `QueueStats`.
-int32_t zmemif_queue_stats_get(zmemif_queue *q, zmemif_queue_stats *out);
-
-// rx queues: 0 adaptive (poll while busy, ask for a signal only while waiting; default),
-// 1 polling (never signalled), 2 interrupt (signalled on every peer burst).
+// As `zmemif_rx_queue_region`.
 //
 // # Safety
-// `q` is a live queue handle.
-int32_t zmemif_queue_set_mode(zmemif_queue *q, uint32_t mode);
+// `q` is a live tx queue handle; `base` and `size` are writable.
+int32_t zmemif_tx_queue_region(zmemif_tx_queue *q, uint32_t idx, uint64_t *base, uint64_t *size);
 
-// Blocks until rx data / tx space, or `timeout_ms` (-1: forever). 1 ready, 0 timed out.
+// # Safety
+// `q` is a live rx queue handle; `out` points to a writable `zmemif_queue_stats`.
+int32_t zmemif_rx_queue_stats_get(zmemif_rx_queue *q, zmemif_queue_stats *out);
+
+// # Safety
+// `q` is a live tx queue handle; `out` points to a writable `zmemif_queue_stats`.
+int32_t zmemif_tx_queue_stats_get(zmemif_tx_queue *q, zmemif_queue_stats *out);
+
+// 0 adaptive (poll while busy, ask for a signal only while waiting; default), 1 polling (never
+// signalled), 2 interrupt (signalled on every peer burst).
 //
 // # Safety
-// `q` is a live queue handle.
-int32_t zmemif_queue_wait(zmemif_queue *q, int32_t timeout_ms);
+// `q` is a live rx queue handle.
+int32_t zmemif_rx_queue_set_mode(zmemif_rx_queue *q, uint32_t mode);
 
-// rx: asks the control thread to call the port callback (event 3, arg = qid) once data arrives.
+// Blocks until rx data, or `timeout_ms` (-1: forever). 1 ready, 0 timed out. (For tx space:
+// `zmemif_tx_wait`.)
+//
+// # Safety
+// `q` is a live rx queue handle.
+int32_t zmemif_rx_queue_wait(zmemif_rx_queue *q, int32_t timeout_ms);
+
+// Asks the control thread to call the port callback (event 3, arg = qid) once data arrives.
 // Returns 1 (and arms nothing) when data is already there, 0 when armed.
 //
 // # Safety
-// `q` is a live queue handle.
-int32_t zmemif_queue_arm(zmemif_queue *q);
+// `q` is a live rx queue handle.
+int32_t zmemif_rx_queue_arm(zmemif_rx_queue *q);
 
-// As `zmemif_queue_arm`, but reports to `cb(ctx, 3, qid)` instead of the port callback: for a
+// As `zmemif_rx_queue_arm`, but reports to `cb(ctx, 3, qid)` instead of the port callback: for a
 // queue served by another thread's event loop (a Worker), which hears of no port event, so `cb`
 // is also called when the connection ends (the next call on `q` then says NOT_CONNECTED).
 // 1 when data is already there, 0 armed.
 //
 // # Safety
-// `q` is a live queue handle; `cb` stays callable until it has fired or the port is freed.
-int32_t zmemif_queue_arm_cb(zmemif_queue *q, zmemif_event_cb cb, uint64_t ctx);
+// `q` is a live rx queue handle; `cb` stays callable until it has fired or the port is freed.
+int32_t zmemif_rx_queue_arm_cb(zmemif_rx_queue *q, zmemif_event_cb cb, uint64_t ctx);
 
-// tx: blocks until at least `n` buffers are free (a chained packet's worth), or `timeout_ms`
+// Blocks until at least `n` buffers are free (a chained packet's worth), or `timeout_ms`
 // (-1: forever). 1 ready, 0 timed out.
 //
 // # Safety
 // `q` is a live tx queue handle.
-int32_t zmemif_tx_wait(zmemif_queue *q, uint32_t n, int32_t timeout_ms);
+int32_t zmemif_tx_wait(zmemif_tx_queue *q, uint32_t n, int32_t timeout_ms);
 
 // Receives whole packets: writes up to `max` descriptors to `out` and returns how many. Releases
 // the previous burst first. NOT_CONNECTED: the connection ended (revoke views, then detach).
@@ -411,25 +450,25 @@ int32_t zmemif_tx_wait(zmemif_queue *q, uint32_t n, int32_t timeout_ms);
 //
 // # Safety
 // `q` is a live rx queue handle; `out` has room for `max` descriptors.
-int32_t zmemif_rx_burst(zmemif_queue *q, zmemif_desc *out, uint32_t max);
+int32_t zmemif_rx_burst(zmemif_rx_queue *q, zmemif_desc *out, uint32_t max);
 
 // Gives back the buffers of the last burst now.
 //
 // # Safety
 // `q` is a live rx queue handle.
-int32_t zmemif_rx_release(zmemif_queue *q);
+int32_t zmemif_rx_release(zmemif_rx_queue *q);
 
 // Reserves up to `n` free buffers, writing them (capacity in `length`) to `out`; returns how many.
 //
 // # Safety
 // `q` is a live tx queue handle; `out` has room for `n` descriptors.
-int32_t zmemif_tx_alloc(zmemif_queue *q, zmemif_desc *out, uint32_t n);
+int32_t zmemif_tx_alloc(zmemif_tx_queue *q, zmemif_desc *out, uint32_t n);
 
 // Sends the first `n` reserved buffers with the lengths and NEXT flags in `descs[0..n]`.
 //
 // # Safety
 // `q` is a live tx queue handle; `descs` holds `n` descriptors.
-int32_t zmemif_tx_burst(zmemif_queue *q, const zmemif_desc *descs, uint32_t n);
+int32_t zmemif_tx_burst(zmemif_tx_queue *q, const zmemif_desc *descs, uint32_t n);
 
 // Reads the HELLO of the memif server at `path` (`path_len` bytes; an abstract name when
 // `abstract_` is non-zero) without connecting an interface, then leaves with a DISCONNECT. With

@@ -19,7 +19,7 @@ use crate::port::{Port, Socket};
 use crate::probe::{probe, IdAnswer, Problem};
 use crate::queue::{Desc, RxMode, RxQueue, TxQueue};
 use crate::sock::{Perms, SocketAddr};
-use crate::state::{Event, Status};
+use crate::state::{Callback, Event, Status};
 use crate::stats::QueueStats;
 use crate::{Mode, Role};
 
@@ -63,10 +63,7 @@ pub const ZMEMIF_MAX_ALLOW: usize = 16;
 /// The largest packet, in bytes: a longer chain is dropped by `zmemif_rx_burst`.
 pub const ZMEMIF_MAX_PACKET: u32 = 65535;
 const _: () = assert!(ZMEMIF_MAX_PACKET == crate::conn::MAX_PACKET);
-/// `zmemif_queue_open` directions.
-pub const ZMEMIF_DIR_RX: u32 = 0;
-pub const ZMEMIF_DIR_TX: u32 = 1;
-/// `zmemif_queue_set_mode` modes of an rx queue.
+/// `zmemif_rx_queue_set_mode` modes.
 pub const ZMEMIF_RX_MODE_ADAPTIVE: u32 = 0;
 pub const ZMEMIF_RX_MODE_POLLING: u32 = 1;
 pub const ZMEMIF_RX_MODE_INTERRUPT: u32 = 2;
@@ -190,10 +187,10 @@ pub type zmemif_event_cb = Option<extern "C" fn(ctx: u64, event: u32, arg: u32)>
 
 pub struct zmemif_socket(Socket);
 pub struct zmemif_port(pub(crate) Port);
-pub enum zmemif_queue {
-    Rx(RxQueue),
-    Tx(TxQueue),
-}
+/// An rx queue: `zmemif_rx_queue_*`, `zmemif_rx_burst`, `zmemif_rx_release`.
+pub struct zmemif_rx_queue(pub(crate) RxQueue);
+/// A tx queue: `zmemif_tx_queue_*`, `zmemif_tx_alloc`, `zmemif_tx_burst`, `zmemif_tx_wait`.
+pub struct zmemif_tx_queue(pub(crate) TxQueue);
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -490,7 +487,7 @@ pub unsafe extern "C" fn zmemif_port_set_callback(
             Arc::new(move |ev: Event| {
                 let (e, a) = event_args(ev);
                 f(ctx, e, a)
-            }) as crate::state::Callback
+            }) as Callback
         }));
         Ok(0)
     })
@@ -590,17 +587,64 @@ pub unsafe extern "C" fn zmemif_port_reason(p: *mut zmemif_port, buf: *mut u8, l
     })
 }
 
-/// Opens queue `qid` of direction `dir` (0 rx, 1 tx). It does not attach by itself: call
-/// `zmemif_queue_attach` once connected, and again after NOT_CONNECTED.
-///
+// ---- queues: an rx and a tx queue are different handle types; what both have is exported once
+// per direction (`zmemif_rx_queue_*`, `zmemif_tx_queue_*`) over the generic helpers below ----
+
+/// What both queue handles answer; the exports of each direction call these.
+trait QueueHandle: Sized {
+    const WHAT: &'static str;
+    fn attach(&mut self) -> Result<u32>;
+    fn detach(&mut self);
+    fn num_regions(&self) -> usize;
+    fn region(&self, idx: usize) -> Result<(*mut u8, usize)>;
+    fn stats(&self) -> QueueStats;
+}
+
+impl QueueHandle for zmemif_rx_queue {
+    const WHAT: &'static str = "rx queue";
+    fn attach(&mut self) -> Result<u32> {
+        self.0.attach()
+    }
+    fn detach(&mut self) {
+        self.0.detach()
+    }
+    fn num_regions(&self) -> usize {
+        self.0.num_regions()
+    }
+    fn region(&self, idx: usize) -> Result<(*mut u8, usize)> {
+        self.0.region(idx)
+    }
+    fn stats(&self) -> QueueStats {
+        self.0.stats()
+    }
+}
+
+impl QueueHandle for zmemif_tx_queue {
+    const WHAT: &'static str = "tx queue";
+    fn attach(&mut self) -> Result<u32> {
+        self.0.attach()
+    }
+    fn detach(&mut self) {
+        self.0.detach()
+    }
+    fn num_regions(&self) -> usize {
+        self.0.num_regions()
+    }
+    fn region(&self, idx: usize) -> Result<(*mut u8, usize)> {
+        self.0.region(idx)
+    }
+    fn stats(&self) -> QueueStats {
+        self.0.stats()
+    }
+}
+
 /// # Safety
 /// `p` is a live port handle; `out` is writable.
-#[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_open(
+unsafe fn queue_open<Q>(
     p: *mut zmemif_port,
-    dir: u32,
     qid: u32,
-    out: *mut *mut zmemif_queue,
+    out: *mut *mut Q,
+    open: impl FnOnce(&Port, u16) -> Result<Q>,
 ) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
@@ -610,15 +654,7 @@ pub unsafe extern "C" fn zmemif_queue_open(
         }
         let qid = u16::try_from(qid)
             .map_err(|_| Error::new(Code::QueueRange, format!("queue id {qid} is out of range")))?;
-        let q = match dir {
-            ZMEMIF_DIR_RX => zmemif_queue::Rx(p.0.rx_queue_manual(qid)?),
-            ZMEMIF_DIR_TX => zmemif_queue::Tx(p.0.tx_queue_manual(qid)?),
-            d => {
-                return Err(Error::invalid(format!(
-                    "direction {d}: use 0 (rx) or 1 (tx)"
-                )))
-            }
-        };
+        let q = open(&p.0, qid)?;
         // SAFETY: `out` is non-null and writable.
         unsafe { *out = Box::into_raw(Box::new(q)) };
         Ok(0)
@@ -626,81 +662,49 @@ pub unsafe extern "C" fn zmemif_queue_open(
 }
 
 /// # Safety
-/// `q` is null or a queue from `zmemif_queue_open`, not used again. Views of its regions must be
-/// revoked first: freeing detaches, and the memory may be unmapped.
-#[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_free(q: *mut zmemif_queue) {
+/// `q` is null or a handle from `queue_open` of the same type, not used again.
+unsafe fn queue_free<Q>(q: *mut Q) {
     if !q.is_null() {
-        // SAFETY: made by Box::into_raw in zmemif_queue_open; the caller gives it up.
+        // SAFETY: made by Box::into_raw in queue_open; the caller gives it up.
         let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(q) })));
     }
 }
 
-/// Attaches to the port's current connection; returns its generation, or NOT_CONNECTED. While
-/// attached, the connection's regions stay mapped, even after the peer is gone.
-///
 /// # Safety
 /// `q` is a live queue handle.
-#[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_attach(q: *mut zmemif_queue) -> i32 {
+unsafe fn queue_attach<Q: QueueHandle>(q: *mut Q) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        let g = match unsafe { handle(q, "queue") }? {
-            zmemif_queue::Rx(r) => r.attach()?,
-            zmemif_queue::Tx(t) => t.attach()?,
-        };
+        let g = unsafe { handle(q, Q::WHAT) }?.attach()?;
         Ok((g & 0x7fff_ffff) as i32)
     })
 }
 
-/// Lets go of the connection: call after every view of its regions was revoked.
-///
 /// # Safety
 /// `q` is a live queue handle.
-#[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_detach(q: *mut zmemif_queue) -> i32 {
+unsafe fn queue_detach<Q: QueueHandle>(q: *mut Q) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        match unsafe { handle(q, "queue") }? {
-            zmemif_queue::Rx(r) => r.detach(),
-            zmemif_queue::Tx(t) => t.detach(),
-        }
+        unsafe { handle(q, Q::WHAT) }?.detach();
         Ok(0)
     })
 }
 
-/// Number of regions of the attached connection (0 when detached).
-///
 /// # Safety
 /// `q` is a live queue handle.
-#[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_num_regions(q: *mut zmemif_queue) -> i32 {
+unsafe fn queue_num_regions<Q: QueueHandle>(q: *mut Q) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        Ok(match unsafe { handle(q, "queue") }? {
-            zmemif_queue::Rx(r) => r.num_regions(),
-            zmemif_queue::Tx(t) => t.num_regions(),
-        } as i32)
+        Ok(unsafe { handle(q, Q::WHAT) }?.num_regions() as i32)
     })
 }
 
-/// Base address and size of region `idx` of the attached connection, for one view per region.
-///
 /// # Safety
-/// `q` is a live queue handle; `base` and `size` are writable.
-#[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_region(
-    q: *mut zmemif_queue,
-    idx: u32,
-    base: *mut u64,
-    size: *mut u64,
-) -> i32 {
+/// `q` is a live queue handle; `base` and `size` are null or writable.
+unsafe fn queue_region<Q: QueueHandle>(q: *mut Q, idx: u32, base: *mut u64, size: *mut u64) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        let (b, s) = match unsafe { handle(q, "queue") }? {
-            zmemif_queue::Rx(r) => r.region(idx as usize)?,
-            zmemif_queue::Tx(t) => t.region(idx as usize)?,
-        };
+        let (b, s) = unsafe { handle(q, Q::WHAT) }?.region(idx as usize)?;
         if base.is_null() || size.is_null() {
             return Err(null("base/size"));
         }
@@ -714,33 +718,195 @@ pub unsafe extern "C" fn zmemif_queue_region(
 }
 
 /// # Safety
-/// `q` is a live queue handle; `out` points to a writable `QueueStats`.
-#[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_stats_get(q: *mut zmemif_queue, out: *mut QueueStats) -> i32 {
+/// `q` is a live queue handle; `out` is null or points to a writable `QueueStats`.
+unsafe fn queue_stats<Q: QueueHandle>(q: *mut Q, out: *mut QueueStats) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        let s = match unsafe { handle(q, "queue") }? {
-            zmemif_queue::Rx(r) => r.stats(),
-            zmemif_queue::Tx(t) => t.stats(),
-        };
+        let s = unsafe { handle(q, Q::WHAT) }?.stats();
         // SAFETY: the caller's contract; null checked.
         *unsafe { out.as_mut() }.ok_or_else(|| null("out"))? = s;
         Ok(0)
     })
 }
 
-/// rx queues: 0 adaptive (poll while busy, ask for a signal only while waiting; default),
-/// 1 polling (never signalled), 2 interrupt (signalled on every peer burst).
+/// Opens rx queue `qid` (the client's S2C ring `qid`, the server's C2S ring `qid`). It does not
+/// attach by itself: call `zmemif_rx_queue_attach` once connected, and again after NOT_CONNECTED.
 ///
 /// # Safety
-/// `q` is a live queue handle.
+/// `p` is a live port handle; `out` is writable.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_set_mode(q: *mut zmemif_queue, mode: u32) -> i32 {
+pub unsafe extern "C" fn zmemif_rx_queue_open(
+    p: *mut zmemif_port,
+    qid: u32,
+    out: *mut *mut zmemif_rx_queue,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        queue_open(p, qid, out, |p, q| {
+            Ok(zmemif_rx_queue(p.rx_queue_manual(q)?))
+        })
+    }
+}
+
+/// Opens tx queue `qid` (the client's C2S ring `qid`, the server's S2C ring `qid`). It does not
+/// attach by itself: call `zmemif_tx_queue_attach` once connected, and again after NOT_CONNECTED.
+///
+/// # Safety
+/// `p` is a live port handle; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_tx_queue_open(
+    p: *mut zmemif_port,
+    qid: u32,
+    out: *mut *mut zmemif_tx_queue,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        queue_open(p, qid, out, |p, q| {
+            Ok(zmemif_tx_queue(p.tx_queue_manual(q)?))
+        })
+    }
+}
+
+/// # Safety
+/// `q` is null or a queue from `zmemif_rx_queue_open`, not used again. Views of its regions must
+/// be revoked first: freeing detaches, and the memory may be unmapped.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_rx_queue_free(q: *mut zmemif_rx_queue) {
+    // SAFETY: the caller's contract.
+    unsafe { queue_free(q) }
+}
+
+/// # Safety
+/// As `zmemif_rx_queue_free`, for a queue from `zmemif_tx_queue_open`.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_tx_queue_free(q: *mut zmemif_tx_queue) {
+    // SAFETY: the caller's contract.
+    unsafe { queue_free(q) }
+}
+
+/// Attaches to the port's current connection; returns its generation, or NOT_CONNECTED. While
+/// attached, the connection's regions stay mapped, even after the peer is gone.
+///
+/// # Safety
+/// `q` is a live rx queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_rx_queue_attach(q: *mut zmemif_rx_queue) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { queue_attach(q) }
+}
+
+/// As `zmemif_rx_queue_attach`.
+///
+/// # Safety
+/// `q` is a live tx queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_tx_queue_attach(q: *mut zmemif_tx_queue) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { queue_attach(q) }
+}
+
+/// Lets go of the connection: call after every view of its regions was revoked.
+///
+/// # Safety
+/// `q` is a live rx queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_rx_queue_detach(q: *mut zmemif_rx_queue) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { queue_detach(q) }
+}
+
+/// As `zmemif_rx_queue_detach`.
+///
+/// # Safety
+/// `q` is a live tx queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_tx_queue_detach(q: *mut zmemif_tx_queue) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { queue_detach(q) }
+}
+
+/// Number of regions of the attached connection (0 when detached).
+///
+/// # Safety
+/// `q` is a live rx queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_rx_queue_num_regions(q: *mut zmemif_rx_queue) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { queue_num_regions(q) }
+}
+
+/// As `zmemif_rx_queue_num_regions`.
+///
+/// # Safety
+/// `q` is a live tx queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_tx_queue_num_regions(q: *mut zmemif_tx_queue) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { queue_num_regions(q) }
+}
+
+/// Base address and size of region `idx` of the attached connection, for one view per region.
+///
+/// # Safety
+/// `q` is a live rx queue handle; `base` and `size` are writable.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_rx_queue_region(
+    q: *mut zmemif_rx_queue,
+    idx: u32,
+    base: *mut u64,
+    size: *mut u64,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { queue_region(q, idx, base, size) }
+}
+
+/// As `zmemif_rx_queue_region`.
+///
+/// # Safety
+/// `q` is a live tx queue handle; `base` and `size` are writable.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_tx_queue_region(
+    q: *mut zmemif_tx_queue,
+    idx: u32,
+    base: *mut u64,
+    size: *mut u64,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { queue_region(q, idx, base, size) }
+}
+
+/// # Safety
+/// `q` is a live rx queue handle; `out` points to a writable `zmemif_queue_stats`.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_rx_queue_stats_get(
+    q: *mut zmemif_rx_queue,
+    out: *mut QueueStats,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { queue_stats(q, out) }
+}
+
+/// # Safety
+/// `q` is a live tx queue handle; `out` points to a writable `zmemif_queue_stats`.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_tx_queue_stats_get(
+    q: *mut zmemif_tx_queue,
+    out: *mut QueueStats,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { queue_stats(q, out) }
+}
+
+/// 0 adaptive (poll while busy, ask for a signal only while waiting; default), 1 polling (never
+/// signalled), 2 interrupt (signalled on every peer burst).
+///
+/// # Safety
+/// `q` is a live rx queue handle.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_rx_queue_set_mode(q: *mut zmemif_rx_queue, mode: u32) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        let zmemif_queue::Rx(r) = unsafe { handle(q, "queue") }? else {
-            return Err(Error::invalid("the mode applies to rx queues"));
-        };
+        let r = &mut unsafe { handle(q, "rx queue") }?.0;
         r.set_mode(match mode {
             ZMEMIF_RX_MODE_ADAPTIVE => RxMode::Adaptive,
             ZMEMIF_RX_MODE_POLLING => RxMode::Polling,
@@ -755,59 +921,53 @@ pub unsafe extern "C" fn zmemif_queue_set_mode(q: *mut zmemif_queue, mode: u32) 
     })
 }
 
-/// Blocks until rx data / tx space, or `timeout_ms` (-1: forever). 1 ready, 0 timed out.
+/// Blocks until rx data, or `timeout_ms` (-1: forever). 1 ready, 0 timed out. (For tx space:
+/// `zmemif_tx_wait`.)
 ///
 /// # Safety
-/// `q` is a live queue handle.
+/// `q` is a live rx queue handle.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_wait(q: *mut zmemif_queue, timeout_ms: i32) -> i32 {
+pub unsafe extern "C" fn zmemif_rx_queue_wait(q: *mut zmemif_rx_queue, timeout_ms: i32) -> i32 {
     guard(|| {
         let t = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
         // SAFETY: the caller's contract.
-        let ready = match unsafe { handle(q, "queue") }? {
-            zmemif_queue::Rx(r) => r.wait(t)?,
-            zmemif_queue::Tx(tx) => tx.wait(1, t)?,
-        };
-        Ok(ready as i32)
+        let r = &mut unsafe { handle(q, "rx queue") }?.0;
+        Ok(r.wait(t)? as i32)
     })
 }
 
-/// rx: asks the control thread to call the port callback (event 3, arg = qid) once data arrives.
+/// Asks the control thread to call the port callback (event 3, arg = qid) once data arrives.
 /// Returns 1 (and arms nothing) when data is already there, 0 when armed.
 ///
 /// # Safety
-/// `q` is a live queue handle.
+/// `q` is a live rx queue handle.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_arm(q: *mut zmemif_queue) -> i32 {
+pub unsafe extern "C" fn zmemif_rx_queue_arm(q: *mut zmemif_rx_queue) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        let zmemif_queue::Rx(r) = unsafe { handle(q, "queue") }? else {
-            return Err(Error::invalid("only rx queues can be armed"));
-        };
+        let r = &mut unsafe { handle(q, "rx queue") }?.0;
         Ok(r.arm()? as i32)
     })
 }
 
-/// As `zmemif_queue_arm`, but reports to `cb(ctx, 3, qid)` instead of the port callback: for a
+/// As `zmemif_rx_queue_arm`, but reports to `cb(ctx, 3, qid)` instead of the port callback: for a
 /// queue served by another thread's event loop (a Worker), which hears of no port event, so `cb`
 /// is also called when the connection ends (the next call on `q` then says NOT_CONNECTED).
 /// 1 when data is already there, 0 armed.
 ///
 /// # Safety
-/// `q` is a live queue handle; `cb` stays callable until it has fired or the port is freed.
+/// `q` is a live rx queue handle; `cb` stays callable until it has fired or the port is freed.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_queue_arm_cb(
-    q: *mut zmemif_queue,
+pub unsafe extern "C" fn zmemif_rx_queue_arm_cb(
+    q: *mut zmemif_rx_queue,
     cb: zmemif_event_cb,
     ctx: u64,
 ) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        let zmemif_queue::Rx(r) = unsafe { handle(q, "queue") }? else {
-            return Err(Error::invalid("only rx queues can be armed"));
-        };
+        let r = &mut unsafe { handle(q, "rx queue") }?.0;
         let f = cb.ok_or_else(|| null("callback"))?;
-        let cb: crate::state::Callback = Arc::new(move |ev: Event| {
+        let cb: Callback = Arc::new(move |ev: Event| {
             if let Event::RxReady { qid } = ev {
                 f(ctx, ZMEMIF_EVENT_RX_READY, qid as u32)
             }
@@ -816,18 +976,16 @@ pub unsafe extern "C" fn zmemif_queue_arm_cb(
     })
 }
 
-/// tx: blocks until at least `n` buffers are free (a chained packet's worth), or `timeout_ms`
+/// Blocks until at least `n` buffers are free (a chained packet's worth), or `timeout_ms`
 /// (-1: forever). 1 ready, 0 timed out.
 ///
 /// # Safety
 /// `q` is a live tx queue handle.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_tx_wait(q: *mut zmemif_queue, n: u32, timeout_ms: i32) -> i32 {
+pub unsafe extern "C" fn zmemif_tx_wait(q: *mut zmemif_tx_queue, n: u32, timeout_ms: i32) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        let zmemif_queue::Tx(t) = unsafe { handle(q, "queue") }? else {
-            return Err(Error::invalid("tx_wait on an rx queue"));
-        };
+        let t = &mut unsafe { handle(q, "tx queue") }?.0;
         let n = u16::try_from(n).unwrap_or(u16::MAX);
         let t_out = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
         Ok(t.wait(n, t_out)? as i32)
@@ -849,12 +1007,10 @@ pub unsafe extern "C" fn zmemif_tx_wait(q: *mut zmemif_queue, n: u32, timeout_ms
 /// # Safety
 /// `q` is a live rx queue handle; `out` has room for `max` descriptors.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_rx_burst(q: *mut zmemif_queue, out: *mut Desc, max: u32) -> i32 {
+pub unsafe extern "C" fn zmemif_rx_burst(q: *mut zmemif_rx_queue, out: *mut Desc, max: u32) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        let zmemif_queue::Rx(r) = unsafe { handle(q, "queue") }? else {
-            return Err(Error::invalid("rx_burst on a tx queue"));
-        };
+        let r = &mut unsafe { handle(q, "rx queue") }?.0;
         if out.is_null() {
             return Err(null("out"));
         }
@@ -869,13 +1025,10 @@ pub unsafe extern "C" fn zmemif_rx_burst(q: *mut zmemif_queue, out: *mut Desc, m
 /// # Safety
 /// `q` is a live rx queue handle.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_rx_release(q: *mut zmemif_queue) -> i32 {
+pub unsafe extern "C" fn zmemif_rx_release(q: *mut zmemif_rx_queue) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        let zmemif_queue::Rx(r) = unsafe { handle(q, "queue") }? else {
-            return Err(Error::invalid("rx_release on a tx queue"));
-        };
-        r.release()?;
+        unsafe { handle(q, "rx queue") }?.0.release()?;
         Ok(0)
     })
 }
@@ -885,12 +1038,10 @@ pub unsafe extern "C" fn zmemif_rx_release(q: *mut zmemif_queue) -> i32 {
 /// # Safety
 /// `q` is a live tx queue handle; `out` has room for `n` descriptors.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_tx_alloc(q: *mut zmemif_queue, out: *mut Desc, n: u32) -> i32 {
+pub unsafe extern "C" fn zmemif_tx_alloc(q: *mut zmemif_tx_queue, out: *mut Desc, n: u32) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        let zmemif_queue::Tx(t) = unsafe { handle(q, "queue") }? else {
-            return Err(Error::invalid("tx_alloc on an rx queue"));
-        };
+        let t = &mut unsafe { handle(q, "tx queue") }?.0;
         if out.is_null() {
             return Err(null("out"));
         }
@@ -905,12 +1056,14 @@ pub unsafe extern "C" fn zmemif_tx_alloc(q: *mut zmemif_queue, out: *mut Desc, n
 /// # Safety
 /// `q` is a live tx queue handle; `descs` holds `n` descriptors.
 #[no_mangle]
-pub unsafe extern "C" fn zmemif_tx_burst(q: *mut zmemif_queue, descs: *const Desc, n: u32) -> i32 {
+pub unsafe extern "C" fn zmemif_tx_burst(
+    q: *mut zmemif_tx_queue,
+    descs: *const Desc,
+    n: u32,
+) -> i32 {
     guard(|| {
         // SAFETY: the caller's contract.
-        let zmemif_queue::Tx(t) = unsafe { handle(q, "queue") }? else {
-            return Err(Error::invalid("tx_burst on an rx queue"));
-        };
+        let t = &mut unsafe { handle(q, "tx queue") }?.0;
         if descs.is_null() && n > 0 {
             return Err(null("descs"));
         }
@@ -1189,7 +1342,8 @@ mod tests {
                 ZMEMIF_E_INVALID_ARGUMENT
             );
             zmemif_port_free(std::ptr::null_mut());
-            zmemif_queue_free(std::ptr::null_mut());
+            zmemif_rx_queue_free(std::ptr::null_mut());
+            zmemif_tx_queue_free(std::ptr::null_mut());
             zmemif_socket_free(s);
         }
         assert_eq!(guard(|| panic!("boom")), ZMEMIF_E_INTERNAL);

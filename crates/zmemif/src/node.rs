@@ -28,8 +28,8 @@ use napi::{sys, Env, Error as NapiError, Status};
 use napi_derive::napi;
 
 use crate::ffi::{
-    self, zmemif_port, zmemif_port_config, zmemif_port_info, zmemif_probe_result, zmemif_queue,
-    zmemif_socket,
+    self, zmemif_port, zmemif_port_config, zmemif_port_info, zmemif_probe_result, zmemif_rx_queue,
+    zmemif_socket, zmemif_tx_queue,
 };
 use crate::queue::Desc;
 use crate::state::Event;
@@ -211,46 +211,108 @@ pub fn port_reason(p: f64) -> String {
     })
 }
 
-/// A queue handle, or a negative code.
+// ---- queues: an rx and a tx queue are different handle types, as in the C ABI ----
+
+/// An rx queue handle, or a negative code.
 #[napi]
-pub fn queue_open(p: f64, dir: u32, qid: u32) -> f64 {
-    let mut out: *mut zmemif_queue = std::ptr::null_mut();
+pub fn rx_queue_open(p: f64, qid: u32) -> f64 {
+    let mut out: *mut zmemif_rx_queue = std::ptr::null_mut();
     // SAFETY: a live port handle; `out` is local.
-    let rc = unsafe { ffi::zmemif_queue_open(ptr(p), dir, qid, &mut out) };
+    let rc = unsafe { ffi::zmemif_rx_queue_open(ptr(p), qid, &mut out) };
+    handle_or_code(rc, out)
+}
+
+/// A tx queue handle, or a negative code.
+#[napi]
+pub fn tx_queue_open(p: f64, qid: u32) -> f64 {
+    let mut out: *mut zmemif_tx_queue = std::ptr::null_mut();
+    // SAFETY: a live port handle; `out` is local.
+    let rc = unsafe { ffi::zmemif_tx_queue_open(ptr(p), qid, &mut out) };
     handle_or_code(rc, out)
 }
 
 #[napi]
-pub fn queue_free(q: f64) {
-    // SAFETY: the binding passes a handle from queue_open once, its views revoked.
-    unsafe { ffi::zmemif_queue_free(ptr(q)) }
+pub fn rx_queue_free(q: f64) {
+    // SAFETY: the binding passes a handle from rx_queue_open once, its views revoked.
+    unsafe { ffi::zmemif_rx_queue_free(ptr(q)) }
 }
 
 #[napi]
-pub fn queue_attach(q: f64) -> i32 {
-    // SAFETY: a live queue handle (binding's contract).
-    unsafe { ffi::zmemif_queue_attach(ptr(q)) }
+pub fn tx_queue_free(q: f64) {
+    // SAFETY: the binding passes a handle from tx_queue_open once, its views revoked.
+    unsafe { ffi::zmemif_tx_queue_free(ptr(q)) }
 }
 
 #[napi]
-pub fn queue_detach(q: f64) -> i32 {
-    // SAFETY: a live queue handle (binding's contract).
-    unsafe { ffi::zmemif_queue_detach(ptr(q)) }
+pub fn rx_queue_attach(q: f64) -> i32 {
+    // SAFETY: a live rx queue handle (binding's contract).
+    unsafe { ffi::zmemif_rx_queue_attach(ptr(q)) }
 }
 
 #[napi]
-pub fn queue_num_regions(q: f64) -> i32 {
-    // SAFETY: a live queue handle (binding's contract).
-    unsafe { ffi::zmemif_queue_num_regions(ptr(q)) }
+pub fn tx_queue_attach(q: f64) -> i32 {
+    // SAFETY: a live tx queue handle (binding's contract).
+    unsafe { ffi::zmemif_tx_queue_attach(ptr(q)) }
 }
 
-/// One external ArrayBuffer over region `idx` of the attached connection (never a copy), or a
-/// negative code. It must be revoked with `detach_buffer` before the queue detaches.
 #[napi]
-pub fn queue_region(env: Env, q: f64, idx: u32) -> napi::Result<Either<ArrayBuffer<'static>, i32>> {
+pub fn rx_queue_detach(q: f64) -> i32 {
+    // SAFETY: a live rx queue handle (binding's contract).
+    unsafe { ffi::zmemif_rx_queue_detach(ptr(q)) }
+}
+
+#[napi]
+pub fn tx_queue_detach(q: f64) -> i32 {
+    // SAFETY: a live tx queue handle (binding's contract).
+    unsafe { ffi::zmemif_tx_queue_detach(ptr(q)) }
+}
+
+#[napi]
+pub fn rx_queue_num_regions(q: f64) -> i32 {
+    // SAFETY: a live rx queue handle (binding's contract).
+    unsafe { ffi::zmemif_rx_queue_num_regions(ptr(q)) }
+}
+
+#[napi]
+pub fn tx_queue_num_regions(q: f64) -> i32 {
+    // SAFETY: a live tx queue handle (binding's contract).
+    unsafe { ffi::zmemif_tx_queue_num_regions(ptr(q)) }
+}
+
+/// One external ArrayBuffer over region `idx` of the rx queue's attached connection (never a
+/// copy), or a negative code. It must be revoked with `revokeRegion` before the queue detaches.
+#[napi]
+pub fn rx_queue_region(
+    env: Env,
+    q: f64,
+    idx: u32,
+) -> napi::Result<Either<ArrayBuffer<'static>, i32>> {
     let (mut base, mut size) = (0u64, 0u64);
-    // SAFETY: a live queue handle; `base` and `size` are local.
-    let rc = unsafe { ffi::zmemif_queue_region(ptr(q), idx, &mut base, &mut size) };
+    // SAFETY: a live rx queue handle; `base` and `size` are local.
+    let rc = unsafe { ffi::zmemif_rx_queue_region(ptr(q), idx, &mut base, &mut size) };
+    region_buffer(env, rc, base, size)
+}
+
+/// As `rx_queue_region`, for a tx queue.
+#[napi]
+pub fn tx_queue_region(
+    env: Env,
+    q: f64,
+    idx: u32,
+) -> napi::Result<Either<ArrayBuffer<'static>, i32>> {
+    let (mut base, mut size) = (0u64, 0u64);
+    // SAFETY: a live tx queue handle; `base` and `size` are local.
+    let rc = unsafe { ffi::zmemif_tx_queue_region(ptr(q), idx, &mut base, &mut size) };
+    region_buffer(env, rc, base, size)
+}
+
+/// The external ArrayBuffer over a region `zmemif_*_queue_region` returned (`rc` 0), or its code.
+fn region_buffer(
+    env: Env,
+    rc: i32,
+    base: u64,
+    size: u64,
+) -> napi::Result<Either<ArrayBuffer<'static>, i32>> {
     if rc < 0 {
         return Ok(Either::B(rc));
     }
@@ -291,46 +353,62 @@ pub fn detach_buffer(buffer: ArrayBuffer<'_>) -> napi::Result<()> {
     buffer.detach()
 }
 
-/// Fills `out` (8 u64) with the queue's `zmemif_queue_stats`.
-#[napi(js_name = "queueStats")]
-pub fn queue_stats_get(q: f64, mut out: BigUint64ArraySlice<'_>) -> i32 {
+/// `out` as a `zmemif_queue_stats`, or the code for an array too short.
+fn stats_out(out: &mut BigUint64ArraySlice<'_>, what: &str) -> Result<*mut QueueStats, i32> {
     // SAFETY: the typed array is lent for this call only, and no JS runs until it returns.
     let out = unsafe { out.as_mut() };
     let need = std::mem::size_of::<QueueStats>() / 8;
     if out.len() < need {
-        return too_short("queue_stats_get", out.len(), need);
+        return Err(too_short(what, out.len(), need));
     }
-    // SAFETY: a live queue handle; `out` holds a QueueStats (64 bytes, u64 fields, 8-aligned).
-    unsafe { ffi::zmemif_queue_stats_get(ptr(q), out.as_mut_ptr().cast::<QueueStats>()) }
+    // A QueueStats is 64 bytes of u64 fields, 8-aligned, as the array's elements are.
+    Ok(out.as_mut_ptr().cast::<QueueStats>())
 }
 
-#[napi]
-pub fn queue_set_mode(q: f64, mode: u32) -> i32 {
-    // SAFETY: a live queue handle (binding's contract).
-    unsafe { ffi::zmemif_queue_set_mode(ptr(q), mode) }
+/// Fills `out` (8 u64) with the rx queue's `zmemif_queue_stats`.
+#[napi(js_name = "rxQueueStats")]
+pub fn rx_queue_stats_get(q: f64, mut out: BigUint64ArraySlice<'_>) -> i32 {
+    match stats_out(&mut out, "rx_queue_stats_get") {
+        // SAFETY: a live rx queue handle; `p` holds a QueueStats.
+        Ok(p) => unsafe { ffi::zmemif_rx_queue_stats_get(ptr(q), p) },
+        Err(rc) => rc,
+    }
 }
 
-#[napi]
-pub fn queue_wait(q: f64, timeout_ms: i32) -> i32 {
-    // SAFETY: a live queue handle (binding's contract).
-    unsafe { ffi::zmemif_queue_wait(ptr(q), timeout_ms) }
+/// Fills `out` (8 u64) with the tx queue's `zmemif_queue_stats`.
+#[napi(js_name = "txQueueStats")]
+pub fn tx_queue_stats_get(q: f64, mut out: BigUint64ArraySlice<'_>) -> i32 {
+    match stats_out(&mut out, "tx_queue_stats_get") {
+        // SAFETY: a live tx queue handle; `p` holds a QueueStats.
+        Ok(p) => unsafe { ffi::zmemif_tx_queue_stats_get(ptr(q), p) },
+        Err(rc) => rc,
+    }
 }
 
-#[napi]
-pub fn queue_arm(q: f64) -> i32 {
-    // SAFETY: a live queue handle (binding's contract).
-    unsafe { ffi::zmemif_queue_arm(ptr(q)) }
+#[napi(js_name = "queueSetMode")]
+pub fn rx_queue_set_mode(q: f64, mode: u32) -> i32 {
+    // SAFETY: a live rx queue handle (binding's contract).
+    unsafe { ffi::zmemif_rx_queue_set_mode(ptr(q), mode) }
 }
 
-/// As `queue_arm`, but reports RX_READY to `hook` with `ctx` (a Worker's queue).
+#[napi(js_name = "queueWait")]
+pub fn rx_queue_wait(q: f64, timeout_ms: i32) -> i32 {
+    // SAFETY: a live rx queue handle (binding's contract).
+    unsafe { ffi::zmemif_rx_queue_wait(ptr(q), timeout_ms) }
+}
+
+#[napi(js_name = "queueArm")]
+pub fn rx_queue_arm(q: f64) -> i32 {
+    // SAFETY: a live rx queue handle (binding's contract).
+    unsafe { ffi::zmemif_rx_queue_arm(ptr(q)) }
+}
+
+/// As `queueArm`, but reports RX_READY to `hook` with `ctx` (a Worker's queue).
 #[napi(js_name = "queueArmHook")]
-pub fn queue_arm_cb(q: f64, hook: &External<Arc<Sink>>, ctx: f64) -> i32 {
-    // SAFETY: a live queue handle (binding's contract).
-    let Some(queue) = (unsafe { ptr::<zmemif_queue>(q).as_mut() }) else {
-        return invalid("queue is null");
-    };
-    let zmemif_queue::Rx(r) = queue else {
-        return invalid("only rx queues can be armed");
+pub fn rx_queue_arm_cb(q: f64, hook: &External<Arc<Sink>>, ctx: f64) -> i32 {
+    // SAFETY: a live rx queue handle (binding's contract).
+    let Some(queue) = (unsafe { ptr::<zmemif_rx_queue>(q).as_mut() }) else {
+        return invalid("rx queue is null");
     };
     let s = Arc::clone(hook);
     let cb: crate::state::Callback = Arc::new(move |ev: Event| {
@@ -338,7 +416,7 @@ pub fn queue_arm_cb(q: f64, hook: &External<Arc<Sink>>, ctx: f64) -> i32 {
             deliver(&s, ctx, ev)
         }
     });
-    match r.arm_with(Some(cb)) {
+    match queue.0.arm_with(Some(cb)) {
         Ok(ready) => ready as i32,
         Err(e) => ffi::set_error(&e),
     }
@@ -434,10 +512,10 @@ unsafe fn int32(env: sys::napi_env, v: i32) -> sys::napi_value {
 /// # Safety
 /// Called by N-API; the binding passes a live queue handle and an address from `address_of` with
 /// room for `n` descriptors (the same contract as under bun:ffi).
-unsafe fn burst(
+unsafe fn burst<Q>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    f: impl FnOnce(*mut zmemif_queue, *mut Desc, u32) -> i32,
+    f: impl FnOnce(*mut Q, *mut Desc, u32) -> i32,
 ) -> sys::napi_value {
     // SAFETY: the caller's contract.
     let [q, d, n] = unsafe { numbers3(env, info) };
