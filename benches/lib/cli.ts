@@ -38,8 +38,10 @@ Options:
   --save FILE       also write the JSON lines to FILE (keeps the tables on stdout)
   --plot FILE.svg   also draw received Mpps by packet size for each case
   --base DIR        also run bun-bun with the Bun peer of another checkout DIR (its
-                    benches/bun_peer.ts, ts/ and built library), as scenario bun-base, in the
-                    same alternating rounds: Bun's figures beside an earlier version's
+                    benches/bun_peer.ts, ts/ and built library), as scenario bun-base, and
+                    rust-rust with DIR's target/release/zmemif-peer, as scenario rust-base, in
+                    the same alternating rounds: the figures beside an earlier version's (each
+                    only when its own scenario is selected)
   --smoke           CI mode: one or two cases of each scenario (both roles of bun-dpdk) at 64
                     bytes, 1 round, short windows; exits 1 if a case fails or moves no packets
   --help            this text
@@ -70,7 +72,7 @@ export interface Options {
   save: string | undefined;
   plot: string | undefined;
   smoke: boolean;
-  /** --base: a checkout whose Bun peer runs as bun-base */
+  /** --base: a checkout whose Bun peer runs as bun-base and zmemif-peer as rust-base */
   base: string | undefined;
 }
 

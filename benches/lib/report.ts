@@ -105,7 +105,10 @@ const BASELINES: Partial<Record<ScenarioName, { base: ScenarioName; match: (a: C
     { base: "udp", match: () => true },
   ],
   "bun-dpdk": [{ base: "dpdk-dpdk", match: (a, b) => a.direction === b.direction }],
-  "rust-rust": [{ base: "dpdk-dpdk", match: (a, b) => a.direction === b.direction }],
+  "rust-rust": [
+    { base: "rust-base", match: (a, b) => a.direction === b.direction },
+    { base: "dpdk-dpdk", match: (a, b) => a.direction === b.direction },
+  ],
   "node-bun": [
     { base: "bun-bun", match: (a, b) => a.direction === b.direction },
     { base: "dgram", match: () => true },
@@ -229,6 +232,12 @@ export function targets(rows: Row[]): Target[] {
     ratio("bun-bun vs udp sendMany", r, "udp", 20);
     // --base: no regression from an earlier version (issue 10: the packaging must not slow Bun)
     if (rows.some((b) => b.c.scenario === "bun-base")) ratio("bun-bun vs bun-base (--base)", r, "bun-base", 0.95);
+  }
+  // --base: the crate alone, no regression from an earlier version either (issue 11)
+  if (rows.some((b) => b.c.scenario === "rust-base")) {
+    for (const r of at64.filter((r) => r.c.scenario === "rust-rust")) {
+      ratio("rust-rust vs rust-base (--base)", r, "rust-base", 0.95);
+    }
   }
   // Node.js (issue 10): its tx and its rx against Bun's, and against node:dgram.
   for (const r of at64.filter((r) => r.c.scenario === "node-bun")) {

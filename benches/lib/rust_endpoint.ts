@@ -12,12 +12,15 @@ import { BenchError, type Counters, type Endpoint, type Final, type Mark } from 
 const STATS_MS = 100;
 const TIMEOUT_MS = 10_000;
 
-export function rustPeerPath(): string {
-  const p = process.env.ZMEMIF_PEER ?? fileURLToPath(new URL("../../target/release/zmemif-peer", import.meta.url));
+/** This checkout's zmemif-peer (or $ZMEMIF_PEER); with `checkout`, that checkout's. */
+export function rustPeerPath(checkout?: string): string {
+  const p =
+    checkout !== undefined
+      ? `${checkout}/target/release/zmemif-peer`
+      : (process.env.ZMEMIF_PEER ?? fileURLToPath(new URL("../../target/release/zmemif-peer", import.meta.url)));
   if (!existsSync(p)) {
-    throw new BenchError(
-      `zmemif-peer not found at ${p}: build it with \`cargo build --release -p zmemif\` (or set ZMEMIF_PEER)`,
-    );
+    const where = checkout !== undefined ? ` in ${checkout}` : " (or set ZMEMIF_PEER)";
+    throw new BenchError(`zmemif-peer not found at ${p}: build it with \`cargo build --release -p zmemif\`${where}`);
   }
   return p;
 }
@@ -32,6 +35,8 @@ export interface RustPeerArgs {
   queues: number;
   /** source: stop sending after this many seconds of traffic */
   seconds?: number;
+  /** the checkout whose zmemif-peer runs (pps.ts --base); default this one's */
+  checkout?: string | undefined;
 }
 
 type Json = Record<string, unknown>;
@@ -50,7 +55,7 @@ export class RustEndpoint implements Endpoint {
     this.#size = a.size;
     this.#sourceSeconds = a.seconds ?? 0;
     const argv = [
-      rustPeerPath(),
+      rustPeerPath(a.checkout),
       "--socket",
       a.socket,
       "--role",

@@ -17,7 +17,8 @@ export type ScenarioName =
   | "node-bun"
   | "node-node"
   | "dgram"
-  | "bun-base";
+  | "bun-base"
+  | "rust-base";
 export const SCENARIOS: readonly ScenarioName[] = [
   "bun-bun",
   "bun-dpdk",

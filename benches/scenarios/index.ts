@@ -8,7 +8,7 @@ import { dgram, nodeBun, nodeNode } from "./node.ts";
 import { rustRust } from "./rust_rust.ts";
 import { udp } from "./udp.ts";
 
-const REGISTRY: Record<Exclude<ScenarioName, "bun-base">, () => Case[]> = {
+const REGISTRY: Record<Exclude<ScenarioName, "bun-base" | "rust-base">, () => Case[]> = {
   "bun-bun": bunBun,
   "bun-dpdk": bunDpdk,
   "dpdk-dpdk": dpdkDpdk,
@@ -25,8 +25,8 @@ const DIRECTION_ORDER = ["c2s", "s2c", "loopback", "round-trip"];
 /**
  * Place in a round: a case sits next to what it is compared with, so that on a machine whose
  * speed drifts minute to minute the two are measured seconds apart. Per direction: Bun sending
- * to testpmd, testpmd↔testpmd, Bun receiving from testpmd, bun-bun, node-bun and node-node,
- * rust-rust.
+ * to testpmd, testpmd↔testpmd, Bun receiving from testpmd, bun-bun (and bun-base), node-bun and
+ * node-node, rust-rust (and rust-base).
  */
 function rank(c: Case): number {
   const bunSends = c.tx.startsWith("bun");
@@ -41,13 +41,19 @@ function rank(c: Case): number {
           ? 3
           : c.scenario === "node-bun" || c.scenario === "node-node"
             ? 4
-            : 5;
+            : c.scenario === "rust-rust"
+              ? 5
+              : 6;
   return DIRECTION_ORDER.indexOf(c.direction) * 10 + inGroup;
 }
 
-/** The cases of `names`; with `base` (--base DIR), bun-bun's cases again as bun-base. */
+/**
+ * The cases of `names`; with `base` (--base DIR), bun-bun's cases again as bun-base and rust-rust's
+ * as rust-base, with the peers of the checkout DIR.
+ */
 export function casesOf(names: readonly ScenarioName[], base?: string): Case[] {
-  const cases = names.flatMap((n) => (n === "bun-base" ? [] : REGISTRY[n]()));
+  const cases = names.flatMap((n) => (n === "bun-base" || n === "rust-base" ? [] : REGISTRY[n]()));
   if (base !== undefined && names.includes("bun-bun")) cases.push(...bunBun(base));
+  if (base !== undefined && names.includes("rust-rust")) cases.push(...rustRust(base));
   return cases.sort((a, b) => rank(a) - rank(b));
 }
