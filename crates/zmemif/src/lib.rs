@@ -32,6 +32,7 @@ pub mod creds;
 pub mod error;
 pub mod ffi;
 mod handle;
+mod handshake;
 // Not in unit-test builds: napi-derive generates no bindings there.
 #[cfg(all(feature = "node", not(test)))]
 mod node;
@@ -39,11 +40,13 @@ pub mod port;
 pub mod probe;
 pub mod queue;
 pub mod region;
+mod registry;
 mod ring;
 pub mod sock;
 mod state;
 mod stats;
 pub mod wire;
+mod worker;
 
 pub use config::PortConfig;
 pub use conn::{Dir, Role};
@@ -59,6 +62,6 @@ pub use wire::Mode;
 /// Test hooks for the cargo-fuzz targets (`crates/zmemif/fuzz`), behind the `fuzzing` feature.
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
-    pub use crate::control::fuzzing::{Attach, Handshake};
+    pub use crate::handshake::fuzzing::{Attach, Handshake};
     pub use crate::queue::fuzzing::{FuzzQueue, Pair, RawDesc};
 }

@@ -22,7 +22,7 @@ pub struct Socket {
 }
 
 struct SocketInner {
-    ctl: Arc<Control>,
+    ctl: Control,
 }
 
 impl Drop for SocketInner {
