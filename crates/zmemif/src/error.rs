@@ -4,86 +4,60 @@
 use std::fmt;
 use std::io;
 
-/// Stable error codes of the C ABI (negative `i32`). Never renumber.
-#[repr(i32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Code {
-    InvalidArgument = -1,
-    SocketPath = -2,
-    Permission = -3,
-    AddressInUse = -4,
-    IdInUse = -5,
-    NotConnected = -6,
-    Timeout = -7,
-    QueueRange = -8,
-    Busy = -9,
-    Closed = -10,
-    PeerRejected = -11,
-    TooLarge = -12,
-    Io = -13,
-    Internal = -14,
-}
+// The one list of error codes: each `ZMEMIF_E_<NAME>` constant is a code's number and name, and
+// its doc line is its message (`Code`'s `Display`, and `zmemif_strerror` in C). cbindgen copies the
+// constants into include/zmemif.h as they are (scripts/gen-abi.ts takes them on to TypeScript),
+// and build.rs makes the `Code` enum from the same lines (variant `InvalidArgument` for
+// `ZMEMIF_E_INVALID_ARGUMENT`). One line of doc each, plain text. Never renumber.
+
+/// invalid argument
+pub const ZMEMIF_E_INVALID_ARGUMENT: i32 = -1;
+/// bad socket path
+pub const ZMEMIF_E_SOCKET_PATH: i32 = -2;
+/// permission denied on the control socket
+pub const ZMEMIF_E_PERMISSION: i32 = -3;
+/// a live memif server already listens on this socket
+pub const ZMEMIF_E_ADDRESS_IN_USE: i32 = -4;
+/// an interface with this id and role already exists on this socket
+pub const ZMEMIF_E_ID_IN_USE: i32 = -5;
+/// not connected
+pub const ZMEMIF_E_NOT_CONNECTED: i32 = -6;
+/// timed out
+pub const ZMEMIF_E_TIMEOUT: i32 = -7;
+/// queue id out of range
+pub const ZMEMIF_E_QUEUE_RANGE: i32 = -8;
+/// queue already open through another handle
+pub const ZMEMIF_E_BUSY: i32 = -9;
+/// port or socket closed
+pub const ZMEMIF_E_CLOSED: i32 = -10;
+/// the peer refused the connection
+pub const ZMEMIF_E_PEER_REJECTED: i32 = -11;
+/// packet too large
+pub const ZMEMIF_E_TOO_LARGE: i32 = -12;
+/// operating system error
+pub const ZMEMIF_E_IO: i32 = -13;
+/// internal error (a bug in zmemif)
+pub const ZMEMIF_E_INTERNAL: i32 = -14;
+
+// `enum Code` with `Code::ALL`, `name()` and `message_c()`, made by build.rs from the list above.
+include!(concat!(env!("OUT_DIR"), "/codes.rs"));
 
 impl Code {
-    pub fn name(self) -> &'static str {
-        match self {
-            Code::InvalidArgument => "INVALID_ARGUMENT",
-            Code::SocketPath => "SOCKET_PATH",
-            Code::Permission => "PERMISSION",
-            Code::AddressInUse => "ADDRESS_IN_USE",
-            Code::IdInUse => "ID_IN_USE",
-            Code::NotConnected => "NOT_CONNECTED",
-            Code::Timeout => "TIMEOUT",
-            Code::QueueRange => "QUEUE_RANGE",
-            Code::Busy => "BUSY",
-            Code::Closed => "CLOSED",
-            Code::PeerRejected => "PEER_REJECTED",
-            Code::TooLarge => "TOO_LARGE",
-            Code::Io => "IO",
-            Code::Internal => "INTERNAL",
-        }
-    }
-
     pub fn from_i32(v: i32) -> Option<Code> {
-        use Code::*;
-        [
-            InvalidArgument,
-            SocketPath,
-            Permission,
-            AddressInUse,
-            IdInUse,
-            NotConnected,
-            Timeout,
-            QueueRange,
-            Busy,
-            Closed,
-            PeerRejected,
-            TooLarge,
-            Io,
-            Internal,
-        ]
-        .into_iter()
-        .find(|c| *c as i32 == v)
+        Code::ALL.into_iter().find(|c| *c as i32 == v)
     }
 
-    /// A fixed description of the code (the per-call message says more).
+    /// A fixed description of the code (the per-call message says more); also its `Display`.
     pub fn describe(self) -> &'static str {
-        match self {
-            Code::InvalidArgument => "invalid argument",
-            Code::SocketPath => "bad socket path",
-            Code::Permission => "permission denied on the control socket",
-            Code::AddressInUse => "a live memif server already listens on this socket",
-            Code::IdInUse => "an interface with this id and role already exists on this socket",
-            Code::NotConnected => "not connected",
-            Code::Timeout => "timed out",
-            Code::QueueRange => "queue id out of range",
-            Code::Busy => "queue already open through another handle",
-            Code::Closed => "port or socket closed",
-            Code::PeerRejected => "the peer refused the connection",
-            Code::TooLarge => "packet too large",
-            Code::Io => "operating system error",
-            Code::Internal => "internal error (a bug in zmemif)",
-        }
+        self.message_c()
+            .to_str()
+            .expect("build.rs writes the messages as plain text")
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
     }
 }
 
@@ -160,6 +134,22 @@ mod tests {
         }
         assert!(Code::from_i32(0).is_none());
         assert!(Code::from_i32(-15).is_none());
+    }
+
+    #[test]
+    fn one_list() {
+        assert_eq!(Code::ALL.len(), 14);
+        assert_eq!(Code::InvalidArgument as i32, ZMEMIF_E_INVALID_ARGUMENT);
+        assert_eq!(Code::Io.name(), "IO");
+        assert_eq!(Code::IdInUse.name(), "ID_IN_USE");
+        assert_eq!(
+            Code::Internal.to_string(),
+            "internal error (a bug in zmemif)"
+        );
+        for c in Code::ALL {
+            assert_eq!(c.to_string(), c.describe());
+            assert_eq!(c.message_c().to_str().unwrap(), c.describe());
+        }
     }
 
     #[test]

@@ -25,21 +25,7 @@ use crate::{Mode, Role};
 
 // `Desc` is `Desc` and `QueueStats` is `QueueStats` in C (renamed in cbindgen.toml).
 
-// Stable result codes (`error::Code`), events, roles, modes and flags, for C.
-pub const ZMEMIF_E_INVALID_ARGUMENT: i32 = -1;
-pub const ZMEMIF_E_SOCKET_PATH: i32 = -2;
-pub const ZMEMIF_E_PERMISSION: i32 = -3;
-pub const ZMEMIF_E_ADDRESS_IN_USE: i32 = -4;
-pub const ZMEMIF_E_ID_IN_USE: i32 = -5;
-pub const ZMEMIF_E_NOT_CONNECTED: i32 = -6;
-pub const ZMEMIF_E_TIMEOUT: i32 = -7;
-pub const ZMEMIF_E_QUEUE_RANGE: i32 = -8;
-pub const ZMEMIF_E_BUSY: i32 = -9;
-pub const ZMEMIF_E_CLOSED: i32 = -10;
-pub const ZMEMIF_E_PEER_REJECTED: i32 = -11;
-pub const ZMEMIF_E_TOO_LARGE: i32 = -12;
-pub const ZMEMIF_E_IO: i32 = -13;
-pub const ZMEMIF_E_INTERNAL: i32 = -14;
+// Events, roles, modes and flags, for C. The result codes (`ZMEMIF_E_*`) are in error.rs.
 pub const ZMEMIF_EVENT_CONNECTED: u32 = 1;
 pub const ZMEMIF_EVENT_DISCONNECTED: u32 = 2;
 pub const ZMEMIF_EVENT_RX_READY: u32 = 3;
@@ -268,20 +254,7 @@ fn copy_out(s: &str, buf: *mut u8, len: u32) -> i32 {
 #[no_mangle]
 pub extern "C" fn zmemif_strerror(code: i32) -> *const c_char {
     let s: &'static std::ffi::CStr = match Code::from_i32(code) {
-        Some(Code::InvalidArgument) => c"invalid argument",
-        Some(Code::SocketPath) => c"bad socket path",
-        Some(Code::Permission) => c"permission denied on the control socket",
-        Some(Code::AddressInUse) => c"a live memif server already listens on this socket",
-        Some(Code::IdInUse) => c"an interface with this id and role already exists on this socket",
-        Some(Code::NotConnected) => c"not connected",
-        Some(Code::Timeout) => c"timed out",
-        Some(Code::QueueRange) => c"queue id out of range",
-        Some(Code::Busy) => c"queue already open through another handle",
-        Some(Code::Closed) => c"port or socket closed",
-        Some(Code::PeerRejected) => c"the peer refused the connection",
-        Some(Code::TooLarge) => c"packet too large",
-        Some(Code::Io) => c"operating system error",
-        Some(Code::Internal) => c"internal error (a bug in zmemif)",
+        Some(c) => c.message_c(),
         None if code >= 0 => c"success",
         None => c"unknown error code",
     };
@@ -1224,6 +1197,7 @@ pub unsafe extern "C" fn zmemif_probe(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::*;
 
     #[test]
     fn c_constants_match_the_codes() {
