@@ -25,10 +25,14 @@
 //! imports have no cycle).
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// Only `ffi` (the C ABI), `error` (`Error`, `Code`, the `ZMEMIF_E_*` numbers) and `probe` (what
+// `zmemif info` asks a server) are public modules; the rest of what users need is re-exported
+// below. The `fuzzing` feature adds the hooks
+// that fuzz targets and hostile-peer tests drive the internals with.
 mod config;
-pub mod conn;
+mod conn;
 mod control;
-pub mod creds;
+mod creds;
 pub mod error;
 pub mod ffi;
 mod handle;
@@ -36,16 +40,16 @@ mod handshake;
 // Not in unit-test builds: napi-derive generates no bindings there.
 #[cfg(all(feature = "node", not(test)))]
 mod node;
-pub mod port;
+mod port;
 pub mod probe;
-pub mod queue;
-pub mod region;
+mod queue;
+mod region;
 mod registry;
 mod ring;
-pub mod sock;
+mod sock;
 mod state;
 mod stats;
-pub mod wire;
+mod wire;
 mod worker;
 
 pub use config::PortConfig;
@@ -59,9 +63,29 @@ pub use state::{Callback, Event, PortInfo, Status};
 pub use stats::QueueStats;
 pub use wire::Mode;
 
-/// Test hooks for the cargo-fuzz targets (`crates/zmemif/fuzz`), behind the `fuzzing` feature.
+/// Test hooks, behind the `fuzzing` feature (off in every normal build): for the cargo-fuzz
+/// targets (`crates/zmemif/fuzz`), and for the integration tests that play a hostile or unusual
+/// peer by hand (`tests/hostile_peer.rs`, `tests/peer_layouts.rs`), which get the feature through
+/// the crate's dev-dependency on itself.
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     pub use crate::handshake::fuzzing::{Attach, Handshake};
     pub use crate::queue::fuzzing::{FuzzQueue, Pair, RawDesc};
+
+    /// One connection's regions, rings and eventfds (`Connection::create_client`, ...).
+    pub mod conn {
+        pub use crate::conn::*;
+    }
+    /// Shared-memory regions.
+    pub mod region {
+        pub use crate::region::*;
+    }
+    /// The control socket: raw messages with fds.
+    pub mod sock {
+        pub use crate::sock::*;
+    }
+    /// Control messages and the shared-memory layout.
+    pub mod wire {
+        pub use crate::wire::*;
+    }
 }

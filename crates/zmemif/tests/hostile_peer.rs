@@ -10,8 +10,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use peer::{pattern, recv_packets, send_blocking, tmp_sock};
-use zmemif::sock::{self, Recv};
-use zmemif::wire::{AddRing, Init, Msg, VERSION};
+use zmemif::fuzzing::sock::{self, Recv};
+use zmemif::fuzzing::wire::{AddRing, Init, Msg, VERSION};
 use zmemif::{Perms, Port, PortConfig, Role, Socket, SocketAddr};
 
 const T: Duration = Duration::from_secs(10);
@@ -40,7 +40,7 @@ fn refused(addr: &SocketAddr, script: &Script) -> String {
     let fd = sock::connect_to(addr).expect("connect");
     let (hello, _) = recv_msg(&fd).expect("HELLO");
     assert!(matches!(hello, Msg::Hello(_)));
-    let efd = zmemif::conn::new_eventfd().unwrap();
+    let efd = zmemif::fuzzing::conn::new_eventfd().unwrap();
     for (i, (bytes, with_fd)) in script.iter().enumerate() {
         send_raw(&fd, bytes, with_fd.then(|| efd.as_fd()));
         match recv_msg(&fd) {
@@ -240,8 +240,11 @@ fn a_client_that_never_finishes_the_handshake_is_timed_out() {
 
 /// A raw client that completes the handshake honestly with memory of its own, then breaks the ring
 /// protocol: returns the control socket and its side of the connection.
-fn raw_connected_client(addr: &SocketAddr, id: u32) -> (OwnedFd, zmemif::conn::Connection) {
-    use zmemif::conn::{Connection, Params};
+fn raw_connected_client(
+    addr: &SocketAddr,
+    id: u32,
+) -> (OwnedFd, zmemif::fuzzing::conn::Connection) {
+    use zmemif::fuzzing::conn::{Connection, Params};
     use zmemif::Dir;
     let fd = sock::connect_to(addr).expect("connect");
     let (hello, _) = recv_msg(&fd).expect("HELLO");

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use peer::{pattern, recv_packets, tmp_sock, Peer};
-use zmemif::region::Region;
-use zmemif::sock::{self, Recv};
-use zmemif::wire::{ring_stride, AddRing, Init, Msg, COOKIE, VERSION};
+use zmemif::fuzzing::region::Region;
+use zmemif::fuzzing::sock::{self, Recv};
+use zmemif::fuzzing::wire::{ring_stride, AddRing, Init, Msg, COOKIE, VERSION};
 use zmemif::{Desc, Perms, Port, PortConfig, Role, Socket, SocketAddr};
 
 const T: Duration = Duration::from_secs(10);
@@ -98,8 +98,8 @@ fn server_accepts_a_rings_only_region_0_with_buffers_in_region_1() {
         }
     }
     let efd = [
-        zmemif::conn::new_eventfd().unwrap(),
-        zmemif::conn::new_eventfd().unwrap(),
+        zmemif::fuzzing::conn::new_eventfd().unwrap(),
+        zmemif::fuzzing::conn::new_eventfd().unwrap(),
     ];
 
     let fd = sock::connect_to(&addr).unwrap();

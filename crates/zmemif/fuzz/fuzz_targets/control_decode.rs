@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zmemif::wire::Msg;
+use zmemif::fuzzing::wire::Msg;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = Msg::decode(data) {

@@ -6,7 +6,7 @@
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use zmemif::fuzzing::{Attach, Handshake};
-use zmemif::wire::{self, AddRing, Hello, Init, Msg};
+use zmemif::fuzzing::wire::{self, AddRing, Hello, Init, Msg};
 use zmemif::PortConfig;
 
 #[derive(Arbitrary, Debug)]
