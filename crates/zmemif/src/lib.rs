@@ -14,7 +14,10 @@
 //! handle.rs  what queues may ask of the control thread (wake, arm)
 //! queue.rs   the burst API: descriptors, rx modes; queue/rx.rs RxQueue (rx_burst / release),
 //!            queue/tx.rs TxQueue (alloc / tx_burst), queue/shared.rs what both share
-//! control.rs the control thread: handshakes, reconnects, teardown, armed interrupts
+//! handshake.rs    the handshake, both roles, as a state machine (no socket)
+//! registry.rs     a socket's ports and listener
+//! worker.rs       the control thread's loop: accept/connect, links, reconnects, armed interrupts
+//! control.rs      starts and stops the control thread
 //! port.rs    Socket and Port, the public objects
 //! probe.rs   reading a server's HELLO without connecting (`zmemif info`)
 //! ffi.rs     the C ABI (only `extern "C"`)
