@@ -43,6 +43,9 @@ export class BindTable {
   #wild6 = 0;
   readonly #bound4 = new Map<number, number>();
   readonly #bound6 = new Map<string, number>();
+  /** the last lookup (a burst is mostly for one port) */
+  #lastPort = -1;
+  #last: Endpoint | undefined = undefined;
 
   get size(): number {
     return this.#byPort.size;
@@ -50,7 +53,11 @@ export class BindTable {
 
   /** The socket bound to UDP port `lport`. */
   get(lport: number): Endpoint | undefined {
-    return this.#byPort.get(lport);
+    if (lport === this.#lastPort) return this.#last;
+    const s = this.#byPort.get(lport);
+    this.#lastPort = lport;
+    this.#last = s;
+    return s;
   }
 
   endpoints(): IterableIterator<Endpoint> {
@@ -75,6 +82,7 @@ export class BindTable {
       );
     }
     this.#byPort.set(lport, s);
+    this.#lastPort = -1;
     if (s.family !== 6) {
       if (addr4 < 0) this.#wild4++;
       else this.#bound4.set(addr4, (this.#bound4.get(addr4) ?? 0) + 1);
@@ -90,6 +98,8 @@ export class BindTable {
   unbind(s: Endpoint, lport: number, addr4: number, addr6: string | null): boolean {
     if (this.#byPort.get(lport) !== s) return false;
     this.#byPort.delete(lport);
+    this.#lastPort = -1;
+    this.#last = undefined;
     if (s.family !== 6) {
       if (addr4 < 0) this.#wild4--;
       else decrement(this.#bound4, addr4);

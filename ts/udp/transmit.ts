@@ -48,6 +48,8 @@ export class Transmitter {
   /** the last payload source whose word view the checksum knew (the rx region view, for an echo) */
   #srcView: Uint8Array | null = null;
   #srcWords: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
+  /** the last payload source the checksum did not know (a sender's own buffer, reused) */
+  #plainSrc: Uint8Array | null = null;
   readonly #flushTask = (): void => {
     this.#flushQueued = false;
     this.flush();
@@ -213,9 +215,12 @@ export class Transmitter {
     let ws: Uint16Array<ArrayBufferLike> | null = null;
     if (((sAbs | dAbs) & 1) === 0 && off + len <= src.byteLength) {
       if (src === this.#srcView) ws = this.#srcWords;
-      else if ((ws = knownWords16(src)) !== null) {
-        this.#srcView = src;
-        this.#srcWords = ws;
+      else if (src !== this.#plainSrc) {
+        ws = knownWords16(src);
+        if (ws !== null) {
+          this.#srcView = src;
+          this.#srcWords = ws;
+        } else this.#plainSrc = src;
       }
     }
     if (ws === null) {
