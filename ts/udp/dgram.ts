@@ -48,6 +48,8 @@ interface Queued {
   cb: SendCallback | undefined;
 }
 
+const EMIT = EventEmitter.prototype.emit;
+
 /** The memif port `createSocket("udp4")` uses: the forwarder's default socket. */
 export const DEFAULT_DGRAM_MEMIF: MemifUdpOptions = { socket: "/run/memif.sock" };
 
@@ -120,7 +122,13 @@ export class DgramSocket extends EventEmitter {
           const msg = this.#copy ? Buffer.from(data) : data;
           const family = flags.ipv6 ? "IPv6" : "IPv4";
           const rinfo: RemoteInfo = { address: raddr, family, port: rport, size: data.byteLength };
-          this.emit("message", msg, rinfo);
+          // One listener (a function in `_events`, as Node keeps it; a `once` one is its
+          // wrapper), emit not replaced, no captureRejections: call it as emit would, without
+          // emit's per-call work (a fifth of the time per datagram). Else through emit.
+          const one = (this as unknown as { _events?: Record<string, unknown> })._events?.message;
+          if (typeof one === "function" && this.emit === EMIT && !EventEmitter.captureRejections) {
+            one.call(this, msg, rinfo);
+          } else this.emit("message", msg, rinfo);
         },
         drain: () => this.#pump(),
         error: (_s, e) => {
