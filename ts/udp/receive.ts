@@ -30,6 +30,13 @@ import type { Transmitter } from "./transmit.ts";
 
 /** Non-empty bursts in a row before the receive loop lets the event loop run. */
 const BURSTS_PER_TURN = 8;
+/**
+ * While traffic flows (adaptive and polling modes), the next look runs as a microtask rather
+ * than on the next event-loop turn, which costs a few µs (its I/O poll) and an Immediate; the
+ * loop yields to the event loop (timers, other I/O) at least this often, ms. Promise
+ * continuations of the handlers run between looks either way.
+ */
+const YIELD_MS = 0.05;
 /** Address strings kept for reuse (one string per sender, not per datagram). */
 const ADDRESS_CACHE = 65536;
 
@@ -57,6 +64,8 @@ export class Receiver {
   readonly #busyPollMs: number;
   /** performance.now() of the last burst that brought data */
   #lastRx = 0;
+  /** performance.now() when the loop last yielded to the event loop (setImmediate) */
+  #yieldedAt = 0;
   #running = false;
   #stopped = false;
   #expiryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -104,9 +113,11 @@ export class Receiver {
   /**
    * One turn of the receive loop: up to BURSTS_PER_TURN bursts (each: parse, deliver, the
    * sockets' batch handlers, one txBurst of the replies), then the next turn is scheduled:
-   *  - data came, or it came less than `busyPollUs` ago (adaptive mode), or polling mode: on the
-   *    next loop turn (setImmediate), a bounded busy-poll that lets I/O and timers run between
-   *    looks, like Linux busy-poll: a request that follows a reply is met without a wake-up;
+   *  - data came, or it came less than `busyPollUs` ago (adaptive mode), or polling mode: a
+   *    bounded busy-poll, like Linux busy-poll: a request that follows a reply is met without a
+   *    wake-up. The next look is a microtask, or on the next loop turn (setImmediate) once
+   *    YIELD_MS have passed since the last, so I/O and timers still run (interrupt mode, after
+   *    data: always the next loop turn);
    *  - otherwise the queue is armed and #wake runs on the peer's signal: no CPU while idle,
    *    and nothing allocated per wait (armRxWake keeps our one callback).
    */
@@ -149,7 +160,11 @@ export class Receiver {
     if (got > 0) this.#lastRx = now;
     const mode = this.#rx.rxMode;
     if (got > 0 || mode === "polling" || (mode === "adaptive" && now - this.#lastRx < this.#busyPollMs)) {
-      setImmediate(this.#step);
+      if (mode !== "interrupt" && now - this.#yieldedAt < YIELD_MS) queueMicrotask(this.#step);
+      else {
+        this.#yieldedAt = now;
+        setImmediate(this.#step);
+      }
       return;
     }
     let armed: number;
