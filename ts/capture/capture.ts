@@ -38,6 +38,9 @@ export interface Tap {
   record(batch: Batch, from: number, to: number): void;
 }
 
+/** Records are written in place into chunks of this size (or one record's, when larger). */
+const CHUNK_BYTES = 256 << 10;
+
 /** The wall clock in ns: a base taken once, advanced by the monotonic clock. */
 const hr = () => process.hrtime.bigint();
 const BASE = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - hr();
@@ -46,8 +49,12 @@ export class Capture {
   readonly snaplen: number;
   readonly limit: number;
   readonly #budget: number;
+  /** filled chunks waiting to be written, and the chunk being filled (records are written in place) */
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  #chunk = new Uint8Array(0);
+  #chunkView = new DataView(this.#chunk.buffer);
+  #used = 0;
   #packets = 0;
   #dropped = 0;
   #written = 0;
@@ -112,7 +119,7 @@ export class Capture {
     this.#closed = true;
     this.onClose?.();
     while (this.#writing !== null) await this.#writing;
-    if (this.#pending.length > 0) await this.#flush();
+    if (this.#pending.length > 0 || this.#used > 0) await this.#flush();
     if (this.#file !== null) await (await this.#file).close();
     if (this.#writer !== null) await this.#writer.close();
     if (this.#error !== null) {
@@ -126,6 +133,8 @@ export class Capture {
   #record(iface: number, batch: Batch, from: number, to: number): void {
     if (this.#closed) return;
     const ns = BASE + hr();
+    const tsHigh = Number(ns >> 32n);
+    const tsLow = Number(ns & 0xffffffffn);
     const d = batch.descs;
     for (let i = from; i < to; ) {
       const end = batch.packetEnd(i);
@@ -139,64 +148,94 @@ export class Capture {
         i = end;
         continue;
       }
-      const blk = new Uint8Array(size);
-      packetBlockFrame(blk, iface, ns, captured, original);
-      let at = EPB_HEADER;
+      const at = this.#room(size);
+      const chunk = this.#chunk;
+      packetBlockFrame(this.#chunkView, at, size, iface, tsHigh, tsLow, captured, original);
+      let to = at + EPB_HEADER;
       let left = captured;
       for (let k = i; k < end && left > 0; k++) {
         const len = Math.min(d[k * 4 + 1]!, left);
         const off = d[k * 4 + 2]!;
-        blk.set(batch.view(d[k * 4]! >>> 16).subarray(off, off + len), at);
-        at += len;
+        chunk.set(batch.view(d[k * 4]! >>> 16).subarray(off, off + len), to);
+        to += len;
         left -= len;
       }
-      this.#push(blk);
+      chunk.fill(0, to, at + size - 4); // padding to 4 bytes
       this.#packets++;
       i = end;
     }
+    this.#schedule();
     if (this.#packets >= this.limit) void this.close();
   }
 
+  /** Reserves `size` bytes in the chunk being filled (a new one when full); returns where. */
+  #room(size: number): number {
+    if (this.#used + size > this.#chunk.byteLength) {
+      this.#seal();
+      this.#chunk = new Uint8Array(Math.max(CHUNK_BYTES, size));
+      this.#chunkView = new DataView(this.#chunk.buffer);
+    }
+    const at = this.#used;
+    this.#used += size;
+    this.#pendingBytes += size;
+    return at;
+  }
+
+  /** Moves the filled part of the current chunk to the write queue. */
+  #seal(): void {
+    if (this.#used === 0) return;
+    this.#pending.push(this.#chunk.subarray(0, this.#used));
+    this.#chunk = this.#chunk.subarray(this.#used);
+    this.#chunkView = new DataView(this.#chunk.buffer, this.#chunk.byteOffset, this.#chunk.byteLength);
+    this.#used = 0;
+  }
+
+  /** A block made elsewhere (SHB, IDB): copied into the chunk, never dropped. */
   #push(b: Uint8Array): void {
-    this.#pending.push(b);
-    this.#pendingBytes += b.byteLength;
-    if (this.#writing === null) {
+    const at = this.#room(b.byteLength);
+    this.#chunk.set(b, at);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#writing === null && (this.#used > 0 || this.#pending.length > 0)) {
       this.#writing = this.#flush().finally(() => {
         this.#writing = null;
       });
     }
   }
 
-  /** Writes what waits, batch after batch, on the event loop. */
+  /** Writes what waits, chunk after chunk, on the event loop. */
   async #flush(): Promise<void> {
     await null; // let the burst that scheduled this finish first
-    while (this.#pending.length > 0 && this.#error === null) {
+    for (;;) {
+      this.#seal();
+      if (this.#pending.length === 0 || this.#error !== null) break;
       const parts = this.#pending;
-      const bytes = this.#pendingBytes;
       this.#pending = [];
-      const chunk = new Uint8Array(bytes);
-      let at = 0;
-      for (const p of parts) {
-        chunk.set(p, at);
-        at += p.byteLength;
-      }
-      try {
-        if (this.#file !== null) {
-          const f = await this.#file;
-          let done = 0;
-          while (done < chunk.byteLength) done += (await f.write(chunk, done)).bytesWritten;
-        } else {
-          await this.#writer!.write(chunk);
+      for (const chunk of parts) {
+        if (this.#error === null) {
+          try {
+            if (this.#file !== null) {
+              const f = await this.#file;
+              let done = 0;
+              while (done < chunk.byteLength) done += (await f.write(chunk, done)).bytesWritten;
+            } else {
+              // A stream may keep the chunk: hand it a copy of its own.
+              await this.#writer!.write(chunk.slice());
+            }
+            this.#written += chunk.byteLength;
+          } catch (e) {
+            this.#error = e;
+          }
         }
-        this.#written += chunk.byteLength;
-      } catch (e) {
-        this.#error = e;
+        this.#pendingBytes -= chunk.byteLength;
       }
-      this.#pendingBytes -= bytes;
     }
     if (this.#error !== null) {
       this.#pending = [];
-      this.#pendingBytes = 0;
+      this.#pendingBytes -= this.#used;
+      this.#used = 0;
     }
   }
 }

@@ -72,18 +72,26 @@ export function packetBlockSize(captured: number): number {
 }
 
 /**
- * Writes the header and trailer of an Enhanced Packet Block into `out` (packetBlockSize(captured)
- * bytes); the caller copies the `captured` data bytes to `out` at EPB_HEADER.
+ * Writes the header and trailer of an Enhanced Packet Block of `total` bytes
+ * (packetBlockSize(captured)) at byte `at` of `v`; the caller copies the `captured` data bytes to
+ * `at + EPB_HEADER`. The timestamp is `tsHigh * 2^32 + tsLow` units of if_tsresol.
  */
-export function packetBlockFrame(out: Uint8Array, iface: number, ns: bigint, captured: number, original: number): void {
-  const total = out.byteLength;
-  const v = new DataView(out.buffer, out.byteOffset, total);
-  v.setUint32(0, BLOCK_EPB, true);
-  v.setUint32(4, total, true);
-  v.setUint32(8, iface, true);
-  v.setUint32(12, Number(ns >> 32n), true);
-  v.setUint32(16, Number(ns & 0xffffffffn), true);
-  v.setUint32(20, captured, true);
-  v.setUint32(24, original, true);
-  v.setUint32(total - 4, total, true);
+export function packetBlockFrame(
+  v: DataView,
+  at: number,
+  total: number,
+  iface: number,
+  tsHigh: number,
+  tsLow: number,
+  captured: number,
+  original: number,
+): void {
+  v.setUint32(at, BLOCK_EPB, true);
+  v.setUint32(at + 4, total, true);
+  v.setUint32(at + 8, iface, true);
+  v.setUint32(at + 12, tsHigh, true);
+  v.setUint32(at + 16, tsLow, true);
+  v.setUint32(at + 20, captured, true);
+  v.setUint32(at + 24, original, true);
+  v.setUint32(at + total - 4, total, true);
 }
