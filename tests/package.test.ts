@@ -134,6 +134,22 @@ async function pair(
   return [sr.out.trim(), cr.out.trim()];
 }
 
+/**
+ * `pair` for runtimes under qemu-aarch64, tried a second time (and said so on stderr) only when
+ * a process died of a signal inside the emulator: Bun for arm64 crashed once in 13 runs under
+ * qemu on a loaded machine ("panic: Segmentation fault at address 0x0" before connecting). A
+ * fault of the library recurs, and the second failure is the test's.
+ */
+async function pairUnderQemu(...args: Parameters<typeof pair>): Promise<[string, string]> {
+  try {
+    return await pair(...args);
+  } catch (e) {
+    if (!String(e).includes("qemu: uncaught target signal")) throw e;
+    console.error(`package.test: a process crashed under qemu, trying once more:\n${e}`);
+    return await pair(...args);
+  }
+}
+
 let bunProject = "";
 let npmProject = "";
 
@@ -397,7 +413,7 @@ describe("the other platforms' packages", () => {
     ).toEqual(["zmemif", "zmemif-linux-arm64-gnu"]);
     expect((await ok([...BUN_ARM64, "-e", "console.log(process.arch)"], arm, QEMU_ENV)).trim()).toBe("arm64");
     expect(
-      await pair(
+      await pairUnderQemu(
         [[...BUN_ARM64, "peer.mjs"], arm],
         [[...BUN_ARM64, "peer.mjs"], arm],
         "@zmemif-platforms-a64-bb",
@@ -405,7 +421,12 @@ describe("the other platforms' packages", () => {
       ),
     ).toEqual(["server ok 20 bun", "client ok 20 bun"]);
     expect(
-      await pair([[...NODE_ARM64, "peer.mjs"], arm], ["bun", bunProject], "@zmemif-platforms-a64-nb", QEMU_ENV),
+      await pairUnderQemu(
+        [[...NODE_ARM64, "peer.mjs"], arm],
+        ["bun", bunProject],
+        "@zmemif-platforms-a64-nb",
+        QEMU_ENV,
+      ),
     ).toEqual(["server ok 20 node", "client ok 20 bun"]);
   }, 180_000);
 
