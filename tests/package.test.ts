@@ -8,8 +8,8 @@
  *  - `bun build --compile`: the executable runs from another directory once node_modules is gone;
  *  - broken installations: each error says what to do;
  *  - the other platforms' packages: each library's ELF machine, C library and exports; under
- *    qemu-aarch64, `bun add` by Bun for linux-arm64 picks zmemif-linux-arm64-gnu, Bun <-> Bun and
- *    Node.js (arm64) <-> Bun (x64) exchange checked packets; for linux-x64-musl, whose Bun needs a
+ *    qemu-aarch64, `bun add` by Bun for linux-arm64 picks zmemif-linux-arm64-gnu, and Bun and
+ *    Node.js for arm64 serve Bun (x64) clients checked packets; for linux-x64-musl, whose Bun needs a
  *    musl libstdc++ that Debian does not have, a C peer built with musl-gcc and started by musl's
  *    loader loads the library and exchanges checked packets with Bun both ways.
  * The arm64 runtimes and the linkers come from scripts/install-deps.sh ($ZMEMIF_CROSS).
@@ -132,22 +132,6 @@ async function pair(
     throw new Error(`server exited ${sr.code}: ${sr.out}${sr.err}\nclient exited ${cr.code}: ${cr.out}${cr.err}`);
   }
   return [sr.out.trim(), cr.out.trim()];
-}
-
-/**
- * `pair` for runtimes under qemu-aarch64, tried a second time (and said so on stderr) only when
- * a process died of a signal inside the emulator: Bun for arm64 crashed once in 13 runs under
- * qemu on a loaded machine ("panic: Segmentation fault at address 0x0" before connecting). A
- * fault of the library recurs, and the second failure is the test's.
- */
-async function pairUnderQemu(...args: Parameters<typeof pair>): Promise<[string, string]> {
-  try {
-    return await pair(...args);
-  } catch (e) {
-    if (!String(e).includes("qemu: uncaught target signal")) throw e;
-    console.error(`package.test: a process crashed under qemu, trying once more:\n${e}`);
-    return await pair(...args);
-  }
 }
 
 let bunProject = "";
@@ -399,7 +383,13 @@ describe("the other platforms' packages", () => {
     }
   });
 
-  test("linux-arm64-gnu under qemu: bun add picks it; Bun <-> Bun, Node.js (arm64) server <-> Bun (x64) client", async () => {
+  // The arm64 side is the server: qemu-user 7.2 (Debian 12) corrupts the stack of an arm64
+  // process whose recvmsg names no address buffer (`recvmsg::<()>` in crates/zmemif/src/sock.rs
+  // passes a zero-length one): it copies the sender's whole address there. The server's is its
+  // socket name, so an arm64 client crashes (server names of 17+ bytes every time, shorter ones
+  // by luck); the client's is empty (2 bytes, unbound), which the server survives. A real kernel
+  // copies nothing.
+  test("linux-arm64-gnu under qemu: bun add picks it; Bun (arm64) and Node.js (arm64) servers <-> Bun (x64) clients", async () => {
     for (const exe of [BUN_ARM64[1]!, NODE_ARM64[1]!]) {
       if (!existsSync(exe)) throw new Error(`${exe} missing: run scripts/install-deps.sh`);
     }
@@ -413,20 +403,10 @@ describe("the other platforms' packages", () => {
     ).toEqual(["zmemif", "zmemif-linux-arm64-gnu"]);
     expect((await ok([...BUN_ARM64, "-e", "console.log(process.arch)"], arm, QEMU_ENV)).trim()).toBe("arm64");
     expect(
-      await pairUnderQemu(
-        [[...BUN_ARM64, "peer.mjs"], arm],
-        [[...BUN_ARM64, "peer.mjs"], arm],
-        "@zmemif-platforms-a64-bb",
-        QEMU_ENV,
-      ),
+      await pair([[...BUN_ARM64, "peer.mjs"], arm], ["bun", bunProject], "@zmemif-platforms-a64-bb", QEMU_ENV),
     ).toEqual(["server ok 20 bun", "client ok 20 bun"]);
     expect(
-      await pairUnderQemu(
-        [[...NODE_ARM64, "peer.mjs"], arm],
-        ["bun", bunProject],
-        "@zmemif-platforms-a64-nb",
-        QEMU_ENV,
-      ),
+      await pair([[...NODE_ARM64, "peer.mjs"], arm], ["bun", bunProject], "@zmemif-platforms-a64-nb", QEMU_ENV),
     ).toEqual(["server ok 20 node", "client ok 20 bun"]);
   }, 180_000);
 
