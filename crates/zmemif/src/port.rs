@@ -105,12 +105,13 @@ impl Port {
     }
 
     /// Opens a queue that attaches only when told (`attach`/`detach`): for bindings that hold
-    /// views of the regions and must revoke them before a connection's memory goes away.
-    pub fn rx_queue_manual(&self, qid: u16) -> Result<RxQueue> {
+    /// views of the regions and must revoke them before a connection's memory goes away (the C
+    /// ABI; attaching is not part of the Rust API, whose queues attach by themselves).
+    pub(crate) fn rx_queue_manual(&self, qid: u16) -> Result<RxQueue> {
         RxQueue::open(self.shared.clone(), self.socket.ctl().handle(), qid, false)
     }
 
-    pub fn tx_queue_manual(&self, qid: u16) -> Result<TxQueue> {
+    pub(crate) fn tx_queue_manual(&self, qid: u16) -> Result<TxQueue> {
         TxQueue::open(self.shared.clone(), self.socket.ctl().handle(), qid, false)
     }
 
