@@ -687,14 +687,9 @@ export class Port extends typedEmitter<PortEvents>() {
         else this.#noteEnded(arg, info);
         return;
       }
-      case EVENT_DISCONNECTED: {
-        if (arg > this.#generation) this.#noteEnded(arg, this.info()); // its 'connected' first
-        // Revoke first: the core may unmap as soon as every queue has detached.
-        for (const q of this.#queues) q.onDisconnected(arg);
-        const e: DisconnectedEvent = { peerName: this.#peerName, reason: this.reason(), generation: arg };
-        queueMicrotask(() => this.emit("disconnected", e));
+      case EVENT_DISCONNECTED:
+        this.#noteDisconnected(arg);
         return;
-      }
       case EVENT_REJECTED:
         this.#noteRejected(arg);
         return;
@@ -715,6 +710,18 @@ export class Port extends typedEmitter<PortEvents>() {
       default:
         return; // events added to the ABI later are ignored here
     }
+  }
+
+  /**
+   * Not in #onEvent: a closure there (capturing `this`) would make every call of it allocate a
+   * scope, RX_READY's included (the JavaScriptCore behaviour tests/rx_waits.test.ts measures).
+   */
+  #noteDisconnected(generation: number): void {
+    if (generation > this.#generation) this.#noteEnded(generation, this.info()); // its 'connected' first
+    // Revoke first: the core may unmap as soon as every queue has detached.
+    for (const q of this.#queues) q.onDisconnected(generation);
+    const e: DisconnectedEvent = { peerName: this.#peerName, reason: this.reason(), generation };
+    queueMicrotask(() => this.emit("disconnected", e));
   }
 
   /** Opens receive queue `qid` (as client: an S2C ring; as server: a C2S ring). */

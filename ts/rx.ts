@@ -40,6 +40,14 @@ const WORKER_RECHECK_MS = 100;
  * time, up to this: a reconnect is noticed within this much, an absent peer costs ~60 wake-ups/s.
  */
 const WORKER_ATTACH_MS = 16;
+/** what readable() returns when there is nothing to wait for */
+const RESOLVED = Promise.resolve();
+/** what a finished iterator's next() resolves to */
+const DONE: IteratorReturnResult<void> = Object.freeze({ value: undefined, done: true });
+/** RxPackets.#step: armed, #onWake will run */
+const ARMED = 0;
+/** RxPackets.#step: wait through readable() (not connected, polling, adopted in a Worker) */
+const WAIT_READABLE = 1;
 
 // The hot-path function, bound when the first rx queue of this thread opens.
 let rxBurstFn: NativeBackend["rxBurst"];
@@ -93,8 +101,6 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
   /** key of this queue for the thread's arm hook (adopted queues only; 0 otherwise) */
   readonly #armKey: number;
   #drainBatch: Batch | null = null;
-  /** the callback of the pending armRxWake() */
-  #armedFor: (() => void) | null = null;
   /** a Worker's queue: the next pause before trying to attach again (ms) */
   #attachPause = 1;
 
@@ -227,58 +233,65 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
 
   /**
    * Resolves when data may be available (a following rxBurst can still return 0), when the
-   * port (re)connects, or when the queue is closed.
+   * port (re)connects, or when the queue is closed. Calls made while one waits share its Promise.
    */
-  async readable(): Promise<void> {
-    const c = this.#c;
-    const h = c.h;
-    if (h === 0) return;
-    if (c.mapping === null && c.attach() === null) {
-      await this.#waitConnected();
-      return;
+  readable(): Promise<void> {
+    try {
+      const c = this.#c;
+      const h = c.h;
+      if (h === 0) return RESOLVED;
+      if (c.mapping === null && c.attach() === null) return this.#waitConnected();
+      this.#attachPause = 1;
+      if (c.rxMode === "polling") return yieldLoop();
+      if (c.port === null) return this.#readableAdopted(h);
+      if (this.#readable !== null) return this.#readable;
+      // 0: armed, #onReadable resolves; 1: data (or a state change) came before the arm took
+      // effect; -1: the connection ended meanwhile (the caller looks again and finds it gone)
+      if (this.#armWake(this.#onReadable) !== 0) return RESOLVED;
+      this.#readable = new Promise<void>(this.#parkReadable);
+      return this.#readable;
+    } catch (e) {
+      return Promise.reject(e);
     }
-    this.#attachPause = 1;
-    if (c.rxMode === "polling") return yieldLoop();
-    const native = c.native;
-    const port = c.port;
-    if (port === null) return this.#readableAdopted(h);
-    await new Promise<void>((resolve, reject) => {
-      const wake = () => {
-        port.cancelRx(c.qid, wake);
-        if (c.wake === wake) c.wake = null;
-        resolve();
-      };
-      c.wake = wake;
-      port.waitRx(c.qid, wake);
-      const rc = native.queueArm(h);
-      if (rc === E_NOT_CONNECTED) {
-        c.revokeAndDetach();
-        wake();
-      } else if (rc < 0) {
-        port.cancelRx(c.qid, wake);
-        c.wake = null;
-        reject(errorFor(rc, `zmemif_rx_queue_arm(${c.name()})`));
-      } else if (rc === 1 || native.queueWait(h, 0) !== 0) {
-        wake(); // data (or a state change) arrived before the arm took effect
-      }
-    });
   }
 
+  /** the pending readable() Promise and its resolve (one per wait, nothing else allocated) */
+  #readable: Promise<void> | null = null;
+  #resolveReadable: (() => void) | null = null;
+  readonly #parkReadable = (resolve: () => void): void => {
+    this.#resolveReadable = resolve;
+  };
+  readonly #onReadable = (): void => {
+    const resolve = this.#resolveReadable;
+    this.#readable = null;
+    this.#resolveReadable = null;
+    resolve?.();
+  };
+
+  /**
+   * Arms the queue for `wake` (see armRxWake). Every caller waiting at once is woken by the one
+   * arm: `wake` joins #wakes, and the queue is armed once (port waiter + zmemif_queue_arm).
+   */
   #armWake(wake: () => void): number {
     const c = this.#c;
     const h = c.h;
     const port = c.port;
     if (h === 0 || port === null || c.rxMode === "polling") return -1;
     if (c.mapping === null && c.attach() === null) return -1;
+    if (this.#wakes.includes(wake)) return 0;
+    this.#wakes.push(wake);
+    if (this.#isArmed) return 0;
     const native = c.native;
-    this.#armedFor = wake;
     c.wake = this.#armedWake;
     port.waitRx(c.qid, this.#armedWake);
     const rc = native.queueArm(h);
-    if (rc === 0 && native.queueWait(h, 0) === 0) return 0;
+    if (rc === 0 && native.queueWait(h, 0) === 0) {
+      this.#isArmed = true;
+      return 0;
+    }
     port.cancelRx(c.qid, this.#armedWake);
     c.wake = null;
-    this.#armedFor = null;
+    this.#wakes.length = 0;
     if (rc === E_NOT_CONNECTED) {
       c.revokeAndDetach();
       return -1;
@@ -287,13 +300,22 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
     return 1; // data (or a state change) arrived before the arm took effect
   }
 
+  /** the callbacks the pending arm wakes, and a spare list to swap with (no allocation per wake) */
+  #wakes: (() => void)[] = [];
+  #spareWakes: (() => void)[] = [];
+  #isArmed = false;
+
   readonly #armedWake = (): void => {
     const c = this.#c;
     c.port?.cancelRx(c.qid, this.#armedWake);
     if (c.wake === this.#armedWake) c.wake = null;
-    const w = this.#armedFor;
-    this.#armedFor = null;
-    w?.();
+    this.#isArmed = false;
+    // a callback may wait again at once: it then joins the other list
+    const run = this.#wakes;
+    this.#wakes = this.#spareWakes;
+    this.#spareWakes = run;
+    for (let i = 0; i < run.length; i++) run[i]!();
+    run.length = 0;
   };
 
   /**
@@ -344,23 +366,8 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
    * zero-copy for a single buffer, a copy for a chained packet. Copy it (`packet.slice()`) to keep it.
    * One consumer per queue.
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
-    const c = this.#c;
-    const batch = new Batch(32);
-    try {
-      while (c.h !== 0) {
-        const n = this.rxBurst(batch);
-        if (n === 0) {
-          await this.readable();
-          continue;
-        }
-        for (let i = 0; i < batch.count; i = batch.packetEnd(i)) {
-          yield batch.hasNext(i) ? batch.copyPacket(i) : batch.data(i);
-        }
-      }
-    } finally {
-      if (c.h !== 0 && c.lastRx === batch) this.release();
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
+    return new RxPackets(this, this.#c);
   }
 
   // ---- control ----
@@ -423,5 +430,160 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/**
+ * What `for await (const packet of rx)` runs: the async generator it replaces, written out so that
+ * a wait allocates nothing. The Promise next() returns is the one every packet needs anyway; when
+ * the ring is empty it stays pending while the queue is armed with this iterator's one callback
+ * (armRxWake), which bursts and resolves it. Not connected, polling or adopted in a Worker, it
+ * waits through readable(). Same steps, in the same order, as the generator it replaces:
+ * a packet's end is found when the next one is asked for (STALE_VIEW if the connection ended
+ * meanwhile), the burst's buffers go back to the peer when the iteration ends.
+ */
+class RxPackets implements AsyncGenerator<Uint8Array, void, undefined> {
+  readonly #q: RxQueue;
+  readonly #c: QueueCore;
+  readonly #batch = new Batch(32);
+  /** the packet handed out last (-1: none): its end is found on the next call */
+  #last = -1;
+  /** the next packet to hand out (-1: burst first) */
+  #next = -1;
+  #done = false;
+  /** while a next() waits: its Promise and how to settle it */
+  #pending: Promise<IteratorResult<Uint8Array, void>> | null = null;
+  #resolve: ((r: IteratorResult<Uint8Array, void>) => void) | null = null;
+  #reject: ((e: unknown) => void) | null = null;
+
+  constructor(q: RxQueue, c: QueueCore) {
+    this.#q = q;
+    this.#c = c;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array, void>> {
+    if (this.#pending !== null) return this.#pending.then(this.#again, this.#again);
+    let r: IteratorResult<Uint8Array, void> | number;
+    try {
+      r = this.#step();
+    } catch (e) {
+      this.#finish();
+      return Promise.reject(e);
+    }
+    if (typeof r !== "number") return Promise.resolve(r);
+    this.#pending = new Promise(this.#park);
+    if (r === WAIT_READABLE) this.#q.readable().then(this.#onWake, this.#onFail);
+    return this.#pending;
+  }
+
+  readonly #again = () => this.next();
+
+  readonly #park = (resolve: (r: IteratorResult<Uint8Array, void>) => void, reject: (e: unknown) => void): void => {
+    this.#resolve = resolve;
+    this.#reject = reject;
+  };
+
+  /** The next packet, DONE, or how to wait for one: ARMED (#onWake will run) or WAIT_READABLE. */
+  #step(): IteratorResult<Uint8Array, void> | number {
+    if (this.#done) return DONE;
+    const b = this.#batch;
+    if (this.#last >= 0) {
+      const last = this.#last;
+      this.#last = -1;
+      this.#next = b.packetEnd(last);
+    }
+    for (;;) {
+      const i = this.#next;
+      if (i >= 0 && i < b.count) {
+        this.#last = i;
+        this.#next = -1;
+        return { value: b.hasNext(i) ? b.copyPacket(i) : b.data(i), done: false };
+      }
+      this.#next = -1;
+      if (this.#c.h === 0) {
+        this.#finish();
+        return DONE;
+      }
+      if (this.#q.rxBurst(b) > 0) {
+        this.#next = 0;
+        continue;
+      }
+      const rc = armRxWake(this.#q, this.#onWake);
+      if (rc === 0) return ARMED;
+      if (rc < 0) return WAIT_READABLE;
+      // 1: data (or a state change) came before the arm took effect: burst again
+    }
+  }
+
+  /** Woken (armed wait or readable()): settles the pending next(), or waits again. */
+  readonly #onWake = (): void => {
+    let r: IteratorResult<Uint8Array, void> | number;
+    try {
+      r = this.#step();
+    } catch (e) {
+      this.#finish();
+      this.#settle(null, e);
+      return;
+    }
+    if (r === ARMED) return;
+    if (r === WAIT_READABLE) {
+      this.#q.readable().then(this.#onWake, this.#onFail);
+      return;
+    }
+    this.#settle(r as IteratorResult<Uint8Array, void>, null);
+  };
+
+  readonly #onFail = (e: unknown): void => {
+    this.#finish();
+    this.#settle(null, e);
+  };
+
+  #settle(r: IteratorResult<Uint8Array, void> | null, e: unknown): void {
+    const resolve = this.#resolve;
+    const reject = this.#reject;
+    this.#pending = null;
+    this.#resolve = null;
+    this.#reject = null;
+    if (r !== null) resolve?.(r);
+    else reject?.(e);
+  }
+
+  /** The generator's `finally`: the last burst's buffers go back to the peer. */
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const c = this.#c;
+    if (c.h !== 0 && c.lastRx === this.#batch) this.#q.release();
+  }
+
+  return(): Promise<IteratorResult<Uint8Array, void>> {
+    if (this.#pending !== null) return this.#pending.then(this.#end, this.#end);
+    return this.#end();
+  }
+
+  readonly #end = (): Promise<IteratorResult<Uint8Array, void>> => {
+    try {
+      this.#finish();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return Promise.resolve(DONE);
+  };
+
+  throw(e: unknown): Promise<IteratorResult<Uint8Array, void>> {
+    const fail = () => {
+      this.#finish();
+      return Promise.reject(e);
+    };
+    if (this.#pending !== null) return this.#pending.then(fail, fail);
+    return fail();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.return();
   }
 }
