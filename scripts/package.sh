@@ -90,6 +90,7 @@ done
 step "compile ts/ to dist/ (JavaScript for Node.js >= 20, .d.ts)"
 rm -rf dist
 "$ROOT/node_modules/.bin/tsc" -p tsconfig.build.json
+"$BUN" scripts/prune-dts.ts dist # the .d.ts no public one imports (tests/dts.test.ts checks)
 
 step "main package zmemif $VERSION (optionalDependencies: ${built[*]})"
 MAIN="$STAGE/zmemif"

@@ -44,6 +44,7 @@ if (
 /**
  * The views of one attached connection, as seen by one queue: one ArrayBuffer and one Uint8Array
  * per region. Revoking detaches the buffers, which empties every view derived from them.
+ * @internal
  */
 export class Mapping {
   readonly generation: number;
@@ -276,17 +277,17 @@ export class Batch {
   }
 }
 
-/** The descriptor array's address, for the core's hot path. */
+/** The descriptor array's address, for the core's hot path. @internal */
 export function batchAddress(b: Batch): number {
   return addressOf(b);
 }
 
-/** Binds `b` to the views of the connection that filled its first `count` descriptors. */
+/** Binds `b` to the views of the connection that filled its first `count` descriptors. @internal */
 export function bindBatch(b: Batch, mapping: Mapping | null, count: number): void {
   bind(b, mapping, count);
 }
 
-/** Gives `b` room for `capacity` descriptors (it holds none afterwards). */
+/** Gives `b` room for `capacity` descriptors (it holds none afterwards). @internal */
 export function growBatch(b: Batch, capacity: number): void {
   grow(b, capacity);
 }
@@ -294,6 +295,7 @@ export function growBatch(b: Batch, capacity: number): void {
 /**
  * tx: forgets the first `n` descriptors of `b` (sent by txBurst) and moves the rest, still
  * reserved and in order, to the front, where the next txBurst sends them from.
+ * @internal
  */
 export function shiftBatch(b: Batch, n: number): void {
   const left = b.count - n;
@@ -301,7 +303,7 @@ export function shiftBatch(b: Batch, n: number): void {
   b.count = Math.max(left, 0);
 }
 
-/** The connection `b`'s descriptors point into (null: none yet). */
+/** The connection `b`'s descriptors point into (null: none yet). @internal */
 export function batchMapping(b: Batch): Mapping | null {
   return mappingOf(b);
 }

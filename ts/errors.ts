@@ -26,7 +26,7 @@ const BY_NUMBER = new Map<number, CoreErrorCode>(
   Object.entries(CORE_CODES).map(([name, n]) => [n, name as CoreErrorCode]),
 );
 
-/** The stable code for a negative return value of the C ABI. */
+/** The stable code for a negative return value of the C ABI. @internal */
 export function codeOf(rc: number): MemifErrorCode {
   return BY_NUMBER.get(rc) ?? "UNKNOWN";
 }
@@ -72,6 +72,7 @@ const HINTS: Partial<Record<MemifErrorCode, string>> = {
   STALE_VIEW: "the connection this view belonged to has ended; get a fresh view from the batch after the next burst",
 };
 
+/** @internal */
 export function hintFor(code: MemifErrorCode): string | undefined {
   return HINTS[code];
 }

@@ -21,7 +21,7 @@ export interface TypedEmitter<Events extends Record<keyof Events, unknown[]>> {
   eventNames(): (keyof Events)[];
 }
 
-/** The base class of an emitter of `Events` (node:events' EventEmitter, typed). */
+/** The base class of an emitter of `Events` (node:events' EventEmitter, typed). @internal */
 export function typedEmitter<Events extends Record<keyof Events, unknown[]>>(): new () => TypedEmitter<Events> {
   return EventEmitter as unknown as new () => TypedEmitter<Events>;
 }

@@ -12,10 +12,12 @@ let timer: ReturnType<typeof setInterval> | null = null;
 
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
+/** @internal */
 export function hold(): void {
   if (holders++ === 0) timer = setInterval(() => {}, MAX_DELAY_MS);
 }
 
+/** @internal */
 export function release(): void {
   if (holders === 0) return;
   if (--holders === 0 && timer !== null) {
@@ -24,11 +26,12 @@ export function release(): void {
   }
 }
 
-/** Resolves on a later turn of the event loop (lets I/O and callbacks run). */
+/** Resolves on a later turn of the event loop (lets I/O and callbacks run). @internal */
 export function yieldLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** @internal */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -206,7 +206,7 @@ export interface PortSocket {
   readonly closed: boolean;
 }
 
-/** What a port needs from its socket (handed down by MemifSocket; internal to ts/). */
+/** What a port needs from its socket (handed down by MemifSocket; internal to ts/). @internal */
 export interface SocketLink {
   readonly socket: PortSocket;
   readonly native: NativeBackend;
@@ -388,7 +388,7 @@ interface Waiter {
 
 let make: (link: SocketLink, options: PortOptions) => Port;
 
-/** MemifSocket.port (internal to ts/: not exported from index.ts) */
+/** MemifSocket.port (internal to ts/: not exported from index.ts) @internal */
 export function openPort(link: SocketLink, options: PortOptions): Port {
   return make(link, options);
 }

@@ -74,7 +74,7 @@ export interface QueueToken<D extends Direction = Direction> {
   readonly claim: Int32Array;
 }
 
-/** What a queue needs from its port (handed down by Port; a Worker's adopted queue has none). */
+/** What a queue needs from its port (handed down by Port; a Worker's adopted queue has none). @internal */
 export interface PortLink {
   readonly id: number;
   /** the port's handle; throws CLOSED after close() */
@@ -92,12 +92,14 @@ export interface PortLink {
   forget(q: QueueCore): void;
 }
 
+/** @internal */
 export const RX_MODES: Record<RxMode, number> = {
   adaptive: RX_MODE_ADAPTIVE,
   polling: RX_MODE_POLLING,
   interrupt: RX_MODE_INTERRUPT,
 };
 
+/** @internal */
 export function rxModeOf(mode: RxMode | undefined): RxMode {
   if (mode === undefined) return "adaptive";
   if (!(mode in RX_MODES)) {
@@ -106,7 +108,7 @@ export function rxModeOf(mode: RxMode | undefined): RxMode {
   return mode;
 }
 
-/** Opens queue `qid` of `port` in the core; returns its handle (an rx or a tx queue's, as `dir`). */
+/** Opens queue `qid` of `port` in the core; returns its handle (an rx or a tx queue's, as `dir`). @internal */
 export function openHandle(native: NativeBackend, port: PortLink, dir: Direction, qid: number): number {
   if (!Number.isInteger(qid) || qid < 0 || qid > 254) {
     throw new MemifError("QUEUE_RANGE", `Queue: queue id must be an integer in 0..254, got ${qid}`);
@@ -149,7 +151,7 @@ function queueCalls(native: NativeBackend, dir: Direction): QueueCalls {
       };
 }
 
-/** Claims a token for this thread (throws if it is not one, or was adopted already). */
+/** Claims a token for this thread (throws if it is not one, or was adopted already). @internal */
 export function claimToken<D extends Direction>(token: QueueToken<D>, dir: D): void {
   const op = dir === "rx" ? "RxQueue.adopt" : "TxQueue.adopt";
   if (token?.kind !== "zmemif.queue" || !(token.claim instanceof Int32Array)) {
@@ -166,7 +168,7 @@ export function claimToken<D extends Direction>(token: QueueToken<D>, dir: D): v
   }
 }
 
-/** The state of one open queue, shared by RxQueue and TxQueue. Internal to ts/. */
+/** The state of one open queue, shared by RxQueue and TxQueue. Internal to ts/. @internal */
 export class QueueCore {
   readonly native: NativeBackend;
   /** the backend's calls for this queue's direction */

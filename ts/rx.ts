@@ -80,12 +80,13 @@ let armWakeOf: (q: RxQueue, wake: () => void) => number;
  * thread's loop, when data arrives, the port reconnects or disconnects, or the queue closes), 1
  * when data may be there now (nothing armed: look again), -1 when the caller must use readable()
  * instead (not connected, polling mode, a queue adopted in a Worker). Internal to ts/.
+ * @internal
  */
 export function armRxWake(q: RxQueue, wake: () => void): number {
   return armWakeOf(q, wake);
 }
 
-/** Port.rxQueue (internal to ts/: not exported from index.ts) */
+/** Port.rxQueue (internal to ts/: not exported from index.ts) @internal */
 export function openRxQueue(native: NativeBackend, port: PortLink, qid: number, options: QueueOptions): RxQueue {
   const mode = rxModeOf(options.rxMode);
   rxBurstFn = native.rxBurst;
@@ -270,7 +271,7 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
 
   /**
    * Arms the queue for `wake` (see armRxWake). Every caller waiting at once is woken by the one
-   * arm: `wake` joins #wakes, and the queue is armed once (port waiter + zmemif_queue_arm).
+   * arm: `wake` joins #wakes, and the queue is armed once (port waiter + zmemif_rx_queue_arm).
    */
   #armWake(wake: () => void): number {
     const c = this.#c;

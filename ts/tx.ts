@@ -30,7 +30,7 @@ function bindHotPath(native: NativeBackend): void {
 
 let make: (core: QueueCore) => TxQueue;
 
-/** Port.txQueue (internal to ts/: not exported from index.ts) */
+/** Port.txQueue (internal to ts/: not exported from index.ts) @internal */
 export function openTxQueue(native: NativeBackend, port: PortLink, qid: number): TxQueue {
   bindHotPath(native);
   const core = new QueueCore(native, port, "tx", qid, openHandle(native, port, "tx", qid), "adaptive", 0, 0);

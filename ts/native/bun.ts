@@ -145,7 +145,7 @@ function hookPtr(hook: EventHook | null): Pointer | null {
   return hook.callback.ptr as Pointer;
 }
 
-/** Loads libzmemif.so and returns the bun:ffi NativeBackend over it. Throws MemifError when it cannot. */
+/** Loads libzmemif.so and returns the bun:ffi NativeBackend over it. Throws MemifError when it cannot. @internal */
 export function loadBunBackend(): NativeBackend {
   const s = open();
   // Scratch buffers for out-params (never the hot path; this thread only).
