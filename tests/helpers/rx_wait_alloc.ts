@@ -5,12 +5,13 @@
  * such a round is measured again). A peer process (bun_peer.ts --behaviour send) sends COUNT
  * 64-byte packets to this process's server port:
  *  - queued: all of them before we start reading (no wait at all): the per-packet baseline;
- *  - paced: one every 3 ms, so the receiver has emptied the ring and waits before each packet.
+ *  - paced: one every INTERVAL_MS (default 2), so the receiver has emptied the ring and waits
+ *    before each packet.
  * Prints one JSON line per reading shape (iterator: `for await`; readable: rxBurst + readable()):
  * {shape, queued, paced: cells per packet, perWait: paced - queued, waits: the readable() calls
  * that found the ring empty (readable only), pacedCpu: CPU time / wall time of the paced window,
  * gcRetries}. Run it with BUN_GC_TIMER_DISABLE=1 (Bun's periodic GC would land in most windows).
- *   BUN_GC_TIMER_DISABLE=1 bun tests/helpers/rx_wait_alloc.ts COUNT
+ *   BUN_GC_TIMER_DISABLE=1 bun tests/helpers/rx_wait_alloc.ts COUNT [INTERVAL_MS]
  */
 import { fullGC, heapStats } from "bun:jsc";
 import { join } from "node:path";
@@ -18,6 +19,7 @@ import { Batch, MemifSocket, type RxQueue } from "../../ts/index.ts";
 import { Proc } from "../../support/proc.ts";
 
 const COUNT = Number(process.argv[2] ?? "300");
+const INTERVAL_MS = Number(process.argv[3] ?? "2");
 const PEER = join(import.meta.dir, "bun_peer.ts");
 
 /** An object only a WeakRef holds: any collection (eden or full) clears it. */
@@ -147,7 +149,7 @@ async function measure(
 
 for (const [shape, read] of Object.entries(readers)) {
   const queued = await measure(read, 0);
-  const paced = await measure(read, 3);
+  const paced = await measure(read, INTERVAL_MS);
   console.log(
     JSON.stringify({
       shape,
