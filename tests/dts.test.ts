@@ -25,6 +25,7 @@ const SUPPORT = new Set([
   "errors.d.ts:LocalErrorCode", // MemifErrorCode
   "errors.d.ts:MemifErrorDetails", // MemifError's constructor
   "events.d.ts:TypedEmitter", // Port's base class
+  "capture/capture.d.ts:Tap", // Capture.tap(), which queues call (ts/capture is the "tooling" worktree's)
 ]);
 
 /**
