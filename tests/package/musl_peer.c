@@ -28,13 +28,17 @@ FN(zmemif_port_new);
 FN(zmemif_port_free);
 FN(zmemif_port_wait_connected);
 FN(zmemif_port_info_get);
-FN(zmemif_queue_open);
-FN(zmemif_queue_free);
-FN(zmemif_queue_attach);
-FN(zmemif_queue_detach);
-FN(zmemif_queue_num_regions);
-FN(zmemif_queue_region);
-FN(zmemif_queue_wait);
+FN(zmemif_rx_queue_open);
+FN(zmemif_tx_queue_open);
+FN(zmemif_rx_queue_free);
+FN(zmemif_tx_queue_free);
+FN(zmemif_rx_queue_attach);
+FN(zmemif_tx_queue_attach);
+FN(zmemif_rx_queue_detach);
+FN(zmemif_tx_queue_detach);
+FN(zmemif_rx_queue_num_regions);
+FN(zmemif_rx_queue_region);
+FN(zmemif_rx_queue_wait);
 FN(zmemif_tx_wait);
 FN(zmemif_rx_burst);
 FN(zmemif_rx_release);
@@ -81,17 +85,18 @@ static void check_packet(const uint8_t *got, uint32_t got_len, uint32_t i, const
 
 static uint8_t *regions[256];
 
-static void map_regions(zmemif_queue *q) {
-	int32_t n = check(f_zmemif_queue_num_regions(q), "zmemif_queue_num_regions");
+/* The connection's regions (rx and tx queues of one connection share them). */
+static void map_regions(zmemif_rx_queue *q) {
+	int32_t n = check(f_zmemif_rx_queue_num_regions(q), "zmemif_rx_queue_num_regions");
 	for (int32_t r = 0; r < n && r < 256; r++) {
 		uint64_t base = 0, size = 0;
-		check(f_zmemif_queue_region(q, (uint32_t)r, &base, &size), "zmemif_queue_region");
+		check(f_zmemif_rx_queue_region(q, (uint32_t)r, &base, &size), "zmemif_rx_queue_region");
 		regions[r] = (uint8_t *)(uintptr_t)base;
 	}
 }
 
 /* Sends bytes p[0..len) as one packet, chained over as many buffers as it needs. */
-static void send_packet(zmemif_queue *tx, const uint8_t *p, uint32_t len) {
+static void send_packet(zmemif_tx_queue *tx, const uint8_t *p, uint32_t len) {
 	zmemif_desc d[MAX_DESCS];
 	if (check(f_zmemif_tx_wait(tx, 1, TIMEOUT_MS), "zmemif_tx_wait") == 0) die("no tx buffer in %d ms", TIMEOUT_MS);
 	check(f_zmemif_tx_alloc(tx, d, 1), "zmemif_tx_alloc");
@@ -112,12 +117,12 @@ static void send_packet(zmemif_queue *tx, const uint8_t *p, uint32_t len) {
 }
 
 /* Receives the next packet into p; returns its length. */
-static uint32_t recv_packet(zmemif_queue *rx, uint8_t *p, uint32_t max) {
+static uint32_t recv_packet(zmemif_rx_queue *rx, uint8_t *p, uint32_t max) {
 	static zmemif_desc d[MAX_DESCS];
 	for (;;) {
 		int32_t n = check(f_zmemif_rx_burst(rx, d, MAX_DESCS), "zmemif_rx_burst");
 		if (n == 0) {
-			if (check(f_zmemif_queue_wait(rx, TIMEOUT_MS), "zmemif_queue_wait") == 0) die("nothing received in %d ms", TIMEOUT_MS);
+			if (check(f_zmemif_rx_queue_wait(rx, TIMEOUT_MS), "zmemif_rx_queue_wait") == 0) die("nothing received in %d ms", TIMEOUT_MS);
 			continue;
 		}
 		uint32_t len = 0;
@@ -150,8 +155,10 @@ int main(int argc, char **argv) {
 		die("%s exports no %s", argv[1], #name);
 	LOAD(zmemif_last_error) LOAD(zmemif_socket_new) LOAD(zmemif_socket_free) LOAD(zmemif_port_new)
 	LOAD(zmemif_port_free) LOAD(zmemif_port_wait_connected) LOAD(zmemif_port_info_get)
-	LOAD(zmemif_queue_open) LOAD(zmemif_queue_free) LOAD(zmemif_queue_attach) LOAD(zmemif_queue_detach)
-	LOAD(zmemif_queue_num_regions) LOAD(zmemif_queue_region) LOAD(zmemif_queue_wait) LOAD(zmemif_tx_wait)
+	LOAD(zmemif_rx_queue_open) LOAD(zmemif_tx_queue_open) LOAD(zmemif_rx_queue_free) LOAD(zmemif_tx_queue_free)
+	LOAD(zmemif_rx_queue_attach) LOAD(zmemif_tx_queue_attach) LOAD(zmemif_rx_queue_detach)
+	LOAD(zmemif_tx_queue_detach) LOAD(zmemif_rx_queue_num_regions) LOAD(zmemif_rx_queue_region)
+	LOAD(zmemif_rx_queue_wait) LOAD(zmemif_tx_wait)
 	LOAD(zmemif_rx_burst) LOAD(zmemif_rx_release) LOAD(zmemif_tx_alloc) LOAD(zmemif_tx_burst)
 
 	int abstract = path[0] == '@';
@@ -167,11 +174,12 @@ int main(int argc, char **argv) {
 	zmemif_port *port = NULL;
 	check(f_zmemif_port_new(sock, &cfg, &port), "zmemif_port_new");
 	check(f_zmemif_port_wait_connected(port, TIMEOUT_MS), "zmemif_port_wait_connected");
-	zmemif_queue *rx = NULL, *tx = NULL;
-	check(f_zmemif_queue_open(port, ZMEMIF_DIR_RX, 0, &rx), "zmemif_queue_open(rx)");
-	check(f_zmemif_queue_open(port, ZMEMIF_DIR_TX, 0, &tx), "zmemif_queue_open(tx)");
-	check(f_zmemif_queue_attach(rx), "zmemif_queue_attach(rx)");
-	check(f_zmemif_queue_attach(tx), "zmemif_queue_attach(tx)");
+	zmemif_rx_queue *rx = NULL;
+	zmemif_tx_queue *tx = NULL;
+	check(f_zmemif_rx_queue_open(port, 0, &rx), "zmemif_rx_queue_open");
+	check(f_zmemif_tx_queue_open(port, 0, &tx), "zmemif_tx_queue_open");
+	check(f_zmemif_rx_queue_attach(rx), "zmemif_rx_queue_attach");
+	check(f_zmemif_tx_queue_attach(tx), "zmemif_tx_queue_attach");
 	map_regions(rx);
 
 	static uint8_t buf[65536];
@@ -198,10 +206,10 @@ int main(int argc, char **argv) {
 		}
 	}
 	printf("%s ok %u musl\n", role, count);
-	f_zmemif_queue_detach(rx);
-	f_zmemif_queue_detach(tx);
-	f_zmemif_queue_free(rx);
-	f_zmemif_queue_free(tx);
+	f_zmemif_rx_queue_detach(rx);
+	f_zmemif_tx_queue_detach(tx);
+	f_zmemif_rx_queue_free(rx);
+	f_zmemif_tx_queue_free(tx);
 	f_zmemif_port_free(port);
 	f_zmemif_socket_free(sock);
 	return 0;
