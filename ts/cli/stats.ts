@@ -5,6 +5,7 @@
  * steered, drops by cause, the port's hardware queue counters) with rates, refreshed every
  * second; `--once` prints one table, `--json` the object itself, for scripts.
  */
+import { execFile } from "node:child_process";
 import { createConnection } from "node:net";
 import { probeServer } from "../probe.ts";
 import { type Command, parse, socketArg, type Specs, usage } from "./args.ts";
@@ -91,6 +92,12 @@ export function readStats(path: string, timeoutMs = 2000): Promise<FwdStats> {
           // not memif either: nobody listens
         }
       }
+      if (e.code === "ECONNRESET" && chunks.length === 0 && process.versions.bun !== undefined) {
+        // Bun 1.4.4 fails the connect of a Unix socket whose server writes and closes at once (as
+        // the forwarder does): read it through Node.js when there is one.
+        readThroughNode(path).then(resolve, reject);
+        return;
+      }
       if (e.code === "ENOENT" || e.code === "ECONNREFUSED") {
         reject(
           new StatsError(
@@ -121,6 +128,42 @@ export function readStats(path: string, timeoutMs = 2000): Promise<FwdStats> {
           new StatsError(
             EXIT.NOT_MEMIF,
             `${path} is not the forwarder's management socket: it sent ${JSON.stringify(text.slice(0, 60))}`,
+          ),
+        );
+      }
+    });
+  });
+}
+
+const NODE_READ = `const s = require("net").createConnection({ path: process.argv[1] }); let b = "";
+s.on("data", (d) => (b += d)); s.on("end", () => process.stdout.write(b));
+s.on("error", (e) => { process.stderr.write(e.message); process.exit(1); });`;
+
+/** Reads the management socket through a Node.js child (see readStats). */
+function readThroughNode(path: string): Promise<FwdStats> {
+  return new Promise((resolve, reject) => {
+    execFile("node", ["-e", NODE_READ, path], { timeout: 5000 }, (err, stdout, stderr) => {
+      if (err !== null) {
+        const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+        reject(
+          new StatsError(
+            EXIT.ERROR,
+            missing
+              ? `Bun cannot read ${path} (connect ECONNRESET: the server closes at once) and node is not in PATH: run \`npx zmemif stats\` with Node.js`
+              : `cannot read ${path}: ${stderr || err.message}`,
+          ),
+        );
+        return;
+      }
+      try {
+        const doc = JSON.parse(stdout) as FwdStats;
+        if (!Array.isArray(doc.ports)) throw new Error("no ports");
+        resolve(doc);
+      } catch {
+        reject(
+          new StatsError(
+            EXIT.NOT_MEMIF,
+            `${path} is not the forwarder's management socket: it sent ${JSON.stringify(stdout.slice(0, 60))}`,
           ),
         );
       }
