@@ -118,21 +118,25 @@ export function readStats(path: string, timeoutMs = 2000): Promise<FwdStats> {
     });
     s.on("end", () => {
       clearTimeout(timer);
-      const text = Buffer.concat(chunks).toString("utf8");
-      try {
-        const doc = JSON.parse(text) as FwdStats;
-        if (!Array.isArray(doc.ports)) throw new Error("no ports");
-        resolve(doc);
-      } catch {
-        reject(
-          new StatsError(
-            EXIT.NOT_MEMIF,
-            `${path} is not the forwarder's management socket: it sent ${JSON.stringify(text.slice(0, 60))}`,
-          ),
-        );
-      }
+      settle(path, Buffer.concat(chunks).toString("utf8"), resolve, reject);
     });
   });
+}
+
+/** Resolves with the forwarder's stats document read from `path`, or rejects saying what was read instead. */
+function settle(path: string, text: string, resolve: (doc: FwdStats) => void, reject: (e: StatsError) => void): void {
+  try {
+    const doc = JSON.parse(text) as FwdStats;
+    if (!Array.isArray(doc.ports)) throw new Error("no ports");
+    resolve(doc);
+  } catch {
+    reject(
+      new StatsError(
+        EXIT.NOT_MEMIF,
+        `${path} is not the forwarder's management socket: it sent ${JSON.stringify(text.slice(0, 60))}`,
+      ),
+    );
+  }
 }
 
 const NODE_READ = `const s = require("net").createConnection({ path: process.argv[1] }); let b = "";
@@ -155,18 +159,7 @@ function readThroughNode(path: string): Promise<FwdStats> {
         );
         return;
       }
-      try {
-        const doc = JSON.parse(stdout) as FwdStats;
-        if (!Array.isArray(doc.ports)) throw new Error("no ports");
-        resolve(doc);
-      } catch {
-        reject(
-          new StatsError(
-            EXIT.NOT_MEMIF,
-            `${path} is not the forwarder's management socket: it sent ${JSON.stringify(stdout.slice(0, 60))}`,
-          ),
-        );
-      }
+      settle(path, stdout, resolve, reject);
     });
   });
 }
