@@ -16,8 +16,13 @@
 # the forwarder fails, the Rust and Bun test steps fail when their summary counts a skipped,
 # ignored or todo test, and a step exiting 77 (it lacks a prerequisite: a skip outside CI) fails.
 #
-# ZMEMIF_CI_INJECT_FAIL=NAME is read only by the self-test (scripts/ci-selftest.sh): the step
-# called NAME fails on purpose, to prove that a failing step turns the run red.
+# A step that runs longer than its time limit (ZMEMIF_STEP_LIMIT seconds, 1200 unless set; the
+# install step 2400) is a hang: the run prints the step's processes, kills them and fails, naming
+# the step, so a wedged test costs minutes, not the CI's whole budget.
+#
+# ZMEMIF_CI_INJECT_FAIL=NAME and ZMEMIF_CI_INJECT_HANG=NAME are read only by the self-test
+# (scripts/ci-selftest.sh): the step called NAME fails, or hangs, on purpose, to prove that a
+# failing or hanging step turns the run red.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -34,6 +39,8 @@ done
 export PATH="$HOME/.cargo/bin:$PATH"
 BUN="$ROOT/node_modules/.bin/bun"
 INJECT="${ZMEMIF_CI_INJECT_FAIL:-}"
+INJECT_HANG="${ZMEMIF_CI_INJECT_HANG:-}"
+STEP_LIMIT="${ZMEMIF_STEP_LIMIT:-1200}"
 injected=0
 passed=0
 skipped=()
@@ -46,26 +53,84 @@ ci_injected_failure() {
 	echo "NOT STOPPED: a failing command inside a step was ignored"
 }
 
+# The command a step named by ZMEMIF_CI_INJECT_HANG runs instead of its own: a child that never
+# ends, as a wedged test would be.
+ci_injected_hang() {
+	echo "ZMEMIF_CI_INJECT_HANG: this step hangs on purpose"
+	sleep 100000
+	echo "NOT KILLED: a hanging step outlived its time limit"
+}
+
+# tree PID: PID and all its descendants, parents first.
+tree() {
+	local c
+	echo "$1"
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		tree "$c"
+	done
+}
+
+# limited LIMIT COMMAND...: COMMAND in a subshell with errexit on; after LIMIT seconds it is a hang:
+# show its processes, kill them all and return 124.
+limited() {
+	local limit=$1 pid dog rc flag
+	shift
+	flag="$(mktemp)"
+	(
+		set -e
+		"$@"
+	) &
+	pid=$!
+	(
+		sleep "$limit"
+		echo hung >"$flag"
+		local pids
+		pids="$(tree "$pid")"
+		printf '\nHUNG: still running after %s s; its processes:\n' "$limit"
+		ps -o pid,ppid,etimes,stat,args -p "$(echo $pids | tr ' ' ,)" || true
+		kill -TERM $pids 2>/dev/null || true
+		sleep 5
+		kill -KILL $(tree "$pid") 2>/dev/null || true
+	) &
+	dog=$!
+	# The caller runs this with errexit off (step does), so a failing COMMAND returns here.
+	wait "$pid"
+	rc=$?
+	kill -TERM $(tree "$dog") 2>/dev/null
+	wait "$dog" 2>/dev/null
+	if [[ -s $flag ]]; then
+		rc=124
+	fi
+	rm -f "$flag"
+	return "$rc"
+}
+
 summary() { printf '\nchecks: %d passed, %d failed\n' "$passed" "$1"; }
 
 # step NAME COMMAND...: run COMMAND; stop the run if it fails. COMMAND exiting SKIP (77) says it
 # lacks a prerequisite: a skip outside CI, a failure under CI=true.
 SKIP=77
 step() {
-	local name=$1 rc
+	local name=$1 rc limit=${LIMIT:-$STEP_LIMIT}
 	shift
 	printf '\n=== %s\n' "$name"
 	if [[ -n $INJECT && $name == "$INJECT" ]]; then
 		injected=1
 		set -- ci_injected_failure
 	fi
+	if [[ -n $INJECT_HANG && $name == "$INJECT_HANG" ]]; then
+		injected=1
+		set -- ci_injected_hang
+	fi
 	set +e
-	(
-		set -e
-		"$@"
-	)
+	limited "$limit" "$@"
 	rc=$?
 	set -e
+	if ((rc == 124)); then
+		printf '\nFAILED step: %s (hung: over its limit of %s s)\n' "$name" "$limit"
+		summary 1
+		exit 1
+	fi
 	if ((rc == SKIP)) && [[ ${CI:-} != true ]]; then
 		printf '\n=== %s: SKIPPED (allowed outside CI only; under CI=true it fails)\n' "$name"
 		skipped+=("$name")
@@ -202,7 +267,7 @@ try_forwarder() { # the README's walk-through run as written; then nothing of it
 
 # ---- the steps, in order (one line each) ------------------------------------------------------
 
-step "install dependencies" bash scripts/install-deps.sh
+LIMIT=2400 step "install dependencies" bash scripts/install-deps.sh
 step "rustfmt" cargo fmt --all --check
 step "clippy (-D warnings)" cargo clippy --release --all-targets -- -D warnings
 step "clippy with the N-API binding (--features node)" cargo clippy --release -p zmemif --all-targets --features node -- -D warnings
@@ -222,10 +287,10 @@ full_step "benchmark smoke run" "$BUN" run benches/pps.ts --smoke
 full_step "forwarder: end-to-end test (network namespaces, Bun echo)" forwarder_e2e
 full_step "forwarder: scripts/try-forwarder.sh as written, leaving nothing behind" try_forwarder
 # Add steps above this line; the self-test stays last (its inner run stops at an early step).
-step "CI script self-test (an injected failing step turns the run red)" bash scripts/ci-selftest.sh
+step "CI script self-test (an injected failing or hanging step turns the run red)" bash scripts/ci-selftest.sh
 
-if [[ -n $INJECT && $injected == 0 ]]; then
-	printf '\nFAILED: ZMEMIF_CI_INJECT_FAIL=%q names no step that ran\n' "$INJECT"
+if [[ -n $INJECT$INJECT_HANG && $injected == 0 ]]; then
+	printf '\nFAILED: ZMEMIF_CI_INJECT_FAIL/HANG=%q names no step that ran\n' "$INJECT$INJECT_HANG"
 	summary 1
 	exit 1
 fi

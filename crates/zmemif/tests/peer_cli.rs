@@ -5,7 +5,7 @@
 #[path = "support/peer.rs"]
 mod peer;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use peer::{num, tmp_sock, Peer};
 use zmemif::{Perms, Port, PortConfig, Socket, SocketAddr, Status};
@@ -33,22 +33,34 @@ fn echo_ends_as_disconnected_when_the_peer_leaves_while_it_waits_for_tx_room() {
     let (s, p) = client(&path, None, 8);
     p.wait_connected(Some(T)).unwrap();
     peer.wait_event("connected", T);
-    // We send and never receive: the echo's tx ring (8 slots) fills and it waits for room.
+    // We send and never receive: our rx ring (8 slots) fills with echoes, then the echo waits for
+    // room holding what it received. How many packets fit before our tx ring stays full depends on
+    // how the echo's bursts fell (between 9 and 16), so send until no room comes for a while.
     let mut tx = p.tx_queue(0).unwrap();
     let mut sent = 0;
-    while sent < 14 {
+    let deadline = Instant::now() + T;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "tx never stayed full: sent {sent}"
+        );
         if tx.send(&[0u8; 64]).unwrap() {
             sent += 1;
-        } else {
-            tx.wait(1, Some(T)).unwrap();
+        } else if !tx.wait(1, Some(Duration::from_millis(500))).unwrap() {
+            break;
         }
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // More than our rx ring holds went out, so the echo is waiting for tx room.
+    assert!(sent > 8 && sent <= 16, "sent {sent}");
     drop(tx);
     drop(p);
     drop(s);
     let done = peer.wait_event("done", T);
     assert!(done.contains("\"reason\":\"disconnected\""), "{done}");
+    assert!(
+        num(&done, "tx_full") > 0,
+        "the echo never waited for tx room: {done}"
+    );
     assert_eq!(peer.wait_exit(T), 0);
 }
 
