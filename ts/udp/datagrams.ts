@@ -107,7 +107,7 @@ export class Datagrams {
 
 const EMPTY = new Uint8Array(0);
 
-/** Adds a datagram to the burst's batch (the socket's receive path). */
+/** Adds a datagram to the burst's batch (the socket's receive path). @internal */
 export function pushDatagram(
   d: Datagrams,
   u8: Uint8Array,
@@ -120,7 +120,7 @@ export function pushDatagram(
   push(d, u8, off, len, port, address, ipv6);
 }
 
-/** The end of the burst: the batch drops its references and is empty. */
+/** The end of the burst: the batch drops its references and is empty. @internal */
 export function clearDatagrams(d: Datagrams): void {
   clear(d);
 }

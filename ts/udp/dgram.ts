@@ -51,7 +51,7 @@ interface Queued {
 const EMIT = EventEmitter.prototype.emit;
 
 /** The memif port `createSocket("udp4")` uses: the forwarder's default socket. */
-export const DEFAULT_DGRAM_MEMIF: MemifUdpOptions = { socket: "/run/memif.sock" };
+const DEFAULT_DGRAM_MEMIF: MemifUdpOptions = { socket: "/run/memif.sock" };
 
 /** `createSocket("udp4")` and `createSocket({ type, memif, ... })`, as node:dgram takes them. */
 export function createSocket(

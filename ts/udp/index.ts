@@ -29,7 +29,7 @@ export {
   type UdpBinaryType,
 } from "./socket.ts";
 export { createSocket, DgramSocket, type DgramSocketOptions, type RemoteInfo, type BindOptions } from "./dgram.ts";
-export { UdpInterface } from "./interface.ts";
+export { UdpInterface } from "./view.ts";
 export type { MemifUdpOptions, InterfaceStats } from "./options.ts";
 export { Datagrams } from "./datagrams.ts";
 export { UdpError, type UdpErrorCode } from "./errors.ts";

@@ -1,7 +1,7 @@
 /**
- * UdpInterface: the memif side of the UDP sockets, one per (memif port, queue pair). Sockets
- * bound on the same port share it, as sockets share a NIC. It puts together the concerns that
- * live in their own files, and owns their state's lifetime:
+ * The memif side of the UDP sockets, one per (memif port, queue pair). Sockets bound on the
+ * same port share it, as sockets share a NIC. It puts together the concerns that live in their
+ * own files, and owns their state's lifetime:
  *
  *   binds.ts      the bind table (UDP port → socket, bound addresses)
  *   receive.ts    the receive pipeline (burst → parse → check → reassemble → demultiplex)
@@ -9,6 +9,8 @@
  *   drain.ts      backpressure: drain handlers and writable()
  *   options.ts    the options and settings (and their reconciliation between sockets)
  *   registry.ts   which interface a socket's options name (made here, found there)
+ *   view.ts       UdpInterface, what users see of it (`socket.memif`); the methods here are
+ *                 the sockets' (socket.ts), and no public type names this class
  */
 import { Batch } from "../batch.ts";
 import type { Port } from "../port.ts";
@@ -25,24 +27,14 @@ import { type InterfaceStats, MIN_MTU, type MemifUdpOptions, newStats, type Sett
 import { Reassembler } from "./reassembly.ts";
 import { Receiver } from "./receive.ts";
 import { Transmitter } from "./transmit.ts";
+import { newUdpInterface, type InterfaceState, type UdpInterface } from "./view.ts";
 
-// Internal to ts/udp (set in UdpInterface's static block, not exported from index.ts): what the
-// registry needs.
-let make: (
-  port: Port,
-  qid: number,
-  settings: Settings,
-  ownsPort: boolean,
-  ownsSocket: MemifSocket | null,
-  onClose: () => void,
-) => UdpInterface;
-let start: (i: UdpInterface) => void;
-let adopt: (i: UdpInterface, o: MemifUdpOptions) => void;
-
-export class UdpInterface {
+export class InterfaceCore implements InterfaceState {
   readonly port: Port;
   readonly qid: number;
   readonly stats: InterfaceStats = newStats();
+  /** what users see of this interface (`socket.memif`) */
+  readonly view: UdpInterface = newUdpInterface(this);
   /** fragments received: reassembled within bounds, or null (reassembly off) */
   readonly reassembler: Reassembler | null;
   readonly #settings: Settings;
@@ -58,7 +50,8 @@ export class UdpInterface {
   #closed = false;
   #started = false;
 
-  private constructor(
+  /** A new interface on `port` (the registry's; the settings are checked). */
+  constructor(
     port: Port,
     qid: number,
     settings: Settings,
@@ -86,13 +79,6 @@ export class UdpInterface {
       this.#close(),
     );
     this.#drain = new Drain(port, this.#txq, () => this.#closed);
-  }
-
-  static {
-    make = (port, qid, settings, ownsPort, ownsSocket, onClose) =>
-      new UdpInterface(port, qid, settings, ownsPort, ownsSocket, onClose);
-    start = (i) => i.#start();
-    adopt = (i, o) => i.#settings.adopt(o, `memif port ${i.port.id} queue ${i.qid}`, i.#rxq.rxMode, i.reassembler);
   }
 
   get ipMode(): boolean {
@@ -212,7 +198,13 @@ export class UdpInterface {
 
   // ---- life ----
 
-  #start(): void {
+  /** Reconciles a further socket's options with the interface's settings (see Settings.adopt). */
+  adopt(o: MemifUdpOptions): void {
+    this.#settings.adopt(o, `memif port ${this.port.id} queue ${this.qid}`, this.#rxq.rxMode, this.reassembler);
+  }
+
+  /** Starts the receive loop and follows the port's connections (once). */
+  start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
     if (this.port.connected) this.#onConnected();
@@ -256,26 +248,4 @@ export class UdpInterface {
     if (this.#ownsPort) this.port.close();
     this.#ownsSocket?.close();
   }
-}
-
-/** A new interface on `port` (the registry's; the settings are checked). */
-export function makeInterface(
-  port: Port,
-  qid: number,
-  settings: Settings,
-  ownsPort: boolean,
-  ownsSocket: MemifSocket | null,
-  onClose: () => void,
-): UdpInterface {
-  return make(port, qid, settings, ownsPort, ownsSocket, onClose);
-}
-
-/** Starts the receive loop and follows the port's connections (once). */
-export function startInterface(i: UdpInterface): void {
-  start(i);
-}
-
-/** Reconciles a further socket's options with the interface's settings (see Settings.adopt). */
-export function adoptOptions(i: UdpInterface, o: MemifUdpOptions): void {
-  adopt(i, o);
 }

@@ -88,6 +88,7 @@ export interface InterfaceStats {
   lostOnDisconnect: number;
 }
 
+/** @internal */
 export function newStats(): InterfaceStats {
   return {
     frames: 0,
@@ -109,12 +110,15 @@ export function newStats(): InterfaceStats {
 /** Adaptive mode's busy-poll after the last datagram, µs (see MemifUdpOptions.busyPollUs). */
 const DEFAULT_BUSY_POLL_US = 100;
 const DEFAULT_MTU = 1500;
+/** @internal */
 export const MIN_MTU = 576;
 
+/** Throws EINVAL `what` unless `ok`. @internal */
 export function check(ok: boolean, what: string): void {
   if (!ok) throw new UdpError("EINVAL", what);
 }
 
+/** Option `name`: `v` checked to be an integer in lo..hi, or `dflt` when not given. @internal */
 export function intIn(v: number | undefined, lo: number, hi: number, dflt: number, name: string): number {
   if (v === undefined) return dflt;
   check(Number.isInteger(v) && v >= lo && v <= hi, `memif.${name} must be an integer in ${lo}..${hi}, got ${v}`);
@@ -131,6 +135,7 @@ function macOption(s: string | undefined, name: string): number {
 /**
  * What an interface keeps of its sockets' options: fixed for its life (mode, MTU, burst...), or
  * added to by later sockets (a MAC not configured yet, static neighbours).
+ * @internal
  */
 export class Settings {
   readonly ipMode: boolean;

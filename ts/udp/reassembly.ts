@@ -49,11 +49,11 @@ export interface ReassemblyStats {
   inProgress: number;
 }
 
-/** Bookkeeping charged per piece on top of its bytes. */
+/** Bookkeeping charged per piece on top of its bytes. @internal */
 export const FRAGMENT_OVERHEAD = 64;
 /** Above this share of maxBytes no new datagram is started (the rest is for completing). */
 const NEW_DATAGRAM_SHARE = 0.75;
-/** Largest reassembled IP payload (the UDP header and data). */
+/** Largest reassembled IP payload (the UDP header and data). @internal */
 export const MAX_DATAGRAM = 65535;
 
 interface Piece {
@@ -73,6 +73,7 @@ interface Pending {
   charged: number;
 }
 
+/** The reassembly of one interface (ts/udp's: not exported from index.ts). @internal */
 export class Reassembler {
   readonly timeoutMs: number;
   readonly maxBytes: number;

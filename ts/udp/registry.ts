@@ -7,18 +7,18 @@
 import type { Mode, Port, PortOptions } from "../port.ts";
 import { MemifSocket } from "../socket.ts";
 import { UdpError } from "./errors.ts";
-import { adoptOptions, makeInterface, startInterface, type UdpInterface } from "./interface.ts";
+import { InterfaceCore } from "./interface.ts";
 import { check, intIn, type MemifUdpOptions, Settings } from "./options.ts";
 
-const byPath = new Map<string, UdpInterface>();
-const byPort = new WeakMap<Port, Map<number, UdpInterface>>();
+const byPath = new Map<string, InterfaceCore>();
+const byPort = new WeakMap<Port, Map<number, InterfaceCore>>();
 
 /**
  * The interface for these options, connected (see memif.connectTimeoutMs) and running: an
  * existing one when another socket already uses the same memif port and queue (options that
  * contradict it are refused), or a new one.
  */
-export async function openInterface(o: MemifUdpOptions | undefined): Promise<UdpInterface> {
+export async function openInterface(o: MemifUdpOptions | undefined): Promise<InterfaceCore> {
   if (o === undefined || (o.port === undefined && o.socket === undefined)) {
     throw new UdpError(
       "EINVAL",
@@ -35,7 +35,7 @@ export async function openInterface(o: MemifUdpOptions | undefined): Promise<Udp
     `memif.connectTimeoutMs must be -1 or a non-negative integer, got ${timeoutMs}`,
   );
   const found = find(o, qid);
-  if (found !== undefined) adoptOptions(found, o);
+  found?.adopt(o);
   const iface = found ?? make(o, qid, mode);
   if (timeoutMs !== 0) {
     try {
@@ -45,11 +45,11 @@ export async function openInterface(o: MemifUdpOptions | undefined): Promise<Udp
       throw e;
     }
   }
-  startInterface(iface);
+  iface.start();
   return iface;
 }
 
-function find(o: MemifUdpOptions, qid: number): UdpInterface | undefined {
+function find(o: MemifUdpOptions, qid: number): InterfaceCore | undefined {
   const found = o.port !== undefined ? byPort.get(o.port)?.get(qid) : byPath.get(pathKey(o, qid));
   return found !== undefined && !found.closed ? found : undefined;
 }
@@ -59,13 +59,13 @@ function pathKey(o: MemifUdpOptions, qid: number): string {
   return `${path}\0${o.id ?? 0}\0${o.role ?? "client"}\0${qid}`;
 }
 
-function make(o: MemifUdpOptions, qid: number, mode: Mode): UdpInterface {
+function make(o: MemifUdpOptions, qid: number, mode: Mode): InterfaceCore {
   const settings = new Settings(o);
   if (o.port !== undefined) {
     const port = o.port;
     let m = byPort.get(port);
     if (m === undefined) byPort.set(port, (m = new Map()));
-    const iface = makeInterface(port, qid, settings, false, null, () => {
+    const iface = new InterfaceCore(port, qid, settings, false, null, () => {
       if (byPort.get(port)?.get(qid) === iface) byPort.get(port)!.delete(qid);
     });
     m.set(qid, iface);
@@ -74,7 +74,7 @@ function make(o: MemifUdpOptions, qid: number, mode: Mode): UdpInterface {
   const key = pathKey(o, qid);
   const own = typeof o.socket === "string" ? new MemifSocket(o.socket) : null;
   const sock = own ?? (o.socket as MemifSocket);
-  let iface: UdpInterface;
+  let iface: InterfaceCore;
   try {
     const po: PortOptions = { role: o.role ?? "client", mode, name: o.name ?? "zmemif-udp" };
     if (o.id !== undefined) po.id = o.id;
@@ -85,7 +85,7 @@ function make(o: MemifUdpOptions, qid: number, mode: Mode): UdpInterface {
     if (qid > 0) po.c2sQueues = po.s2cQueues = qid + 1;
     const port = sock.port(po);
     try {
-      iface = makeInterface(port, qid, settings, true, own, () => {
+      iface = new InterfaceCore(port, qid, settings, true, own, () => {
         if (byPath.get(key) === iface) byPath.delete(key);
       });
     } catch (e) {

@@ -29,9 +29,10 @@ import type { Endpoint } from "./binds.ts";
 import { clearDatagrams, Datagrams, pushDatagram } from "./datagrams.ts";
 import { UdpError } from "./errors.ts";
 import { Template, type Parsed } from "./headers.ts";
-import type { UdpInterface } from "./interface.ts";
+import type { InterfaceCore } from "./interface.ts";
 import type { InterfaceStats, MemifUdpOptions } from "./options.ts";
 import { openInterface } from "./registry.ts";
+import type { UdpInterface } from "./view.ts";
 
 export type UdpBinaryType = "buffer" | "uint8array" | "arraybuffer";
 
@@ -190,7 +191,7 @@ export async function udpSocket<T extends UdpBinaryType = "buffer">(
 export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket<T> {
   readonly hostname: string;
   readonly binaryType: T;
-  readonly #iface: UdpInterface;
+  readonly #iface: InterfaceCore;
   readonly #bt: number;
   #port: number;
   /** bound IPv4 address, or -1 for any */
@@ -227,7 +228,7 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
 
   /** @internal use udpSocket() */
   constructor(
-    iface: UdpInterface,
+    iface: InterfaceCore,
     hostname: string,
     local: Addr | null,
     lport: number,
@@ -433,9 +434,9 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
     };
   }
 
-  /** The memif interface under this socket (port, neighbours, MTU). */
+  /** The memif interface under this socket (its port, MTU, counters, connection state). */
   get memif(): UdpInterface {
-    return this.#iface;
+    return this.#iface.view;
   }
 
   // ---- receive (called by the interface) ----
