@@ -5,6 +5,7 @@
  *
  *   socket.ts      udpSocket(), UdpSocket: the Bun-shaped socket
  *   dgram.ts       createSocket(), DgramSocket: the node:dgram-shaped one
+ *   view.ts        UdpInterface (socket.memif): what a user sees of the memif side
  *   interface.ts   the memif side of the sockets on one memif queue pair: puts together
  *     options.ts     the memif options, their checks, and reconciliation between sockets
  *     registry.ts    which interface a socket's options name
