@@ -98,23 +98,22 @@ fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn client_args(addr: &str) -> Vec<&str> {
-    vec![
-        "--socket",
+/// An idle `zmemif-peer` client of `addr`, running as uid `UID`.
+fn client_as_uid(addr: &str) -> Peer {
+    Peer::run_as(
+        UID,
+        GID,
         addr,
-        "--role",
         "client",
-        "--action",
         "idle",
-        "--connect-timeout",
-        "10",
-    ]
+        &["--connect-timeout", "10"],
+    )
 }
 
 /// The allow-list refuses the second uid: the peer is told why, we see who it was.
 fn refused(addr: &str, perms: Perms) {
     let (_s, port, events) = server(addr, perms, |c| c.allow_uids = vec![me()]);
-    let mut peer = Peer::spawn_as(UID, GID, &client_args(addr));
+    let mut peer = client_as_uid(addr);
     let line = peer.wait_event("connected", T);
     let reason = format!("uid {UID} not allowed (allowed: {})", me());
     assert!(line.contains("\"event\":\"error\""), "{line}");
@@ -171,7 +170,7 @@ fn allowed_uid_or_gid_connects_and_shows_in_info() {
                 c.allow_uids = uids.clone();
                 c.allow_gids = gids.clone();
             });
-            let mut peer = Peer::spawn_as(UID, GID, &client_args(&addr));
+            let mut peer = client_as_uid(&addr);
             let line = peer.wait_event("connected", T);
             assert!(line.contains("\"event\":\"connected\""), "{addr}: {line}");
             port.wait_connected(Some(T)).unwrap();
@@ -196,13 +195,7 @@ fn client_checks_the_server_uid() {
         return;
     }
     let addr = abstract_name("server-uid");
-    let mut server = Peer::spawn_as(
-        UID,
-        GID,
-        &[
-            "--socket", &addr, "--role", "server", "--action", "idle", "--secret", "s3cret",
-        ],
-    );
+    let mut server = Peer::run_as(UID, GID, &addr, "server", "idle", &["--secret", "s3cret"]);
     let s = Socket::new(SocketAddr::parse(&addr).unwrap(), Perms::default()).unwrap();
     let client = |expect: u32| {
         Port::new(

@@ -67,27 +67,26 @@ fn two_hundred_fifty_five_queues_each_way_all_carry_traffic() {
     )
     .unwrap();
     let (q, ring, count) = (QUEUES.to_string(), RING.to_string(), FROM_PEER.to_string());
-    let mut peer = Peer::spawn(&[
-        "--socket",
+    let mut peer = Peer::run(
         &path,
-        "--role",
         "client",
-        "--c2s",
-        &q,
-        "--s2c",
-        &q,
-        "--ring-size",
-        &ring,
-        "--burst",
-        "4",
-        "--action",
         "both",
-        "--count",
-        &count,
-        "--check",
-        "--seconds",
-        "5",
-    ]);
+        &[
+            "--c2s",
+            &q,
+            "--s2c",
+            &q,
+            "--ring-size",
+            &ring,
+            "--burst",
+            "4",
+            "--count",
+            &count,
+            "--check",
+            "--seconds",
+            "5",
+        ],
+    );
     p.wait_connected(Some(T)).unwrap();
     let connected = peer.wait_event("connected", T);
     let info = p.info();

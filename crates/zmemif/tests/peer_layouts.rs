@@ -213,7 +213,7 @@ fn wait_sleeps_while_idle_and_wakes_on_traffic() {
         },
     )
     .unwrap();
-    let mut peer = Peer::spawn(&["--socket", &path, "--role", "client", "--action", "idle"]);
+    let mut peer = Peer::run(&path, "client", "idle", &[]);
     port.wait_connected(Some(T)).unwrap();
     peer.wait_event("connected", T);
     let mut rx = port.rx_queue(0).unwrap();
@@ -234,9 +234,7 @@ fn wait_sleeps_while_idle_and_wakes_on_traffic() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut src = Peer::spawn(&[
-        "--socket", &path, "--role", "client", "--action", "source", "--count", "10",
-    ]);
+    let mut src = Peer::run(&path, "client", "source", &["--count", "10"]);
     port.wait_connected(Some(T)).unwrap();
     let t0 = Instant::now();
     assert!(rx.wait(Some(T)).unwrap());

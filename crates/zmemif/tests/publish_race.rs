@@ -83,18 +83,7 @@ fn of_many_server_processes_started_at_once_exactly_one_wins() {
             stale(&path);
         }
         let mut peers: Vec<Peer> = (0..N)
-            .map(|_| {
-                Peer::spawn(&[
-                    "--socket",
-                    &path,
-                    "--role",
-                    "server",
-                    "--action",
-                    "idle",
-                    "--connect-timeout",
-                    "30",
-                ])
-            })
+            .map(|_| Peer::run(&path, "server", "idle", &["--connect-timeout", "30"]))
             .collect();
         // Each loser prints an error line and exits 1; the winner waits for a client.
         let mut losers = 0;

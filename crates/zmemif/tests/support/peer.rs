@@ -22,9 +22,19 @@ impl Peer {
     /// `zmemif-peer --socket SOCKET --role ROLE --action ACTION` and then `more`: the arguments
     /// every test gives, written once.
     pub fn run(socket: &str, role: &str, action: &str, more: &[&str]) -> Peer {
-        let mut args = vec!["--socket", socket, "--role", role, "--action", action];
-        args.extend_from_slice(more);
-        Peer::spawn(&args)
+        Peer::spawn(&run_args(socket, role, action, more))
+    }
+
+    /// As `run`, running as another user (see `spawn_as`).
+    pub fn run_as(
+        uid: u32,
+        gid: u32,
+        socket: &str,
+        role: &str,
+        action: &str,
+        more: &[&str],
+    ) -> Peer {
+        Peer::spawn_as(uid, gid, &run_args(socket, role, action, more))
     }
 
     /// As `spawn`, running as another user: `setpriv` sets uid and gid and drops every
@@ -118,6 +128,12 @@ impl Peer {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+fn run_args<'a>(socket: &'a str, role: &'a str, action: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--socket", socket, "--role", role, "--action", action];
+    args.extend_from_slice(more);
+    args
 }
 
 impl Drop for Peer {
