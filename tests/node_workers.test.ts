@@ -5,7 +5,7 @@
  * (zmemif_rx_queue_arm_cb through a thread-safe function of the Worker). The Node.js process must end
  * on its own once the Workers and the port close.
  * Runs what the package ships: dist/ compiled by `tsc -p tsconfig.build.json`
- * (tests/helpers/node_workers.mjs, tests/helpers/node_queue_worker.mjs).
+ * (tests/helpers/node_workers.mjs, tests/helpers/queue_worker.mjs).
  */
 import { afterEach, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";

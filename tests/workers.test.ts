@@ -1,8 +1,7 @@
 /** Queues driven by Bun Workers: one queue pair per Worker, woken on the Worker's own loop. */
 import { afterEach, expect, test } from "bun:test";
-import { Batch, MemifSocket } from "../ts/index.ts";
+import { Batch, MemifSocket, type QueueToken } from "../ts/index.ts";
 import { abstractName, Peer } from "./helpers/peers.ts";
-import type { WorkerJob } from "./helpers/queue_worker.ts";
 
 let peer: Peer | null = null;
 afterEach(async () => {
@@ -10,7 +9,14 @@ afterEach(async () => {
   peer = null;
 });
 
-const WORKER = new URL("./helpers/queue_worker.ts", import.meta.url).href;
+/** tests/helpers/queue_worker.mjs (shared with the Node.js test), on ts/index.ts under Bun */
+const WORKER = new URL("./helpers/queue_worker.mjs", import.meta.url).href;
+
+/** The jobs queue_worker.mjs does (see its header). */
+type WorkerJob =
+  | { kind: "echo"; tx: QueueToken<"tx">; rx: QueueToken<"rx">; count: number; window: number; seed: number }
+  | { kind: "wake"; rx: QueueToken<"rx">; count: number }
+  | { kind: "follow"; tx: QueueToken<"tx">; rx: QueueToken<"rx"> };
 
 type Reply = Record<string, unknown>;
 

@@ -1,6 +1,6 @@
 // Node.js side of tests/node_workers.test.ts, run by `node` on the compiled package (dist/node.js):
 // queues of one port driven by node:worker_threads (port.shareQueue here, RxQueue/TxQueue.adopt in
-// tests/helpers/node_queue_worker.mjs), against an echoing memif server in another process.
+// tests/helpers/queue_worker.mjs), against an echoing memif server in another process.
 //   node tests/helpers/node_workers.mjs SOCKET echo COUNT   two Workers, one queue pair each: each
 //        sends COUNT packets in windows of 32 and checks every echo; one JSON line per Worker
 //   node tests/helpers/node_workers.mjs SOCKET wake COUNT   a Worker waits (idle) on rx; this thread
@@ -11,7 +11,7 @@ import { MemifSocket } from "../../dist/node.js";
 
 const [path, kind, countArg] = process.argv.slice(2);
 const count = Number(countArg);
-const WORKER = new URL("./node_queue_worker.mjs", import.meta.url);
+const WORKER = new URL("./queue_worker.mjs", import.meta.url);
 
 /** Runs a Worker on `job`; resolves with its last message (the one onMessage accepts). */
 function runWorker(job, onMessage = () => true) {
