@@ -6,6 +6,8 @@
  *  - `npm install` of the same tarballs: a Node.js server with a Bun client, a Node.js client with
  *    a Bun server;
  *  - `bun build --compile`: the executable runs from another directory once node_modules is gone;
+ *  - the types TypeScript resolves for `zmemif` are the shipped dist/ .d.ts, with no internals in
+ *    them (tests/helpers/dts.ts, as tests/dts.test.ts checks a dist/ built here);
  *  - broken installations: each error says what to do;
  *  - the other platforms' packages: each library's ELF machine, C library and exports; under
  *    qemu-aarch64, `bun add` by Bun for linux-arm64 picks zmemif-linux-arm64-gnu, and Bun and
@@ -33,6 +35,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import ts from "typescript";
+import { readDts, UDP_INTERFACE_MEMBERS } from "./helpers/dts.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const BUN = join(ROOT, "node_modules", ".bin", "bun");
@@ -186,6 +190,39 @@ describe("from the tarballs, no Rust in PATH", () => {
     expect(existsSync(join(npmProject, "node_modules", "zmemif", "dist", "index.d.ts"))).toBe(true);
     const plat = JSON.parse(readFileSync(join(npmProject, "node_modules", PLATFORM_PKG, "package.json"), "utf8"));
     expect([plat.os, plat.cpu, plat.libc]).toEqual([["linux"], ["x64"], ["glibc"]]);
+  });
+
+  test("the types TypeScript finds for `zmemif` are the package's dist/ .d.ts, and show the public API only", () => {
+    const pkg = join(npmProject, "node_modules", "zmemif");
+    const app = join(npmProject, "app.ts");
+    const found = [
+      ts.resolveModuleName(
+        "zmemif",
+        app,
+        { module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler },
+        ts.sys,
+      ),
+      ts.resolveModuleName(
+        "zmemif",
+        app,
+        { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext },
+        ts.sys,
+        undefined,
+        undefined,
+        ts.ModuleKind.ESNext,
+      ),
+    ].map((r) => r.resolvedModule?.resolvedFileName);
+    expect(found).toEqual([join(pkg, "dist", "index.d.ts"), join(pkg, "dist", "index.d.ts")]);
+    // what tests/dts.test.ts checks of a dist/ built here, checked on the one shipped
+    const { files, ...report } = readDts(join(pkg, "dist"));
+    expect(files).toContain("udp/view.d.ts");
+    expect(report).toEqual({
+      underscored: [],
+      internal: [],
+      unusedSupport: [],
+      udpInterface: UDP_INTERFACE_MEMBERS,
+      sawMemifSocket: true,
+    });
   });
 
   test("bun add: Bun server and Bun client, 20 checked packets incl. a chained 9000-byte one", async () => {
