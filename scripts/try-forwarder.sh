@@ -65,11 +65,8 @@ say "1. namespaces $ns_h (forwarder) and $ns_c (client), veth $veth_u <-> $veth_
 netns_setup || die "could not create the namespaces and the veth"
 
 say "2. forwarder on $veth_u (net_af_packet), host $HOST/24, UDP 5000 -> memif $sock"
-ip netns exec "$ns_h" "$FWD" -l 0,1 --no-huge -m 512 --no-pci --no-telemetry --no-shconf \
-	--file-prefix "$ns_h" --vdev="net_af_packet0,iface=$veth_u" -- \
-	--host "$HOST/24" --memif-ports 1 --udp-ports 5000 --memif-socket "$sock" --mgmt "$mgmt" \
-	--kernel-iface "$kif" --stats-period 0 >"$tmp/fwd.log" 2>&1 &
-fwd_pid=$!
+fwd_start "$ns_h" "$tmp/fwd.log" --memif-ports 1 --udp-ports 5000 --memif-socket "$sock" \
+	--mgmt "$mgmt" --kernel-iface "$kif" --stats-period 0
 for _ in $(seq 100); do
 	$T mgmt "$mgmt" uplink.link >/dev/null 2>&1 && break
 	kill -0 "$fwd_pid" 2>/dev/null || { cat "$tmp/fwd.log"; die "the forwarder exited"; }

@@ -37,7 +37,6 @@ T="python3 $here/fwdtest.py"
 
 . "$here/netns.sh"
 netns_names "${NETNS_PREFIX:-zmf-fwdd}"
-id=${ns_h##*-h}
 tmp=$(mktemp -d /tmp/zmf-fwd-departures.XXXXXX)
 sock=$tmp/memif.sock
 mgmt=$tmp/mgmt.sock
@@ -76,11 +75,8 @@ mac_u=$(ip -n "$ns_h" -br link show "$veth_u" | awk '{print $3}')
 
 start_fwd() {
 	rm -f "$mgmt"
-	ip netns exec "$ns_h" "$FWD" -l "$FWD_LCORES" --no-huge -m 512 --no-pci --no-telemetry \
-		--no-shconf --file-prefix "zmf-fwdd$id" --vdev="net_af_packet0,iface=$veth_u" -- \
-		--host "$HOST/24" --memif-role client --memif-socket "$sock" --mgmt "$mgmt" \
-		--exception none --stats-period 0 >>"$tmp/fwd.log" 2>&1 &
-	fwd_pid=$!
+	fwd_start "zmf-fwdd$ns_id" "$tmp/fwd.log" --memif-role client --memif-socket "$sock" --mgmt "$mgmt" \
+		--exception none --stats-period 0
 }
 
 start_peer() {

@@ -34,7 +34,6 @@ T="python3 $here/fwdtest.py"
 # The namespaces, veth and their settings: shared with scripts/try-forwarder.sh.
 . "$here/netns.sh"
 netns_names "${NETNS_PREFIX:-zmf-fwd}"
-id=${ns_h##*-h}
 tmp=$(mktemp -d /tmp/zmf-fwd-e2e.XXXXXX)
 sock=$tmp/memif.sock
 mgmt=$tmp/mgmt.sock
@@ -139,7 +138,7 @@ check "refuses socket mode on an abstract socket" refused "abstract" \
 	--host $HOST/24 --memif-socket @zmf-fwd-x --memif-socket-mode 0600
 check "refuses more memif ports than the tx lcores serve" bash -c \
 	"out=\$('$FWD' -l $FWD_LCORES --no-huge -m 64 --no-pci --no-telemetry --no-shconf \
-	--file-prefix zmf-fwd-r$id --vdev=net_null0 --log-level=lib.eal:error -- \
+	--file-prefix zmf-fwd-r$ns_id --vdev=net_null0 --log-level=lib.eal:error -- \
 	--host $HOST/24 --memif-ports 40 --exception none --mgmt none \
 	--memif-socket $tmp/refused.sock 2>&1) && exit 1; echo \"\$out\" | grep -- '--memif-ports 40'"
 
@@ -147,12 +146,8 @@ check "refuses more memif ports than the tx lcores serve" bash -c \
 netns_setup || exit 2
 
 # ---- forwarder ----------------------------------------------------------------------------
-ip netns exec "$ns_h" "$FWD" -l "$FWD_LCORES" --no-huge -m 512 --no-pci --no-telemetry \
-	--no-shconf --file-prefix "zmf-fwd-e2e$id" --vdev="net_af_packet0,iface=$veth_u" -- \
-	--host $HOST/24 --memif-ports 2 --udp-ports 5000-5099:0,6000:1,7000-7099 \
-	--memif-socket "$sock" --mgmt "$mgmt" --kernel-iface "$kif" --stats-period 0 \
-	>"$tmp/fwd.log" 2>&1 &
-fwd_pid=$!
+fwd_start "zmf-fwd-e2e$ns_id" "$tmp/fwd.log" --memif-ports 2 --udp-ports 5000-5099:0,6000:1,7000-7099 \
+	--memif-socket "$sock" --mgmt "$mgmt" --kernel-iface "$kif" --stats-period 0
 check "forwarder answers on its management socket" bash -c \
 	"for i in \$(seq 100); do $T mgmt '$mgmt' uplink.link 2>/dev/null && exit 0; \
 	kill -0 $fwd_pid || exit 1; sleep 0.1; done; exit 1" || { cat "$tmp/fwd.log"; exit 1; }
@@ -252,11 +247,8 @@ check "SIGTERM: sockets removed, kernel interface gone" bash -c \
 # a python3 under /root is not theirs to run) and admits the echo.
 chmod 711 "$tmp"
 usock=$tmp/memif-allow.sock
-ip netns exec "$ns_h" "$FWD" -l "$FWD_LCORES" --no-huge -m 512 --no-pci --no-telemetry \
-	--no-shconf --file-prefix "zmf-fwd-e2u$id" --vdev="net_af_packet0,iface=$veth_u" -- \
-	--host $HOST/24 --memif-socket "$usock" --memif-socket-mode 0666 --memif-allow-uid 0 \
-	--mgmt "$mgmt" --kernel-iface "$kif" --stats-period 0 >"$tmp/fwd-allow.log" 2>&1 &
-fwd_pid=$!
+fwd_start "zmf-fwd-e2u$ns_id" "$tmp/fwd-allow.log" --memif-socket "$usock" --memif-socket-mode 0666 \
+	--memif-allow-uid 0 --mgmt "$mgmt" --kernel-iface "$kif" --stats-period 0
 check "allow-uid: the PMD's accepts reach the credential check" bash -c \
 	"for i in \$(seq 100); do grep -m1 'checked against the allow-list' '$tmp/fwd-allow.log' \
 	&& exit 0; kill -0 $fwd_pid || exit 1; sleep 0.1; done; exit 1"
@@ -290,11 +282,8 @@ start_server_echo() {
 	$ECHO_SERVER_CMD "$csock" 0 >>"$tmp/echo-server.log" 2>&1 &
 	echo_pid[s]=$!
 }
-ip netns exec "$ns_h" "$FWD" -l "$FWD_LCORES" --no-huge -m 512 --no-pci --no-telemetry \
-	--no-shconf --file-prefix "zmf-fwd-e2c$id" --vdev="net_af_packet0,iface=$veth_u" -- \
-	--host $HOST/24 --memif-role client --memif-socket "$csock" --mgmt "$mgmt" \
-	--kernel-iface "$kif" --stats-period 0 >"$tmp/fwd-client.log" 2>&1 &
-fwd_pid=$!
+fwd_start "zmf-fwd-e2c$ns_id" "$tmp/fwd-client.log" --memif-role client --memif-socket "$csock" \
+	--mgmt "$mgmt" --kernel-iface "$kif" --stats-period 0
 check "client role: forwarder starts while its server is absent" \
 	$T wait-link "$mgmt" uplink up 10
 start_server_echo

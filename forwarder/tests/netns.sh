@@ -1,17 +1,21 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Copyright(c) 2025 zmemif authors
 #
-# The forwarder's stage without a NIC, shared by tests/e2e.sh and scripts/try-forwarder.sh
-# (source it; bash). Two network namespaces joined by a veth:
+# The forwarder's stage without a NIC, shared by tests/e2e.sh, tests/departures.sh and
+# scripts/try-forwarder.sh (source it; bash). Two network namespaces joined by a veth:
 #
 #   $ns_c (client)                     $ns_h (host)
 #   kernel UDP client  $veth_c --- $veth_u  af_packet uplink of zmemif-fwd  (+ its TAP $kif)
 #   $CLIENT                                 the host address $HOST lives on the TAP
 #
 # netns_names PREFIX   sets ns_h ns_c veth_u veth_c kif (PREFIX ≤ 9 characters + a random id,
-#                      so names stay within Linux's 15)
+#                      so names stay within Linux's 15) and ns_id (that id)
 # netns_setup          creates them; returns non-zero if it cannot
 # netns_teardown       removes them (and with them the veth and the TAP)
+# fwd_start NAME LOG ARGS...
+#                      starts $FWD (lcores $FWD_LCORES, default 0,1) in $ns_h on the uplink $veth_u,
+#                      without hugepages or PCI, EAL file prefix NAME; ARGS follow
+#                      `--host $HOST/24`; output appended to LOG; sets fwd_pid
 # stop_pid PID         SIGTERM, SIGKILL after 5 s; tests stop what they start, by pid
 #
 # Two things make a veth stand in for a NIC (see forwarder/README.md): the kernel in $ns_h must
@@ -31,6 +35,7 @@ netns_names() {
 	veth_u=$prefix-u$id
 	veth_c=$prefix-v$id
 	kif=$prefix-k$id
+	ns_id=$id
 }
 
 netns_setup() {
@@ -56,6 +61,16 @@ netns_teardown() {
 	[ -z "${ns_c:-}" ] || ip netns del "$ns_c" 2>/dev/null || true
 	[ -z "${ns_h:-}" ] || ip netns del "$ns_h" 2>/dev/null || true
 	return 0
+}
+
+fwd_start() {
+	local name=$1 log=$2
+	shift 2
+	# Not in a subshell: $! is the forwarder, a child of the caller's shell (which may wait for it).
+	ip netns exec "$ns_h" "$FWD" -l "${FWD_LCORES:-0,1}" --no-huge -m 512 --no-pci --no-telemetry \
+		--no-shconf --file-prefix "$name" --vdev="net_af_packet0,iface=$veth_u" -- \
+		--host "$HOST/24" "$@" >>"$log" 2>&1 &
+	fwd_pid=$!
 }
 
 stop_pid() {	# TERM, then KILL after 5 s; waits for it (our own child)
