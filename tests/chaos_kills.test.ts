@@ -73,7 +73,7 @@ for (const api of ["burst", "send"] as const) {
         await waitCount(server, /^disconnected: /, k + 1); // it saw this client go before the next comes
       }
       const honest = track(chaosClient(sock, ["--count", "4000"]));
-      expect(await honest.exited, honest.stderr).toBe(0);
+      expect(await honest.finished, honest.stderr).toBe(0);
       const r = honest.json<Summary>().at(-1)!;
       expect(r).toMatchObject({ echoed: 4000, lost: 0, bad: 0, unsent: 0, connects: 1 });
       expect(alive(server.proc.pid), server.stderr).toBe(true);

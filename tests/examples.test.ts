@@ -354,7 +354,7 @@ test("bw_test: the receiver counts the next sender after one was SIGKILLed, and 
   await sender2.waitFor(/^port 0 disconnected: .*; waiting for the next server$/);
   const receiver2 = follow(example("bw_test", ["--role", "receiver", "--socket", sock, "--seconds", "2"]));
   await sender2.waitFor(/^port 0 connected to bw_test-receiver again$/);
-  const r = await receiver2.exited;
+  const r = await receiver2.finished;
   expect(r, receiver2.stderr).toBe(0);
   const total = receiver2.lines.find((l) => l.startsWith("total: received"));
   expect(Number(/received (\d+)/.exec(total ?? "")?.[1]), receiver2.lines.join("\n")).toBeGreaterThan(10_000);

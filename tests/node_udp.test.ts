@@ -92,7 +92,7 @@ for (const api of ["data", "batch", "dgram"] as const) {
       s.close();
     }
     echo.proc.kill("SIGTERM");
-    expect(await echo.exited).toBe(0);
+    expect(await echo.finished).toBe(0);
     expect(echo.lines).toContain(`echoed ${SIZES.length}`);
     const counters = JSON.parse(echo.lines.find((l) => l.startsWith("{"))!);
     expect(counters).toMatchObject({
@@ -126,7 +126,7 @@ for (const api of ["data", "dgram"] as const) {
     ]);
     await echo.waitFor(/^waiting/, 20_000);
     const client = start(["node", NODE_UDP, "client", path, api]);
-    expect(await client.exited, client.stderr).toBe(0);
+    expect(await client.finished, client.stderr).toBe(0);
     const r = JSON.parse(client.lines.find((l) => l.startsWith("{"))!);
     expect({ sent: r.sent, replies: r.replies, wrong: r.wrong, bad: r.bad }).toEqual({
       sent: SIZES.length,
@@ -145,7 +145,7 @@ for (const api of ["data", "dgram"] as const) {
       lostOnDisconnect: 0,
     });
     echo.proc.kill("SIGTERM");
-    expect(await echo.exited).toBe(0);
+    expect(await echo.finished).toBe(0);
     expect(echo.lines).toContain(`echoed ${SIZES.length} datagrams`);
   }, 60_000);
 }
@@ -198,7 +198,7 @@ test("Node.js writes right IPv4 and UDP checksums, and drops frames with wrong o
   await Bun.sleep(100);
   expect(raw.take()).toEqual([]); // nothing for the two bad frames
   echo.proc.kill("SIGTERM");
-  expect(await echo.exited).toBe(0);
+  expect(await echo.finished).toBe(0);
   const counters = JSON.parse(echo.lines.find((l) => l.startsWith("{"))!);
   expect(counters).toMatchObject({ rx: good.length, tx: good.length, badChecksum: 2 });
 }, 60_000);

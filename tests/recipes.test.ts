@@ -51,7 +51,7 @@ test("the DPDK testpmd recipe works as written: sender -> testpmd -> receiver", 
   const receiver = start(RECEIVER);
   await receiver.waitFor(/^connected to net_memif1$/, 15_000);
   const sender = start(SENDER);
-  const sent = await sender.exited;
+  const sent = await sender.finished;
   const out = () =>
     `sender ${sent}:\n${sender.lines.join("\n")}\n${sender.stderr}\nreceiver:\n${receiver.lines.join("\n")}\n${receiver.stderr}`;
   expect(sent, out()).toBe(0);
@@ -62,7 +62,7 @@ test("the DPDK testpmd recipe works as written: sender -> testpmd -> receiver", 
   ).toBe(true);
   await Bun.sleep(500); // the last frames through testpmd
   receiver.proc.kill("SIGINT"); // Ctrl-C, as the user stops it
-  expect(await receiver.exited, out()).toBe(0);
+  expect(await receiver.finished, out()).toBe(0);
   const m = /^received (\d+) packets, lost (\d+), out of order (\d+), bad (\d+)$/m.exec(receiver.lines.join("\n"));
   expect(m, out()).not.toBeNull();
   const [received, lost, reordered, bad] = m!.slice(1).map(Number) as [number, number, number, number];

@@ -32,7 +32,7 @@ interface Row {
 
 test("a wait in interrupt mode allocates only the Promise's own resolving functions", async () => {
   const p = new Proc([process.execPath, HELPER, String(COUNT)], {}, { ...process.env, BUN_GC_TIMER_DISABLE: "1" });
-  expect(await p.exited, p.stderr).toBe(0);
+  expect(await p.finished, p.stderr).toBe(0);
   const rows = p.json<Row>();
   const by = Object.fromEntries(rows.map((r) => [r.shape, r]));
   const iterator = by.iterator!;

@@ -109,7 +109,7 @@ for (const [rq, sq] of [
     const receiver = bwTest(["--role", "receiver", "--socket", socket, "--queues", String(rq), "--seconds", "2"]);
     await receiver.waitFor(/waiting for a memif client/);
     const sender = bwTest(["--role", "sender", "--socket", socket, "--queues", String(sq), "--seconds", "1.5"]);
-    const [rc, sc] = await Promise.all([receiver.exited, sender.exited]);
+    const [rc, sc] = await Promise.all([receiver.finished, sender.finished]);
     const elapsed = performance.now() - t0;
     const out = `receiver ${rc}:\n${receiver.lines.join("\n")}\n${receiver.stderr}\nsender ${sc}:\n${sender.lines.join("\n")}\n${sender.stderr}`;
     // Both connected: the counts were reconciled in the handshake, not by a timeout.
