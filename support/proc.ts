@@ -240,13 +240,16 @@ export class Proc {
     return new ProcError(`${this.name}: ${msg}\n--- last lines ---\n${this.lines.slice(-25).join("\n")}${stderr}`);
   }
 
-  /** SIGTERM (SIGKILL after `graceMs`, if given), then the exit code. */
+  /**
+   * SIGTERM (SIGKILL after `graceMs`, if given), then the exit code once all the output is read
+   * (what it printed on its way out is in `lines` and `stderr`).
+   */
   async stop(graceMs?: number): Promise<number> {
     this.proc.kill("SIGTERM");
     const timer = graceMs !== undefined ? setTimeout(() => this.proc.kill("SIGKILL"), graceMs) : undefined;
-    const code = await this.exited;
+    await this.exited;
     clearTimeout(timer);
-    return code;
+    return await this.finished;
   }
 
   /** SIGKILL, at once. */

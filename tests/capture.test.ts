@@ -10,6 +10,7 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Batch, MemifSocket, type RxQueue } from "../ts/index.ts";
+import { Proc } from "../support/proc.ts";
 import { abstractName, cleanupDirs, Peer, socketPath } from "./helpers/peers.ts";
 
 interface Pcap {
@@ -229,20 +230,26 @@ test("zmemif capture --echo as the server of zmemif ping: both directions record
   const where = abstractName();
   const file = join(dirname(socketPath()), "cli.pcapng");
   const cli = join(import.meta.dir, "..", "ts", "cli", "bun.ts");
-  const capture = Bun.spawn(
-    [process.execPath, cli, "capture", where, "--role", "server", "--echo", "--write", file, "--count", "20"],
-    {
-      stdout: "pipe",
-      stderr: "pipe",
-    },
-  );
-  await Bun.sleep(500);
+  const capture = new Proc([
+    process.execPath,
+    cli,
+    "capture",
+    where,
+    "--role",
+    "server",
+    "--echo",
+    "--write",
+    file,
+    "--count",
+    "20",
+  ]);
+  await capture.waitFor(/^waiting for a memif client/);
   const ping = Bun.spawn([process.execPath, cli, "ping", where, "--count", "10", "--interval", "5", "--size", "3000"], {
     stdout: "pipe",
   });
   expect(await ping.exited).toBe(0);
-  expect(await capture.exited).toBe(0);
-  const said = await new Response(capture.stdout).text();
+  expect(await capture.finished, capture.stderr).toBe(0);
+  const said = capture.lines.join("\n");
   expect(said).toContain(`20 packets recorded to ${file}`);
   expect(said).toContain("0 records dropped");
   const p = parsePcapng(new Uint8Array(readFileSync(file)));

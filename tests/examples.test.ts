@@ -432,7 +432,7 @@ test("udp_client --help: the two commands it shows are in docs/udp-migration.md 
 
 /** Rejects when `server` exits (it should outlive its clients). */
 function diedFirst(server: Proc): Promise<never> {
-  return server.exited.then((code) => {
+  return server.finished.then((code) => {
     throw new Error(`the server exited (${code}) first:\n${server.lines.slice(-5).join("\n")}\n${server.stderr}`);
   });
 }
@@ -450,7 +450,7 @@ test.each(["burst", "send"])(
     await Bun.sleep(200);
     await kill9(hostile);
     const honest = follow(chaosClient(sock, ["--count", "1000"]));
-    expect(await Promise.race([honest.exited, diedFirst(server)]), honest.stderr).toBe(0);
+    expect(await Promise.race([honest.finished, diedFirst(server)]), honest.stderr).toBe(0);
     expect(honest.json().at(-1)).toMatchObject({ echoed: 1000, lost: 0, bad: 0 });
     await server.stop();
     expect(server.lines.at(-1), server.stderr).toMatch(/^echoed \d+ packets.*; 1024 bad descriptor\(s\) dropped$/);
@@ -467,7 +467,7 @@ test.each(["burst", "send"])(
     const client = follow(
       chaosClient(sock, ["--count", "600", "--buffer-size", "128", "--sizes", "64,9000,65535", "--window", "8"]),
     );
-    expect(await Promise.race([client.exited, diedFirst(server)]), client.stderr).toBe(0);
+    expect(await Promise.race([client.finished, diedFirst(server)]), client.stderr).toBe(0);
     expect(client.json().at(-1)).toMatchObject({ echoed: 600, lost: 0, bad: 0 });
     expect(alive(server.proc.pid)).toBe(true);
   },

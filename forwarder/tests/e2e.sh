@@ -95,6 +95,34 @@ stop_echo() {
 	unset "echo_pid[$1]"
 }
 
+eventually() {	# eventually SECONDS COMMAND...: COMMAND until it succeeds, at most SECONDS; its last output
+	local end=$((SECONDS + $1)) out rc
+	shift
+	while :; do
+		out=$("$@" 2>&1) && { echo "$out"; return 0; }
+		rc=$?
+		((SECONDS < end)) || { echo "$out (still failing after the time limit)"; return $rc; }
+		sleep 0.1
+	done
+}
+
+listening() {	# listening LOG: a fwdtest.py server wrote its "listening" line to LOG
+	grep -qx listening "$1"
+}
+
+stop_fwd() {	# SIGTERM to the forwarder, at most 30 s for it to exit (then SIGKILL); its exit status in rc
+	local i
+	kill -TERM "$fwd_pid"
+	for i in $(seq 300); do
+		kill -0 "$fwd_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$fwd_pid" 2>/dev/null && { log "forwarder still running 30 s after SIGTERM: SIGKILL"; kill -KILL "$fwd_pid"; }
+	wait "$fwd_pid"
+	rc=$?
+	fwd_pid=
+}
+
 delta_is() {	# delta_is "WANT..." "BEFORE..." "AFTER...": after - before == want, pairwise
 	local -a w=($1) b=($2) a=($3)
 	local i d bad=0 out=""
@@ -176,14 +204,14 @@ check "ping $HOST answered by the kernel through the TAP" in_c $T ping $HOST 3
 # the server orphaned when that subshell is killed): $! is the server itself.
 ip netns exec "$ns_h" $T tcp-server $HOST 7100 >"$tmp/tcp-server.log" 2>&1 &
 bg_pids+=($!)
-sleep 0.3
+check "TCP server listening" eventually 20 listening "$tmp/tcp-server.log"
 check "TCP to $HOST:7100 carries data both ways" in_c $T tcp-client $HOST 7100 262144
 check "UDP to an unsteered port reaches the kernel (port unreachable)" \
 	in_c $T udp-refused $HOST 9999
 in_h ip -6 addr add $HOST6/64 dev "$kif" nodad
 ip netns exec "$ns_h" $T udp-server $HOST6 5000 >"$tmp/udp6-server.log" 2>&1 &
 bg_pids+=($!)
-sleep 0.3
+check "UDP6 server listening" eventually 20 listening "$tmp/udp6-server.log"
 check "UDP over IPv6 to port 5000 goes to the kernel, not memif" in_c $T udp $HOST6 5000 20
 
 # ---- steering and counters ----------------------------------------------------------------
@@ -223,20 +251,15 @@ check "memif0 peer reconnected without a restart" $T wait-link "$mgmt" memif0 up
 check "UDP echoed again after the reconnect" in_c $T udp $HOST 5000 100
 
 # ---- operations ---------------------------------------------------------------------------
-sleep 0.2
-check "every mbuf back in the pool after the traffic" \
-	delta_is 0 "$mbufs_start" "$(counters mbufs.available)"
+mbufs_back() { delta_is 0 "$mbufs_start" "$(counters mbufs.available)"; }
+check "every mbuf back in the pool after the traffic" eventually 10 mbufs_back
 kill -USR1 $fwd_pid
-sleep 0.5
-check "SIGUSR1 prints the counters" grep -m1 "counters after" "$tmp/fwd.log"
+check "SIGUSR1 prints the counters" eventually 10 grep -m1 "counters after" "$tmp/fwd.log"
 
-kill -TERM $fwd_pid
-wait $fwd_pid
-rc=$?
+stop_fwd
 for id_ in "${!echo_pid[@]}"; do
 	stop_echo "$id_"
 done
-fwd_pid=
 check "SIGTERM: forwarder exits 0" test $rc -eq 0
 check "SIGTERM: sockets removed, kernel interface gone" bash -c \
 	"! test -e '$sock' && ! test -e '$mgmt' && ! ip -n $ns_h link show $kif 2>/dev/null"
@@ -268,10 +291,7 @@ s = socket.socket(socket.AF_UNIX); s.connect('$mgmt')
 d = json.loads(s.makefile().read()); peers, ref = d['memif_peers'], d['memif_refused']
 print(peers, ref)
 exit(0 if [p['uid'] for p in peers] == [0] and ref['count'] >= 1 and ref['last']['uid'] == 64715 else 1)"
-kill -TERM $fwd_pid
-wait $fwd_pid
-rc=$?
-fwd_pid=
+stop_fwd
 stop_echo u
 check "allow-uid: SIGTERM exits 0" test $rc -eq 0
 
@@ -295,10 +315,7 @@ start_server_echo
 check "client role: reconnects to the restarted server" $T wait-link "$mgmt" memif0 up 30
 check "client role: UDP echoed again after the reconnect" in_c $T udp $HOST 5000 100
 stop_echo s
-kill -TERM $fwd_pid
-wait $fwd_pid
-rc=$?
-fwd_pid=
+stop_fwd
 check "client role: SIGTERM exits 0" test $rc -eq 0
 
 # ---- memif servers leaving under full-rate traffic (tests/departures.sh) -------------------
