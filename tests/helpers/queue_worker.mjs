@@ -8,8 +8,11 @@
 //    posts each send → wake-up delay ({ready: true} first, once it waits);
 //  - follow: receives on rx for ever, posting each packet's number (u32 at byte 0) and send →
 //    receive delay; sends packet k on tx when told `{ send: k }`, posting `{ sent: k }` or the
-//    error. The port reconnects meanwhile: the queues must follow it by themselves.
-// A failure posts {error}. The queues are closed when the job ends.
+//    error. The port reconnects meanwhile: the queues must follow it by themselves. `{ stop: true }`
+//    closes the queues, which ends it ({stopped: true}).
+// A failure posts {error}. The queues are closed when the job ends, before its last message: a
+// Worker terminated with a queue still armed would be called by the core after its end (a crash,
+// docs/bun-ffi-notes.md), so the parent terminates it only once that message came.
 import { parentPort } from "node:worker_threads";
 
 const lib = import(process.versions.bun ? "../../ts/index.ts" : "../../dist/node.js");
@@ -32,6 +35,7 @@ const post = (m) => parentPort.postMessage(m);
 
 parentPort.once("message", async (job) => {
   const open = [];
+  let last;
   try {
     const { RxQueue, TxQueue } = await lib;
     if (job.kind === "wake") {
@@ -44,7 +48,7 @@ parentPort.once("message", async (job) => {
         delays.push(now - new DataView(p.buffer, p.byteOffset, p.byteLength).getFloat64(8, true));
         if (delays.length === job.count) break;
       }
-      post({ delays });
+      last = { delays };
       return;
     }
     const tx = TxQueue.adopt(job.tx);
@@ -52,6 +56,10 @@ parentPort.once("message", async (job) => {
     open.push(tx, rx);
     if (job.kind === "follow") {
       parentPort.on("message", async (m) => {
+        if (m.stop === true) {
+          for (const q of open) q.close(); // ends the for await below
+          return;
+        }
         try {
           await tx.send(payload(m.send, 64), { timeoutMs: 2000 });
           post({ sent: m.send });
@@ -65,6 +73,7 @@ parentPort.once("message", async (job) => {
         const d = new DataView(p.buffer, p.byteOffset, p.byteLength);
         post({ got: d.getUint32(0, true), delay: now - d.getFloat64(8, true) });
       }
+      last = { stopped: true };
       return;
     }
     const it = rx[Symbol.asyncIterator]();
@@ -84,10 +93,11 @@ parentPort.once("message", async (job) => {
       }
     }
     await it.return?.();
-    post({ ok, bad, qid: tx.qid, packets: tx.stats().packets, rxPackets: rx.stats().packets });
+    last = { ok, bad, qid: tx.qid, packets: tx.stats().packets, rxPackets: rx.stats().packets };
   } catch (err) {
-    post({ error: String(err?.stack ?? err) });
+    last = { error: String(err?.stack ?? err) };
   } finally {
     for (const q of open) q.close();
+    if (last !== undefined) post(last);
   }
 });
