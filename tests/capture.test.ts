@@ -6,12 +6,12 @@
  * limit into a WritableStream, and a writer slower than the link: capture records are dropped and
  * counted, packets never.
  */
-import { afterAll, afterEach, expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Batch, MemifSocket, type RxQueue } from "../ts/index.ts";
 import { Proc } from "../support/proc.ts";
-import { abstractName, cleanupDirs, Peer, socketPath } from "./helpers/peers.ts";
+import { abstractName, cleanupDirs, echoClient, echoPort, socketPath } from "./helpers/peers.ts";
 
 interface Pcap {
   interfaces: { linktype: number; snaplen: number; name: string; tsresol: number }[];
@@ -88,22 +88,13 @@ async function receive(rx: RxQueue, n: number, timeoutMs = 20_000): Promise<Uint
   return got;
 }
 
-let peer: Peer | null = null;
-afterEach(async () => {
-  if (peer !== null) await peer.stop();
-  peer = null;
-});
 afterAll(cleanupDirs);
 
 test("port.capture: 1000 packets out and back (9000-byte chains), read back by a parser and by tcpdump -r", async () => {
-  const where = abstractName();
-  peer = new Peer(["--socket", where, "--role", "server", "--behaviour", "echo"]);
-  await peer.waitFor(/^listening/);
-  using s = new MemifSocket(where);
-  using port = s.port({ role: "client", reconnectMs: 50 });
-  await port.connect({ timeoutMs: 5000 });
+  await using echo = await echoPort();
+  const { port } = echo;
   const file = join(dirname(socketPath()), "link.pcapng");
-  const cap = port.capture(file);
+  const cap = port.capture(file); // before the queues open: they are recorded from their start
   using tx = port.txQueue(0);
   using rx = port.rxQueue(0);
   const N = 1000;
@@ -169,14 +160,8 @@ test("port.capture: 1000 packets out and back (9000-byte chains), read back by a
 }, 60_000);
 
 test("queue.capture with snaplen and limit into a WritableStream; a slow writer drops records, not packets", async () => {
-  const where = abstractName();
-  peer = new Peer(["--socket", where, "--role", "server", "--behaviour", "echo"]);
-  await peer.waitFor(/^listening/);
-  using s = new MemifSocket(where);
-  using port = s.port({ role: "client", reconnectMs: 50 });
-  await port.connect({ timeoutMs: 5000 });
-  using tx = port.txQueue(0);
-  using rx = port.rxQueue(0);
+  await using echo = await echoClient();
+  const { tx, rx } = echo;
 
   const chunks: Uint8Array[] = [];
   const cap = rx.capture(new WritableStream<Uint8Array>({ write: (c) => void chunks.push(c.slice()) }), {

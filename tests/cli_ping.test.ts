@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { MemifSocket } from "../ts/index.ts";
 import { Proc } from "../support/proc.ts";
 import { abstractName, cleanupDirs, socketPath } from "./helpers/peers.ts";
-import { Testpmd, uniqueAbstract, uniqueSocketPath } from "../support/testpmd.ts";
+import { type FwdMode, type Socket, Testpmd, uniqueAbstract, uniqueSocketPath } from "../support/testpmd.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const CLI = join(ROOT, "ts", "cli", "bun.ts");
@@ -43,17 +43,15 @@ afterEach(async () => {
 });
 afterAll(cleanupDirs);
 
+/** dpdk-testpmd as the memif server on `socket`, forwarding in `mode`; returns the address ping takes. */
+async function testpmdServer(name: string, socket: Socket, mode: FwdMode): Promise<string> {
+  testpmd = await Testpmd.start({ role: "server", socket, mode, extraAppArgs: ["--no-flush-rx"], name });
+  return "path" in socket ? socket.path : `@${socket.abstract}`;
+}
+
 describe("zmemif ping through dpdk-testpmd", () => {
   test("io mode, filesystem socket: 20 replies of 64 bytes, then 10 of 9000 bytes (chains)", async () => {
-    const socket = uniqueSocketPath("ping-io");
-    testpmd = await Testpmd.start({
-      role: "server",
-      socket,
-      mode: "io",
-      extraAppArgs: ["--no-flush-rx"],
-      name: "ping-io",
-    });
-    const where = "path" in socket ? socket.path : "";
+    const where = await testpmdServer("ping-io", uniqueSocketPath("ping-io"), "io");
     const r = await zmemif(["ping", where, "--count", "20", "--interval", "5"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -69,22 +67,8 @@ describe("zmemif ping through dpdk-testpmd", () => {
   }, 60_000);
 
   test("macswap mode, abstract socket: replies with their MACs swapped are recognised", async () => {
-    const socket = uniqueAbstract("ping-macswap");
-    testpmd = await Testpmd.start({
-      role: "server",
-      socket,
-      mode: "macswap",
-      extraAppArgs: ["--no-flush-rx"],
-      name: "ping-macswap",
-    });
-    const r = await zmemif([
-      "ping",
-      `@${"abstract" in socket ? socket.abstract : ""}`,
-      "--count",
-      "10",
-      "--interval",
-      "5",
-    ]);
+    const where = await testpmdServer("ping-macswap", uniqueAbstract("ping-macswap"), "macswap");
+    const r = await zmemif(["ping", where, "--count", "10", "--interval", "5"]);
     expect(r.code).toBe(0);
     expect(summary(r.stdout)).toEqual({ sent: 10, received: 10, late: 0, foreign: 0, corrupt: 0 });
   }, 60_000);

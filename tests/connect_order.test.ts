@@ -8,13 +8,21 @@ import { expect, test } from "bun:test";
 import { MemifSocket } from "../ts/index.ts";
 import { abstractName } from "./helpers/peers.ts";
 
-test("a connection that ended before its events were handled: 'connected' then 'disconnected'", async () => {
+/** A server port on a fresh abstract name whose events are written to `seen` ("connected G"). */
+function recordingServer() {
   const path = abstractName();
-  using socket = new MemifSocket(path);
-  using server = socket.port({ role: "server" });
+  const socket = new MemifSocket(path);
+  const server = socket.port({ role: "server" });
   const seen: string[] = [];
   server.on("connected", (e) => seen.push(`connected ${e.generation}`));
   server.on("disconnected", (e) => seen.push(`disconnected ${e.generation}`));
+  return { path, socket, server, seen };
+}
+
+test("a connection that ended before its events were handled: 'connected' then 'disconnected'", async () => {
+  const { path, socket, server, seen } = recordingServer();
+  using _socket = socket;
+  using _server = server;
   const rounds = 5;
   for (let i = 1; i <= rounds; i++) {
     const client = new MemifSocket(path);
@@ -34,12 +42,9 @@ test("a connection that ended before its events were handled: 'connected' then '
 }, 30_000);
 
 test("connect() answered by a newer connection while an older one's events wait: the older is announced first", async () => {
-  const path = abstractName();
-  using socket = new MemifSocket(path);
-  using server = socket.port({ role: "server" });
-  const seen: string[] = [];
-  server.on("connected", (e) => seen.push(`connected ${e.generation}`));
-  server.on("disconnected", (e) => seen.push(`disconnected ${e.generation}`));
+  const { path, socket, server, seen } = recordingServer();
+  using _socket = socket;
+  using _server = server;
   const deadline = performance.now() + 5000;
   // busy: connection 1 comes and goes, connection 2 comes; all their events wait on the loop
   const first = new MemifSocket(path);

@@ -1,13 +1,7 @@
 /** Queues driven by Bun Workers: one queue pair per Worker, woken on the Worker's own loop. */
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { Batch, MemifSocket, type QueueToken } from "../ts/index.ts";
-import { abstractName, Peer } from "./helpers/peers.ts";
-
-let peer: Peer | null = null;
-afterEach(async () => {
-  if (peer !== null) await peer.stop();
-  peer = null;
-});
+import { abstractName, echoPort } from "./helpers/peers.ts";
 
 /** tests/helpers/queue_worker.mjs (shared with the Node.js test), on ts/index.ts under Bun */
 const WORKER = new URL("./helpers/queue_worker.mjs", import.meta.url).href;
@@ -33,20 +27,15 @@ function runWorker(job: WorkerJob, onMessage: (data: Reply, w: Worker) => boolea
   });
 }
 
-async function echoPeer(queues: number) {
-  const path = abstractName();
-  peer = new Peer(["--socket", path, "--role", "server", "--behaviour", "echo", "--queues", String(queues)]);
-  await peer.waitFor(/^listening/);
-  const socket = new MemifSocket(path);
-  const port = socket.port({ role: "client", c2sQueues: queues, s2cQueues: queues, reconnectMs: 50 });
-  const ev = await port.connect({ timeoutMs: 5000 });
-  return { socket, port, ev };
+/** A client port with `queues` queue pairs, connected to an echo server in another process. */
+function echoPeer(queues: number) {
+  return echoPort({ c2sQueues: queues, s2cQueues: queues }, ["--queues", String(queues)]);
 }
 
 test("two Workers, one queue pair each, payloads checked", async () => {
-  const { socket, port, ev } = await echoPeer(2);
-  using _s = socket;
-  expect(ev.info.c2sQueues).toBe(2);
+  await using echo = await echoPeer(2);
+  const { port } = echo;
+  expect(echo.connected.info.c2sQueues).toBe(2);
   const count = 500;
   const results = await Promise.all(
     [0, 1].map((qid) =>
@@ -72,8 +61,8 @@ test("two Workers, one queue pair each, payloads checked", async () => {
 // An idle queue in a Worker is woken by the Worker's own callback (zmemif_rx_queue_arm_cb), not by
 // its 100 ms re-check.
 test("an idle Worker queue wakes on its own callback within milliseconds", async () => {
-  const { socket, port } = await echoPeer(1);
-  using _s = socket;
+  await using echo = await echoPeer(1);
+  const { port } = echo;
   using tx = port.txQueue(0);
   const count = 10;
   let ready: () => void = () => {};

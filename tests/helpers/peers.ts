@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Proc } from "../../support/proc.ts";
 import {
+  type ConnectedEvent,
   type DisconnectedEvent,
   MemifSocket,
   type Port,
@@ -52,24 +53,23 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** A client port connected to a `bun_peer.ts` echo server, with queue pair 0; `await using` it. */
-export interface EchoClient extends AsyncDisposable {
+/** A client port connected to a `bun_peer.ts` echo server; `await using` it. */
+export interface EchoPort extends AsyncDisposable {
   readonly peer: Peer;
+  readonly socket: MemifSocket;
   readonly port: Port;
-  readonly tx: TxQueue;
-  readonly rx: RxQueue;
-  /** SIGKILLs the echo server; resolves with the port's `disconnected` event. */
-  peerLeaves(): Promise<DisconnectedEvent>;
+  /** what `port.connect()` resolved with */
+  readonly connected: ConnectedEvent;
 }
 
 /**
- * Starts an echo server on a fresh abstract name and connects a client port to it
- * (`reconnectMs: 50` and `options`). Disposing it closes the queues, the port and the socket,
- * then stops the server if it still runs.
+ * Starts an echo server on a fresh abstract name (with `peerArgs` added, e.g. `--queues 2`) and
+ * connects a client port to it (`reconnectMs: 50` and `options`). Disposing it closes the port and
+ * the socket, then stops the server if it still runs.
  */
-export async function echoClient(options: Omit<PortOptions, "role"> = {}): Promise<EchoClient> {
+export async function echoPort(options: Omit<PortOptions, "role"> = {}, peerArgs: string[] = []): Promise<EchoPort> {
   const path = abstractName();
-  const peer = new Peer(["--socket", path, "--role", "server", "--behaviour", "echo"]);
+  const peer = new Peer(["--socket", path, "--role", "server", "--behaviour", "echo", ...peerArgs]);
   const owned: Disposable[] = [];
   const dispose = async (): Promise<void> => {
     for (const d of owned.splice(0).reverse()) d[Symbol.dispose]();
@@ -81,14 +81,38 @@ export async function echoClient(options: Omit<PortOptions, "role"> = {}): Promi
     owned.push(socket);
     const port = socket.port({ role: "client", reconnectMs: 50, ...options });
     owned.push(port);
-    await port.connect({ timeoutMs: 5000 });
+    const connected = await port.connect({ timeoutMs: 5000 });
+    return { peer, socket, port, connected, [Symbol.asyncDispose]: dispose };
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
+}
+
+/** An EchoPort with queue pair 0 open; `await using` it. */
+export interface EchoClient extends EchoPort {
+  readonly tx: TxQueue;
+  readonly rx: RxQueue;
+  /** SIGKILLs the echo server; resolves with the port's `disconnected` event. */
+  peerLeaves(): Promise<DisconnectedEvent>;
+}
+
+/** echoPort(options) with queue pair 0 open. Disposing it closes the queues, then as echoPort. */
+export async function echoClient(options: Omit<PortOptions, "role"> = {}): Promise<EchoClient> {
+  const echo = await echoPort(options);
+  const { peer, port } = echo;
+  const queues: Disposable[] = [];
+  const dispose = async (): Promise<void> => {
+    for (const q of queues.splice(0).reverse()) q[Symbol.dispose]();
+    await echo[Symbol.asyncDispose]();
+  };
+  try {
     const tx = port.txQueue(0);
-    owned.push(tx);
+    queues.push(tx);
     const rx = port.rxQueue(0);
-    owned.push(rx);
+    queues.push(rx);
     return {
-      peer,
-      port,
+      ...echo,
       tx,
       rx,
       async peerLeaves() {
