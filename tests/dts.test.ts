@@ -7,6 +7,8 @@
  *  - every exported declaration is exported by the package (ts/api.ts through the entries), or is
  *    a type a public declaration needs (SUPPORT, each still referenced): a new internal export
  *    that reaches the types fails here;
+ *  - every exported class declares its constructor (private when users do not make it: a
+ *    constructor stripped as @internal would show `new X()`);
  *  - UdpInterface (`socket.memif`) has the members a user reads, not the sockets' machinery;
  *  - the .d.ts files that remain compile on their own (nothing stripped that they still name).
  * The reading is tests/helpers/dts.ts's; tests/package.test.ts runs it on the installed package.
@@ -33,6 +35,10 @@ beforeAll(() => {
 
 test("no .d.ts member is named _internal", () => {
   expect(report.underscored).toEqual([]);
+});
+
+test("every exported class declares its constructor (none stripped: users would see `new X()`)", () => {
+  expect(report.undeclaredConstructor).toEqual([]);
 });
 
 test("every declaration in the .d.ts is public, or a type a public one needs", () => {

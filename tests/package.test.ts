@@ -218,6 +218,7 @@ describe("from the tarballs, no Rust in PATH", () => {
     expect(files).toContain("udp/view.d.ts");
     expect(report).toEqual({
       underscored: [],
+      undeclaredConstructor: [],
       internal: [],
       unusedSupport: [],
       udpInterface: UDP_INTERFACE_MEMBERS,

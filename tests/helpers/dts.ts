@@ -38,6 +38,11 @@ export interface DtsReport {
   underscored: string[];
   /** "file:name" of every exported declaration neither exported by the package nor in SUPPORT */
   internal: string[];
+  /**
+   * exported classes that declare no constructor: a constructor stripped as @internal shows users
+   * `new X()` with no arguments, which throws (make it private, with a factory, as Port's)
+   */
+  undeclaredConstructor: string[];
   /** SUPPORT entries no declaration names any more (they go from SUPPORT) */
   unusedSupport: string[];
   /** UdpInterface's members (sorted), or null when udp/view.d.ts does not declare it */
@@ -110,6 +115,15 @@ export function readDts(dist: string): DtsReport {
   };
   for (const f of all) visit(f, parse(f));
 
+  const undeclaredConstructor: string[] = [];
+  for (const f of all) {
+    for (const st of parse(f).statements) {
+      if (ts.isClassDeclaration(st) && isExported(st) && !st.members.some(ts.isConstructorDeclaration)) {
+        undeclaredConstructor.push(`${relative(dist, f)}:${st.name?.text}`);
+      }
+    }
+  }
+
   const pub = new Set<string>();
   for (const entry of ["index.d.ts", "node.d.ts"]) publicOf(join(dist, entry), pub);
   const internal: string[] = [];
@@ -144,6 +158,7 @@ export function readDts(dist: string): DtsReport {
   return {
     files: all.map((f) => relative(dist, f)).sort(),
     underscored,
+    undeclaredConstructor,
     internal,
     unusedSupport,
     udpInterface,

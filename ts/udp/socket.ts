@@ -181,12 +181,25 @@ export async function udpSocket<T extends UdpBinaryType = "buffer">(
   }
   const iface = await openInterface(options.memif);
   try {
-    return new UdpSocket<T>(iface, hostname, local, lport, bt as T, options.socket ?? {}, remote);
+    return make(iface, hostname, local, lport, bt as T, options.socket ?? {}, remote);
   } catch (e) {
     iface.closeIfUnused(); // a port made for this socket alone must not stay open
     throw e;
   }
 }
+
+type Remote = { addr: Addr; port: number; hostname: string };
+
+// Set in UdpSocket's static block: udpSocket() makes the sockets (the constructor is private).
+let make: <T extends UdpBinaryType>(
+  iface: InterfaceCore,
+  hostname: string,
+  local: Addr | null,
+  lport: number,
+  binaryType: T,
+  handler: UdpSocketHandler<T>,
+  remote: Remote | null,
+) => UdpSocket<T>;
 
 export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket<T> {
   readonly hostname: string;
@@ -226,15 +239,15 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
   #lastLen = 0;
   readonly #stats = { rx: 0, rxBytes: 0, tx: 0, txBytes: 0, refused: 0, refusedNotConnected: 0 };
 
-  /** @internal use udpSocket() */
-  constructor(
+  /** use udpSocket() */
+  private constructor(
     iface: InterfaceCore,
     hostname: string,
     local: Addr | null,
     lport: number,
     binaryType: T,
     handler: UdpSocketHandler<T>,
-    remote: { addr: Addr; port: number; hostname: string } | null,
+    remote: Remote | null,
   ) {
     this.#iface = iface;
     this.hostname = hostname;
@@ -261,6 +274,11 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
       error: (e) => this.#error(e),
     };
     this.#port = iface.bind(this.#ep, lport, this.#addr4, this.#addr6s);
+  }
+
+  static {
+    make = (iface, hostname, local, lport, binaryType, handler, remote) =>
+      new UdpSocket(iface, hostname, local, lport, binaryType, handler, remote);
   }
 
   // ---- Bun's udp.Socket surface ----
