@@ -229,11 +229,11 @@ test("zmemif capture --echo as the server of zmemif ping: both directions record
     "20",
   ]);
   await capture.waitFor(/^waiting for a memif client/);
-  const ping = Bun.spawn([process.execPath, cli, "ping", where, "--count", "10", "--interval", "5", "--size", "3000"], {
-    stdout: "pipe",
-  });
-  expect(await ping.exited).toBe(0);
-  expect(await capture.finished, capture.stderr).toBe(0);
+  const ping = new Proc([process.execPath, cli, "ping", where, "--count", "10", "--interval", "5", "--size", "3000"]);
+  const output = () =>
+    `ping:\n${ping.lines.join("\n")}\n${ping.stderr}\ncapture:\n${capture.lines.join("\n")}\n${capture.stderr}`;
+  expect(await ping.finished, output()).toBe(0);
+  expect(await capture.finished, output()).toBe(0);
   const said = capture.lines.join("\n");
   expect(said).toContain(`20 packets recorded to ${file}`);
   expect(said).toContain("0 records dropped");

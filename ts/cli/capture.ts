@@ -3,7 +3,8 @@
  * [--snaplen N] [--echo]`: stands as one end of a memif link and records what crosses it (every
  * queue, both directions) into a pcapng file that tcpdump and Wireshark read. With --echo it
  * sends back what it receives (so it can stand in for an echo peer while recording both ways).
- * Stops after --count packets, or on Ctrl-C (the file is complete either way).
+ * Stops after --count packets, or on Ctrl-C (the file is complete either way); with --echo, the
+ * peer first gets up to 1 s to take the last echoes.
  */
 import { Batch, MemifSocket } from "../api.ts";
 import { MemifError } from "../errors.ts";
@@ -88,6 +89,9 @@ export async function runCapture(argv: readonly string[], out: (s: string) => vo
         }
       }
     }
+    // Stopped (--count reached, or a signal): before the link goes down, the peer gets up to 1 s
+    // to take what was echoed (it lost the last echo when we closed at once).
+    if (o.echo) await tx.writable(1000, 0xffff).catch(() => {});
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
