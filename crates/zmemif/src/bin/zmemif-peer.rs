@@ -344,6 +344,8 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
     let mut cap_hint = o.buffer_size as usize;
     // both --count: when the last packet went out, and when something last arrived.
     let mut quiet = (start, 0u64);
+    // both --count: the tx rings were seen drained once, with nothing received since.
+    let mut drained_once = false;
     // The peer leaving at any point (NOT_CONNECTED from any call) ends the session as
     // "disconnected", not as an error.
     let pumped = (|| -> zmemif::Result<&'static str> {
@@ -484,15 +486,19 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
             } else if tx_done {
                 if t.rx != quiet.1 {
                     quiet = (now, t.rx);
+                    drained_once = false;
                 } else if now.duration_since(quiet.0) >= Duration::from_millis(200) {
                     let mut drained = true;
                     for q in txs.iter_mut() {
                         drained &= q.wait(u16::MAX, Some(Duration::ZERO))?;
                     }
-                    if drained {
+                    // The peer gives our last buffers back after it sent their echoes, perhaps
+                    // since the rx sweep above: sweep the rx rings once more before ending.
+                    if drained && drained_once {
                         end_reason = "count";
                         break 'run;
                     }
+                    drained_once = drained;
                 }
             }
             if o.interval_ms > 0
