@@ -93,6 +93,9 @@ const rows = WAYS.map((w) => {
   const v = times[w]!.sort((x, y) => x - y);
   return { way: w, p50us: +median(v).toFixed(1), p99us: +q(v, 0.99).toFixed(1) };
 });
-if (a.json) console.log(JSON.stringify({ count, rows }));
-else for (const r of rows) console.log(`${r.way.padEnd(11)} p50 ${r.p50us} µs  p99 ${r.p99us} µs  (${count} wake-ups)`);
+if (a.json) {
+  console.log(JSON.stringify({ count, rows }));
+} else {
+  for (const r of rows) console.log(`${r.way.padEnd(11)} p50 ${r.p50us} µs  p99 ${r.p99us} µs  (${count} wake-ups)`);
+}
 process.exit(0);

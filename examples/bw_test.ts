@@ -56,7 +56,8 @@ if ((o["ring-size"] & (o["ring-size"] - 1)) !== 0) {
 }
 if (o.size > 2048) {
   console.error(
-    `bw_test: --size ${o.size} needs more than one 2048-byte buffer; use at most 2048 (queue.send() chains larger packets)`,
+    `bw_test: --size ${o.size} needs more than one 2048-byte buffer; ` +
+      "use at most 2048 (queue.send() chains larger packets)",
   );
   process.exit(2);
 }
@@ -169,7 +170,8 @@ while (!stop) {
 }
 const secs = (performance.now() - t0) / 1000;
 console.log(
-  `total: ${sender ? "sent" : "received"} ${packets} packets in ${secs.toFixed(1)} s, ${(packets / secs / 1e6).toFixed(3)} Mpps average`,
+  `total: ${sender ? "sent" : "received"} ${packets} packets in ${secs.toFixed(1)} s, ` +
+    `${(packets / secs / 1e6).toFixed(3)} Mpps average`,
 );
 socket.close();
 process.exit(0);

@@ -6,7 +6,8 @@
  * Straight over memif, with udp_echo as the memif server (no forwarder, no kernel):
  *
  *   bun examples/udp_echo.ts --role server --socket @zmemif-udp --host 192.0.2.1 --ports 5000
- *   bun examples/udp_client.ts --socket @zmemif-udp --host 192.0.2.2 --to 192.0.2.1:5000 --mac 02:00:00:00:00:02 --next-hop-mac 02:00:00:00:00:01
+ *   bun examples/udp_client.ts --socket @zmemif-udp --host 192.0.2.2 --to 192.0.2.1:5000 \
+ *     --mac 02:00:00:00:00:02 --next-hop-mac 02:00:00:00:00:01
  *
  * What a client that speaks first needs, beyond a server's options:
  *  - `hostname` (--host): the source address of its datagrams. A server learns it from nothing,
@@ -150,7 +151,8 @@ for (let seq = 0; seq < o.count; seq++) {
 rtts.sort((a, b) => a - b);
 console.log(
   `sent ${o.count} datagrams of ${o.size} bytes, ${rtts.length} echoed unchanged, ${wrong} changed, ${lost} lost; ` +
-    `rtt min ${us(rtts[0] ?? NaN)}, p50 ${us(percentile(rtts, 50))}, p99 ${us(percentile(rtts, 99))}, max ${us(rtts[rtts.length - 1] ?? NaN)}`,
+    `rtt min ${us(rtts[0] ?? NaN)}, p50 ${us(percentile(rtts, 50))}, p99 ${us(percentile(rtts, 99))}, ` +
+    `max ${us(rtts[rtts.length - 1] ?? NaN)}`,
 );
 socket.close();
 process.exit(lost === 0 && wrong === 0 ? 0 : 1);

@@ -11,7 +11,8 @@ for a in "$@"; do
 		echo "usage: bash scripts/bench.sh [options of benches/pps.ts]"
 		echo
 		echo "Installs what the benchmark needs (scripts/install-deps.sh), builds the library and the"
-		echo "testpmd launcher (cargo build --release -p zmemif -p zmemif-testpmd), then runs bun run benches/pps.ts with these options:"
+		echo "testpmd launcher (cargo build --release -p zmemif -p zmemif-testpmd), then runs"
+		echo "bun run benches/pps.ts with these options:"
 		echo
 		# The benchmark's own help (benches/lib/cli.ts HELP), read without Bun: --help must work
 		# on a fresh clone, before anything is installed.

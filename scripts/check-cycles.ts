@@ -195,7 +195,8 @@ if (import.meta.main) {
   }
   if (rc.length === 0) {
     console.log(
-      `Rust: no import cycle among ${rust.size} modules (${edges.length} known edge(s) allowed in ${relative(ROOT, file)})`,
+      `Rust: no import cycle among ${rust.size} modules ` +
+        `(${edges.length} known edge(s) allowed in ${relative(ROOT, file)})`,
     );
   }
 

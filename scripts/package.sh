@@ -56,7 +56,8 @@ for triple in $("$BUN" -e 'console.log(require("./package.json").napi.targets.jo
 	toolchain=() cargo_args=()
 	if ! grep -qx "$triple" <<<"$INSTALLED"; then
 		if ! grep -qx "$triple" <<<"$BUILD_STD"; then
-			step "skip $key: Rust target $triple is not installed (rustup target add $triple), nor nightly with rust-src to build its standard library"
+			step "skip $key: Rust target $triple is not installed (rustup target add $triple)," \
+				"nor nightly with rust-src to build its standard library"
 			continue
 		fi
 		toolchain=(RUSTUP_TOOLCHAIN=nightly) cargo_args=(-- -Z build-std)

@@ -42,5 +42,6 @@ function walk(dir: string): string[] {
 const dropped = walk(root).filter((f) => !keep.has(f));
 for (const f of dropped) rmSync(f);
 console.log(
-  `prune-dts: kept ${keep.size} declaration files, dropped ${dropped.length}: ${dropped.map((f) => relative(root, f)).join(" ")}`,
+  `prune-dts: kept ${keep.size} declaration files, dropped ${dropped.length}: ` +
+    dropped.map((f) => relative(root, f)).join(" "),
 );

@@ -18,13 +18,18 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 COUNT=${1:-20}
 case $COUNT in --help | -h) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
-[[ $COUNT =~ ^[1-9][0-9]*$ ]] || { echo "try-forwarder.sh: COUNT must be a positive integer, got '$COUNT'" >&2; exit 2; }
+if [[ ! $COUNT =~ ^[1-9][0-9]*$ ]]; then
+	echo "try-forwarder.sh: COUNT must be a positive integer, got '$COUNT'" >&2
+	exit 2
+fi
 
 say() { printf '[try-forwarder] %s\n' "$*"; }
 die() { printf '[try-forwarder] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, DPDK): run it with sudo"
-for cmd in ip ethtool python3 taskset; do command -v $cmd >/dev/null || die "needs $cmd: run scripts/install-deps.sh"; done
+for cmd in ip ethtool python3 taskset; do
+	command -v $cmd >/dev/null || die "needs $cmd: run scripts/install-deps.sh"
+done
 FWD=$ROOT/forwarder/build/zmemif-fwd
 BUN=$ROOT/node_modules/.bin/bun
 [[ -x $BUN ]] || die "Bun is missing ($BUN): run scripts/install-deps.sh"
@@ -78,7 +83,10 @@ say "3. Bun echo: bun examples/udp_echo.ts --socket $sock --host $HOST --ports 5
 taskset -c 0 "$BUN" "$ROOT/examples/udp_echo.ts" --socket "$sock" --id 0 --host "$HOST" \
 	--ports 5000 >"$tmp/echo.log" 2>&1 &
 echo_pid=$!
-$T wait-link "$mgmt" memif0 up 30 >/dev/null || { cat "$tmp/echo.log"; die "the echo did not connect to the forwarder"; }
+if ! $T wait-link "$mgmt" memif0 up 30 >/dev/null; then
+	cat "$tmp/echo.log"
+	die "the echo did not connect to the forwarder"
+fi
 say "   echo pid $echo_pid connected: memif0 up"
 
 say "4. kernel client in $ns_c: $COUNT UDP datagrams to $HOST:5000, then ping $HOST"

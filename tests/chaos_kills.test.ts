@@ -35,6 +35,7 @@ interface Summary {
 }
 
 const KILLS = Number(process.env.CHAOS_KILLS ?? 100);
+const SERVER_KILLS = Number(process.env.CHAOS_SERVER_KILLS ?? 20);
 
 for (const api of ["burst", "send"] as const) {
   test(
@@ -91,7 +92,7 @@ for (const api of ["burst", "send"] as const) {
 }
 
 test(
-  `a Bun client (chaos_client) outlives its server SIGKILLed mid-burst ${Number(process.env.CHAOS_SERVER_KILLS ?? 20)} times, reconnecting each time`,
+  `a Bun client (chaos_client) outlives its server SIGKILLed mid-burst ${SERVER_KILLS} times, reconnecting each time`,
   async () => {
     const sock = chaosSocket("client");
     const servers = [
@@ -112,8 +113,7 @@ test(
     ];
     let server = track(servers[0]!());
     const client = track(chaosClient(sock, ["--flowing", "200"]));
-    const KILLS_C = Number(process.env.CHAOS_SERVER_KILLS ?? 20);
-    for (let k = 1; k <= KILLS_C; k++) {
+    for (let k = 1; k <= SERVER_KILLS; k++) {
       await client.waitFor(new RegExp(`^flowing ${k}$`), 20_000);
       await Bun.sleep(between(10, 90));
       await kill9(server);
@@ -122,16 +122,16 @@ test(
       expect(alive(client.proc.pid), client.stderr).toBe(true);
       server = track(servers[k % 2]!());
     }
-    await client.waitFor(new RegExp(`^flowing ${KILLS_C + 1}$`), 20_000);
+    await client.waitFor(new RegExp(`^flowing ${SERVER_KILLS + 1}$`), 20_000);
     expect(await client.stop()).toBe(0);
     const r = client.json<Summary>().at(-1)!;
-    expect(r.connects).toBe(KILLS_C + 1);
+    expect(r.connects).toBe(SERVER_KILLS + 1);
     expect(r.bad, r.firstBad).toBe(0);
-    expect(r.echoed).toBeGreaterThan((KILLS_C + 1) * 200);
+    expect(r.echoed).toBeGreaterThan((SERVER_KILLS + 1) * 200);
     console.log(
-      `chaos client: survived ${KILLS_C} SIGKILLed servers, ${r.connects} connections; ${r.echoed} echoes checked ` +
+      `chaos client: survived ${SERVER_KILLS} SIGKILLed servers, ${r.connects} connections; ${r.echoed} echoes checked ` +
         `(0 wrong), ${r.lost} lost in flight at the kills, ${r.unsent} sends refused by a dying connection`,
     );
   },
-  60_000 + Number(process.env.CHAOS_SERVER_KILLS ?? 20) * 3000,
+  60_000 + SERVER_KILLS * 3000,
 );

@@ -101,7 +101,8 @@ describe("zmemif info against a zmemif server", () => {
     const r = await zmemif(["info", where, "--json", "--id", "3"]);
     expect(r.code).toBe(6); // a secret is required: INIT without one is refused, with the reason
     const h = JSON.parse(r.stdout);
-    expect(h).toMatchObject({ name: "zmemif", compatible: true, maxC2sRing: 1, maxS2cRing: 2, maxLog2RingSize: 14 }); // largest indexes of 2 and 3 queues
+    // maxC2sRing, maxS2cRing: the largest indexes of 2 and 3 queues
+    expect(h).toMatchObject({ name: "zmemif", compatible: true, maxC2sRing: 1, maxS2cRing: 2, maxLog2RingSize: 14 });
     expect(h.id.accepted).toBe(false);
     expect(h.id.reason).toMatch(/secret/i);
     const ok = await zmemif(["info", where, "--json", "--id", "4"]);

@@ -69,7 +69,8 @@ for (const rxMode of ["interrupt", "adaptive"] as RxMode[]) {
     delays.sort((a, b) => a - b);
     const p50 = delays[Math.floor(COUNT / 2)]!;
     console.log(
-      `${rxMode}: idle CPU ${((100 * idleCpuMs) / idleMs).toFixed(2)} %, wake p50 ${p50.toFixed(2)} ms, max ${delays[COUNT - 1]!.toFixed(2)} ms`,
+      `${rxMode}: idle CPU ${((100 * idleCpuMs) / idleMs).toFixed(2)} %, ` +
+        `wake p50 ${p50.toFixed(2)} ms, max ${delays[COUNT - 1]!.toFixed(2)} ms`,
     );
     expect(p50).toBeLessThan(10);
     expect(delays[COUNT - 1]!).toBeLessThan(100);

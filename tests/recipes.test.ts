@@ -53,7 +53,8 @@ test("the DPDK testpmd recipe works as written: sender -> testpmd -> receiver", 
   const sender = start(SENDER);
   const sent = await sender.finished;
   const out = () =>
-    `sender ${sent}:\n${sender.lines.join("\n")}\n${sender.stderr}\nreceiver:\n${receiver.lines.join("\n")}\n${receiver.stderr}`;
+    `sender ${sent}:\n${sender.lines.join("\n")}\n${sender.stderr}\n` +
+    `receiver:\n${receiver.lines.join("\n")}\n${receiver.stderr}`;
   expect(sent, out()).toBe(0);
   expect(sender.lines, out()).toContain("connected to net_memif0");
   expect(

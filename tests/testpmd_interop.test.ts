@@ -65,7 +65,8 @@ async function exchange(port: Port, count: number, sizes: readonly number[] = SI
     for (let k = 0; k < sent.length; k++) {
       if (!sameBytes(got[k]!, sent[k]!)) {
         throw new Error(
-          `packet ${start + k}: ${got[k]!.byteLength} bytes came back, not the ${sent[k]!.byteLength} sent (or changed)`,
+          `packet ${start + k}: ${got[k]!.byteLength} bytes came back, ` +
+            `not the ${sent[k]!.byteLength} sent (or changed)`,
         );
       }
     }

@@ -111,7 +111,9 @@ for (const [rq, sq] of [
     const sender = bwTest(["--role", "sender", "--socket", socket, "--queues", String(sq), "--seconds", "1.5"]);
     const [rc, sc] = await Promise.all([receiver.finished, sender.finished]);
     const elapsed = performance.now() - t0;
-    const out = `receiver ${rc}:\n${receiver.lines.join("\n")}\n${receiver.stderr}\nsender ${sc}:\n${sender.lines.join("\n")}\n${sender.stderr}`;
+    const out =
+      `receiver ${rc}:\n${receiver.lines.join("\n")}\n${receiver.stderr}\n` +
+      `sender ${sc}:\n${sender.lines.join("\n")}\n${sender.stderr}`;
     // Both connected: the counts were reconciled in the handshake, not by a timeout.
     expect(
       receiver.lines.some((l) => l.startsWith("connected to ")),

@@ -605,7 +605,8 @@ export class Port extends typedEmitter<PortEvents>() {
           waiter.reject(
             new MemifError(
               "TIMEOUT",
-              `Port ${this.id} (${this.role}) on ${this.socket.path}: not connected after ${options.timeoutMs} ms; ${why}`,
+              `Port ${this.id} (${this.role}) on ${this.socket.path}: ` +
+                `not connected after ${options.timeoutMs} ms; ${why}`,
               { op: "connect", reason },
             ),
           );

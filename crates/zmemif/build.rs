@@ -81,7 +81,11 @@ fn codes() {
     for (name, _, _) in &list {
         let _ = writeln!(w, "            Code::{} => \"{name}\",", camel(name));
     }
-    let _ = writeln!(w, "        }}\n    }}\n\n    /// The fixed message of the code (`Display`, and `zmemif_strerror` in C).");
+    let _ = writeln!(w, "        }}\n    }}\n");
+    let _ = writeln!(
+        w,
+        "    /// The fixed message of the code (`Display`, and `zmemif_strerror` in C)."
+    );
     let _ = writeln!(
         w,
         "    pub fn message_c(self) -> &'static std::ffi::CStr {{\n        match self {{"

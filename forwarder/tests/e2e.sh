@@ -117,7 +117,10 @@ stop_fwd() {	# SIGTERM to the forwarder, at most 30 s for it to exit (then SIGKI
 		kill -0 "$fwd_pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -0 "$fwd_pid" 2>/dev/null && { log "forwarder still running 30 s after SIGTERM: SIGKILL"; kill -KILL "$fwd_pid"; }
+	if kill -0 "$fwd_pid" 2>/dev/null; then
+		log "forwarder still running 30 s after SIGTERM: SIGKILL"
+		kill -KILL "$fwd_pid"
+	fi
 	wait "$fwd_pid"
 	rc=$?
 	fwd_pid=

@@ -71,7 +71,8 @@ export async function waitCount(p: Proc, re: RegExp, n: number, timeoutMs = 10_0
   while (count() < n) {
     if (performance.now() - t0 > timeoutMs) {
       throw new Error(
-        `${count()} of ${n} lines matching ${re} within ${timeoutMs} ms; last:\n${p.lines.slice(-8).join("\n")}\n${p.stderr}`,
+        `${count()} of ${n} lines matching ${re} within ${timeoutMs} ms; ` +
+          `last:\n${p.lines.slice(-8).join("\n")}\n${p.stderr}`,
       );
     }
     await Bun.sleep(5);

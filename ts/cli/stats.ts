@@ -84,7 +84,8 @@ export function readStats(path: string, timeoutMs = 2000): Promise<FwdStats> {
           reject(
             new StatsError(
               EXIT.NOT_MEMIF,
-              `${path} is a memif socket (server "${h.name}"), not the forwarder's management socket: give the forwarder's --mgmt path`,
+              `${path} is a memif socket (server "${h.name}"), not the forwarder's management socket: ` +
+                "give the forwarder's --mgmt path",
             ),
           );
           return;
@@ -111,7 +112,8 @@ export function readStats(path: string, timeoutMs = 2000): Promise<FwdStats> {
         reject(
           new StatsError(
             EXIT.NOT_MEMIF,
-            `${path} is not the forwarder's management socket (another socket type: a memif socket? give the --mgmt path)`,
+            `${path} is not the forwarder's management socket ` +
+              "(another socket type: a memif socket? give the --mgmt path)",
           ),
         );
       } else reject(new StatsError(EXIT.ERROR, `cannot read ${path}: ${e.message}`));
@@ -153,7 +155,8 @@ function readThroughNode(path: string): Promise<FwdStats> {
           new StatsError(
             EXIT.ERROR,
             missing
-              ? `Bun cannot read ${path} (connect ECONNRESET: the server closes at once) and node is not in PATH: run \`npx zmemif stats\` with Node.js`
+              ? `Bun cannot read ${path} (connect ECONNRESET: the server closes at once) and node is not in PATH: ` +
+                  "run `npx zmemif stats` with Node.js"
               : `cannot read ${path}: ${stderr || err.message}`,
           ),
         );

@@ -170,7 +170,8 @@ export function locate(embedded?: (key: string) => Embedded | undefined): Locate
   throw new MemifError(
     "LIBRARY_NOT_FOUND",
     `zmemif's native library for ${key} is missing: the package ${pkg} is not installed (were optional ` +
-      `dependencies skipped?). Add it: \`npm install ${pkg}@${mainVersion()}\` or \`bun add ${pkg}@${mainVersion()}\`${clone}; ` +
+      `dependencies skipped?). Add it: \`npm install ${pkg}@${mainVersion()}\` ` +
+      `or \`bun add ${pkg}@${mainVersion()}\`${clone}; ` +
       "or set ZMEMIF_LIB to the library's path",
   );
 }

@@ -19,7 +19,10 @@ import { udpSocket, type UdpSocket } from "./socket.ts";
 
 export interface DgramSocketOptions {
   type: "udp4" | "udp6";
-  /** the memif port (the one option node:dgram does not have); default `{ socket: "/run/memif.sock" }`, the forwarder's */
+  /**
+   * the memif port (the one option node:dgram does not have); default `{ socket: "/run/memif.sock" }`,
+   * the forwarder's
+   */
   memif?: MemifUdpOptions;
   /** 'message' gets a copy of each datagram rather than a view valid during the listener; default false */
   copy?: boolean;

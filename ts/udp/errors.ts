@@ -7,7 +7,7 @@ export type UdpErrorCode =
   | "EINVAL" // an option or argument out of range (the message names it and the range)
   | "EMSGSIZE" // a datagram larger than the MTU with fragmentation off, or over 65507/65527 bytes
   | "EADDRINUSE" // another socket on this memif port is bound to that UDP port
-  | "EADDRNOTAVAIL" // no source address to send from (a wildcard socket that has not received yet), or a loopback hostname
+  | "EADDRNOTAVAIL" // no source address (a wildcard socket that has not received yet) or a loopback hostname
   | "ENOBUFS" // node:dgram shape: the send queue is full (sendQueueLimit bytes wait for ring space)
   | "EHOSTUNREACH" // no MAC known for the destination (never heard from, no nextHopMac)
   | "EACCES" // a broadcast without setBroadcast(true)

@@ -252,8 +252,8 @@ function words32(w: number): number {
 /**
  * Whether the UDP checksum of the datagram described by `p` (header at `p.l4` of `u8`) is right,
  * given the partial sum of its payload (by default `sum(u8, p.payload, p.payloadLen)`; the receive
- * loop passes the one it keeps, to answer with the same payload without summing it again). IPv4 allows "no checksum" (0); IPv6
- * does not (RFC 8200 §8.1), so 0 fails there.
+ * loop passes the one it keeps, to answer with the same payload without summing it again). IPv4
+ * allows "no checksum" (0); IPv6 does not (RFC 8200 §8.1), so 0 fails there.
  */
 export function udpChecksumOk(u8: Uint8Array, p: Parsed, payloadSum = sum(u8, p.payload, p.payloadLen)): boolean {
   if (p.udpCheck === 0) return p.family === 4;
