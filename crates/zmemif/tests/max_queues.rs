@@ -11,8 +11,8 @@ mod peer;
 
 use std::time::{Duration, Instant};
 
-use peer::{num, pattern, pattern_ok, send_blocking, tmp_sock, Peer};
-use zmemif::{Desc, Perms, Port, PortConfig, Role, Socket, SocketAddr, DESC_NEXT};
+use peer::{each_packet, num, pattern, pattern_ok, send_blocking, tmp_sock, Peer};
+use zmemif::{Desc, Perms, Port, PortConfig, Role, Socket, SocketAddr};
 
 const QUEUES: u16 = 255;
 const RING: u32 = 16;
@@ -118,7 +118,6 @@ fn two_hundred_fifty_five_queues_each_way_all_carry_traffic() {
     // Receive on every c2s queue until the peer's packets are all in.
     let mut per_queue = vec![0u64; QUEUES as usize];
     let mut descs = vec![Desc::default(); 64];
-    let mut pkt = Vec::new();
     let deadline = Instant::now() + T;
     while per_queue.iter().sum::<u64>() < FROM_PEER {
         assert!(
@@ -128,18 +127,10 @@ fn two_hundred_fifty_five_queues_each_way_all_carry_traffic() {
         );
         for (q, r) in rx.iter_mut().enumerate() {
             let k = r.rx_burst(&mut descs).unwrap();
-            let mut i = 0;
-            while i < k {
-                let first = i;
-                while descs[i].flags & DESC_NEXT != 0 {
-                    i += 1;
-                }
-                i += 1;
-                pkt.clear();
-                r.read_packet(&descs[first..i], &mut pkt).unwrap();
-                assert!(pattern_ok(&pkt), "payload on c2s queue {q}");
+            each_packet(r, &descs[..k], |pkt| {
+                assert!(pattern_ok(pkt), "payload on c2s queue {q}");
                 per_queue[q] += 1;
-            }
+            });
             if k > 0 {
                 r.release().unwrap();
             }

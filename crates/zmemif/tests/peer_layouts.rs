@@ -64,19 +64,22 @@ impl Mem {
     }
 }
 
+/// A server port (the default configuration) on a socket at `path`.
+fn server(path: &str) -> (Socket, Port) {
+    let s = Socket::new(SocketAddr::parse(path).unwrap(), Perms::default()).unwrap();
+    let config = PortConfig {
+        role: Role::Server,
+        ..PortConfig::default()
+    };
+    let port = Port::new(&s, config).unwrap();
+    (s, port)
+}
+
 #[test]
 fn server_accepts_a_rings_only_region_0_with_buffers_in_region_1() {
     let path = tmp_sock("libmemif-layout");
     let addr = SocketAddr::parse(&path).unwrap();
-    let s = Socket::new(addr.clone(), Perms::default()).unwrap();
-    let port = Port::new(
-        &s,
-        PortConfig {
-            role: Role::Server,
-            ..PortConfig::default()
-        },
-    )
-    .unwrap();
+    let (_s, port) = server(&path);
 
     const LOG2: u8 = 4;
     const R: usize = 1 << LOG2;
@@ -204,15 +207,7 @@ fn thread_cpu() -> Duration {
 #[test]
 fn wait_sleeps_while_idle_and_wakes_on_traffic() {
     let path = tmp_sock("wait");
-    let s = Socket::new(SocketAddr::parse(&path).unwrap(), Perms::default()).unwrap();
-    let port = Port::new(
-        &s,
-        PortConfig {
-            role: Role::Server,
-            ..PortConfig::default()
-        },
-    )
-    .unwrap();
+    let (_s, port) = server(&path);
     let mut peer = Peer::run(&path, "client", "idle", &[]);
     port.wait_connected(Some(T)).unwrap();
     peer.wait_event("connected", T);

@@ -186,6 +186,23 @@ pub fn send_blocking(tx: &mut TxQueue, pkt: &[u8]) {
     }
 }
 
+/// Calls `each` with every whole packet among `descs` (as rx_burst gave them: a packet is a chain
+/// of descriptors, each but the last flagged DESC_NEXT), its buffers read out of `rx`.
+pub fn each_packet(rx: &RxQueue, descs: &[Desc], mut each: impl FnMut(&[u8])) {
+    let mut p = Vec::new();
+    let mut i = 0;
+    while i < descs.len() {
+        let first = i;
+        while descs[i].flags & DESC_NEXT != 0 {
+            i += 1;
+        }
+        i += 1;
+        p.clear();
+        rx.read_packet(&descs[first..i], &mut p).unwrap();
+        each(&p);
+    }
+}
+
 /// Receives whole packets until `n` arrived or `timeout` passes; returns them.
 pub fn recv_packets(rx: &mut RxQueue, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
     let deadline = Instant::now() + timeout;
@@ -193,17 +210,7 @@ pub fn recv_packets(rx: &mut RxQueue, n: usize, timeout: Duration) -> Vec<Vec<u8
     let mut descs = vec![Desc::default(); 256];
     while out.len() < n && Instant::now() < deadline {
         let k = rx.rx_burst(&mut descs).expect("rx_burst");
-        let mut i = 0;
-        while i < k {
-            let first = i;
-            while descs[i].flags & DESC_NEXT != 0 {
-                i += 1;
-            }
-            i += 1;
-            let mut p = Vec::new();
-            rx.read_packet(&descs[first..i], &mut p).unwrap();
-            out.push(p);
-        }
+        each_packet(rx, &descs[..k], |p| out.push(p.to_vec()));
         if k == 0 {
             let _ = rx.wait(Some(Duration::from_millis(20)));
         }
