@@ -9,18 +9,12 @@ import { afterEach, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Proc } from "../support/proc.ts";
 import { Testpmd, uniqueSocketPath } from "../support/testpmd.ts";
+import { buildDist } from "./helpers/dist.ts";
 
-const ROOT = join(import.meta.dir, "..");
 let testpmd: Testpmd | null = null;
 let node: Proc | null = null;
 
-beforeAll(() => {
-  const r = Bun.spawnSync([join(ROOT, "node_modules", ".bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")], {
-    stdout: "inherit",
-    stderr: "inherit",
-  });
-  if (r.exitCode !== 0) throw new Error("tsc -p tsconfig.build.json failed");
-}, 120_000);
+beforeAll(buildDist, 120_000);
 
 afterEach(async () => {
   if (testpmd !== null) await testpmd.kill();

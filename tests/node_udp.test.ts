@@ -14,6 +14,7 @@ import { udpSocket, type UdpSocket } from "../ts/index.ts";
 import { abstractName } from "./helpers/peers.ts";
 import { Proc } from "../support/proc.ts";
 import { bytes, CLIENT4, CLIENT_MAC, frame, HOST4, HOST_MAC, RawPeer } from "./helpers/udp_raw.ts";
+import { buildDist } from "./helpers/dist.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const NODE_UDP = join(import.meta.dir, "helpers", "node_udp.mjs");
@@ -30,13 +31,7 @@ function start(cmd: string[]): Proc {
   return p;
 }
 
-beforeAll(() => {
-  const r = Bun.spawnSync([join(ROOT, "node_modules", ".bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")], {
-    stdout: "inherit",
-    stderr: "inherit",
-  });
-  if (r.exitCode !== 0) throw new Error("tsc -p tsconfig.build.json failed");
-}, 120_000);
+beforeAll(buildDist, 120_000);
 
 /** Datagram i as the Node side makes it: bytes(size, i) with i in its first 4 bytes. */
 function datagram(size: number, i: number): Uint8Array {

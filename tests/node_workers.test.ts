@@ -11,8 +11,8 @@ import { afterEach, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { abstractName, Peer } from "./helpers/peers.ts";
 import { Proc } from "../support/proc.ts";
+import { buildDist } from "./helpers/dist.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const NODE_WORKERS = join(import.meta.dir, "helpers", "node_workers.mjs");
 
 const running: Proc[] = [];
@@ -20,13 +20,7 @@ afterEach(async () => {
   for (const p of running.splice(0)) p.kill();
 });
 
-beforeAll(() => {
-  const r = Bun.spawnSync([join(ROOT, "node_modules", ".bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")], {
-    stdout: "inherit",
-    stderr: "inherit",
-  });
-  if (r.exitCode !== 0) throw new Error("tsc -p tsconfig.build.json failed");
-}, 120_000);
+beforeAll(buildDist, 120_000);
 
 async function echoPeer(queues: number): Promise<string> {
   const path = abstractName();
