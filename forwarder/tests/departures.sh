@@ -53,19 +53,12 @@ cleanup() {
 	[ -n "$peer_pid" ] && stop_pid "$peer_pid"
 	[ -n "$fwd_pid" ] && stop_pid "$fwd_pid"
 	netns_teardown
-	if [ "${KEEP:-0}" = 1 ] || [ $status -ne 0 ]; then
-		echo "logs kept in $tmp"
-	else
-		rm -rf "$tmp"
-	fi
+	logs_done "$tmp" "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ "$(id -u)" != 0 ]; then
-	echo "departures.sh needs root (network namespaces)"
-	exit 2
-fi
+need_root departures.sh
 [ -x "$FWD" ] || make -s -C "$fwd_dir" || exit 2
 [ -x "$PEER" ] || { echo "departures.sh: no $PEER (cargo build --release -p zmemif)"; exit 2; }
 cc -O2 -Wall -Wextra -o "$tmp/udpgen" "$here/udpgen.c" || exit 2

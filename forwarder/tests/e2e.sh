@@ -76,11 +76,7 @@ cleanup() {
 	done
 	[ -n "$fwd_pid" ] && stop_pid "$fwd_pid"
 	netns_teardown
-	if [ "${KEEP:-0}" = 1 ] || [ $failed -gt 0 ]; then
-		log "logs kept in $tmp"
-	else
-		rm -rf "$tmp"
-	fi
+	logs_done "$tmp" "$failed"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -139,10 +135,7 @@ delta_is() {	# delta_is "WANT..." "BEFORE..." "AFTER...": after - before == want
 }
 
 # ---- prerequisites ------------------------------------------------------------------------
-if [ "$(id -u)" != 0 ]; then
-	log "e2e.sh needs root (network namespaces)"
-	exit 2
-fi
+need_root e2e.sh
 for cmd in ip ethtool python3; do
 	command -v $cmd >/dev/null || { log "e2e.sh needs $cmd"; exit 2; }
 done

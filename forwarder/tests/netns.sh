@@ -17,6 +17,9 @@
 #                      without hugepages or PCI, EAL file prefix NAME; ARGS follow
 #                      `--host $HOST/24`; output appended to LOG; sets fwd_pid
 # stop_pid PID         SIGTERM, SIGKILL after 5 s; tests stop what they start, by pid
+# need_root NAME       exits 2 (saying NAME needs root) unless run as root
+# logs_done DIR FAILED removes the logs directory DIR, or keeps it (saying so) when FAILED is not
+#                      0 or KEEP=1
 #
 # Two things make a veth stand in for a NIC (see forwarder/README.md): the kernel in $ns_h must
 # ignore the uplink veth (with a NIC bound to DPDK it never sees it), and af_packet passes frames
@@ -83,4 +86,18 @@ stop_pid() {	# TERM, then KILL after 5 s; waits for it (our own child)
 	kill -KILL "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	return 0
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] && return 0
+	echo "$1 needs root (network namespaces)"
+	exit 2
+}
+
+logs_done() {
+	if [ "${KEEP:-0}" = 1 ] || [ "$2" != 0 ]; then
+		echo "logs kept in $1"
+	else
+		rm -rf "$1"
+	fi
 }
