@@ -33,35 +33,22 @@ RATES=${RATES:-50000 0}
 GEN_CPU=${GEN_CPU:-0}
 T="python3 $here/tests/fwdtest.py"
 
-id=$(printf '%04x' $((RANDOM)))
-ns_h=zmf-fwd-bh$id
-ns_c=zmf-fwd-bc$id
-veth_u=zmf-fwd-bu$id
-veth_c=zmf-fwd-bv$id
-kif=zmf-fwd-bk$id
-tmp=$(mktemp -d /tmp/zmf-fwd-bench.XXXXXX)
 HOST=198.18.0.1
 SRC=198.18.0.3		# not assigned anywhere: replies are dropped by the source kernel
+# The names (netns_names), netns_teardown and stop_pid of the tests' stage; the namespaces are set
+# up here, differently (no addresses on the source side).
+. "$here/tests/netns.sh"
+netns_names zmf-fwd-b
+id=$ns_id
+tmp=$(mktemp -d /tmp/zmf-fwd-bench.XXXXXX)
 pids=()
-
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-}
 
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do
 		stop_pid "$p"
 	done
-	ip netns del "$ns_c" 2>/dev/null
-	ip netns del "$ns_h" 2>/dev/null
+	netns_teardown
 	echo "logs in $tmp"
 }
 trap cleanup EXIT
