@@ -43,7 +43,11 @@ rm -rf "$STAGE"
 "$NAPI" create-npm-dirs --npm-dir target/npm >/dev/null
 
 # triple -> napi-rs platform name, and the C linker a cross build needs.
-declare -A PLATFORM=([x86_64-unknown-linux-gnu]=linux-x64-gnu [x86_64-unknown-linux-musl]=linux-x64-musl [aarch64-unknown-linux-gnu]=linux-arm64-gnu)
+declare -A PLATFORM=(
+	[x86_64-unknown-linux-gnu]=linux-x64-gnu
+	[x86_64-unknown-linux-musl]=linux-x64-musl
+	[aarch64-unknown-linux-gnu]=linux-arm64-gnu
+)
 # musl: Zig links (`napi build -x` runs cargo-zigbuild): Debian's musl-gcc has no libgcc_s to
 # link the unwinder against, Zig builds LLVM's libunwind for musl and links it in statically.
 declare -A LINKER=([x86_64-unknown-linux-musl]=zig [aarch64-unknown-linux-gnu]=aarch64-linux-gnu-gcc)
