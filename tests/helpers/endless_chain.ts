@@ -8,7 +8,8 @@
  *
  *   bun tests/helpers/endless_chain.ts --socket PATH|@NAME
  *
- * Prints "chained <segments>" once the ring is published.
+ * Prints "chained <segments>" once the ring is published, then "given back <segments>" once the
+ * server dropped the chain and every buffer is free again.
  */
 import { parseArgs } from "node:util";
 import { Batch, MemifSocket } from "../../ts/index.ts";
@@ -34,4 +35,9 @@ tx.txBurst(b, size);
 const last = 128 + ((head + size - 1) & (size - 1)) * 16;
 dv.setUint16(last, dv.getUint16(last, true) | 1, true);
 process.stdout.write(`chained ${size}\n`);
+// The server drops the chain and moves on: every buffer comes back to this ring.
+tx.writable(20_000, size).then(
+  () => process.stdout.write(`given back ${size}\n`),
+  (e: unknown) => process.stdout.write(`not given back: ${e}\n`),
+);
 setInterval(() => {}, 1000);

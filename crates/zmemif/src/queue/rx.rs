@@ -270,6 +270,12 @@ impl RxRing {
             bytes += len;
         }
         self.next = self.next.wrapping_add(i);
+        if n == 0 {
+            // Nothing handed out, perhaps slots dropped: give them back now. Kept until the next
+            // burst, a ring full of dropped slots wedged the queue: the peer waited for room, and
+            // we for a signal that it could not send.
+            self.release();
+        }
         QueueCounters::add(&c.packets, packets);
         QueueCounters::add(&c.bytes, bytes);
         QueueCounters::add(&c.bad_descs, bad);

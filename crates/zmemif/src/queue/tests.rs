@@ -272,6 +272,33 @@ fn chains_wait_for_their_end_and_endless_ones_are_dropped() {
     assert_eq!(c.bad_descs.load(Ordering::Relaxed), 5);
 }
 
+/// A burst that hands out nothing gives back the slots it dropped at once: kept until the next
+/// burst, a ring full of them stalled both ends (the peer waits for room, we for its signal).
+#[test]
+fn dropped_slots_are_given_back_by_the_burst_that_drops_them() {
+    let p = pair(2, 256);
+    let c = QueueCounters::default();
+    let mut a = server_rx(&p);
+    let mut out = [Desc::default(); 8];
+    let tail = || p.client.ring(Dir::C2S, 0).tail(Ordering::Acquire);
+    // A chain that never ends fills the ring.
+    client_push(&p, &[desc(0, 400, 10, DESC_NEXT); 4]);
+    assert_eq!(a.burst(&mut out, &c).unwrap(), 0);
+    assert_eq!(c.bad_descs.load(Ordering::Relaxed), 4);
+    assert_eq!(tail(), 4, "the 4 dropped slots are free for the peer again");
+    // Descriptors that point nowhere, a ring full of them.
+    client_push(&p, &[desc(9, 0, 60, 0); 4]);
+    assert_eq!(a.burst(&mut out, &c).unwrap(), 0);
+    assert_eq!(c.bad_descs.load(Ordering::Relaxed), 8);
+    assert_eq!(tail(), 8);
+    // A burst that hands packets out keeps them until the next one, as before.
+    client_push(&p, &[desc(9, 0, 60, 0), desc(0, 400, 10, 0)]);
+    assert_eq!(a.burst(&mut out, &c).unwrap(), 1);
+    assert_eq!(tail(), 8);
+    assert_eq!(a.burst(&mut out, &c).unwrap(), 0);
+    assert_eq!(tail(), 10);
+}
+
 #[test]
 fn a_packet_larger_than_the_output_array_is_an_error_not_a_stall() {
     let p = pair(3, 256);
