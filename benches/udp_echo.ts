@@ -22,9 +22,10 @@
  * processes are left idle for `idle` seconds and their CPU time is read from
  * /proc/PID/task/N/schedstat (ns): the idle CPU of the echo service.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createSocket, udpSocket, type UdpSocket } from "zmemif";
+import { cpuNs } from "../support/cpu.ts";
 import { Proc } from "../support/proc.ts";
 import { HeapWatch } from "./peer/heap.ts";
 import { median } from "./lib/stats.ts";
@@ -405,19 +406,6 @@ async function client(kind: Kind, target: string, rxMode: RxMode): Promise<void>
 }
 
 // ---------------------------------------------------------------- orchestration
-
-/** CPU time of every thread of `pid`, ns (/proc/PID/task/N/schedstat: run time first). */
-function cpuNs(pid: number): number {
-  let total = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return total;
-}
 
 interface Variant {
   kind: Kind;

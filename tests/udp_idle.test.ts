@@ -6,9 +6,9 @@
  * /proc/PID/task/N/schedstat) must stay under 1% of one core. Then its first datagram is answered.
  */
 import { afterEach, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { udpSocket } from "../ts/index.ts";
+import { cpuNs } from "../support/cpu.ts";
 import { Proc } from "./helpers/netns.ts";
 import { abstractName } from "./helpers/peers.ts";
 import { CLIENT4, CLIENT_MAC, HOST4, HOST_MAC } from "./helpers/udp_raw.ts";
@@ -19,19 +19,6 @@ const running: Proc[] = [];
 afterEach(() => {
   for (const p of running.splice(0)) p.kill();
 });
-
-/** CPU time of every thread of `pid`, in ns. */
-function cpuNs(pid: number): number {
-  let total = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return total;
-}
 
 test("a UDP service left idle for 5 s uses under 1% of a core, then answers its first datagram", async () => {
   const path = abstractName();
