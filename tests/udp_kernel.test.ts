@@ -117,6 +117,15 @@ describeNeeding("udp_kernel.test.ts", why, "UDP against the kernel", () => {
     const sizes6 = [0, 19, 1452, 1453, 3000, 9000];
     for (const [i, n] of sizes4.entries()) expect(s4.send(pattern(n, i), 7777, ns.ip4b)).toBe(true);
     for (const [i, n] of sizes6.entries()) expect(s6.send(pattern(n, 100 + i), 7777, ns.ip6b)).toBe(true);
+    // one buffer of the sender's own, rewritten and sent from again and again (from its second
+    // send on, the transmitter copies and sums it word by word), at an odd offset once
+    const own = new Uint8Array(4096);
+    const reused = [64, 65, 1472, 101, 0, 3000, 64, 63];
+    const ownAt = (j: number) => (j === 7 ? 3 : 2);
+    for (const [j, n] of reused.entries()) {
+      own.set(pattern(n, 200 + j), ownAt(j));
+      expect(s4.sendView(own, ownAt(j), n, 7777, ns.ip4b)).toBe(true);
+    }
     s4.flush();
     s6.flush();
     const b = new Batch(64);
@@ -148,7 +157,8 @@ describeNeeding("udp_kernel.test.ts", why, "UDP against the kernel", () => {
 
     const before = JSON.parse(ns.run(ns.b, ["python3", KERNEL_PY, "csum-errors"]));
     // reads on until idle: the kernel finds (and counts) a bad checksum when a read reaches it
-    const recv = ns.py(ns.b, ["recv", "::", "7777", String(sizes4.length + sizes6.length + bad.length), "10", "0.5"]);
+    const total = sizes4.length + sizes6.length + reused.length + bad.length;
+    const recv = ns.py(ns.b, ["recv", "::", "7777", String(total), "10", "0.5"]);
     await recv.waitFor(/^ready/);
     const inj = ns.py(ns.a, ["inject", ns.va], "pipe");
     const stdin = inj.proc.stdin as import("bun").FileSink;
@@ -165,12 +175,14 @@ describeNeeding("udp_kernel.test.ts", why, "UDP against the kernel", () => {
     const expected = [
       ...sizes4.map((n, i) => ({ src: `::ffff:${ns.ip4a}`, port: 4444, len: n, sha: sha(pattern(n, i)) })),
       ...sizes6.map((n, i) => ({ src: ns.ip6a, port: 6666, len: n, sha: sha(pattern(n, 100 + i)) })),
+      ...reused.map((n, j) => ({ src: `::ffff:${ns.ip4a}`, port: 4444, len: n, sha: sha(pattern(n, 200 + j)) })),
     ];
-    expect(rows.sort((x, y) => x.sha.localeCompare(y.sha))).toEqual(
-      expected.sort((x, y) => x.sha.localeCompare(y.sha)),
-    );
+    // by content, then sender (empty payloads share a hash)
+    const order = (x: { sha: string; src: string }, y: { sha: string; src: string }) =>
+      x.sha.localeCompare(y.sha) || x.src.localeCompare(y.src);
+    expect(rows.sort(order)).toEqual(expected.sort(order));
     expect(spoiled(after)).toBe(2);
-    expect(s4.stats()).toMatchObject({ tx: sizes4.length, refused: 0, lostOnDisconnect: 0 });
+    expect(s4.stats()).toMatchObject({ tx: sizes4.length + reused.length, refused: 0, lostOnDisconnect: 0 });
     expect(s6.stats()).toMatchObject({ tx: sizes6.length, refused: 0 });
     s4.close();
     s6.close();

@@ -143,14 +143,19 @@ export class Receiver {
       }
       if (n === 0) break;
       got += n;
+      // the sends of the data and batch handlers are published by the flush below: none
+      // schedules a flush of its own (a microtask per burst)
       tx.holdFlush = true;
       try {
         this.#burst(b, n);
       } finally {
-        tx.holdFlush = false;
         const t = this.#touched;
-        for (let i = 0; i < t.length; i++) t[i]!.endBurst();
-        t.length = 0;
+        try {
+          for (let i = 0; i < t.length; i++) t[i]!.endBurst();
+        } finally {
+          t.length = 0;
+          tx.holdFlush = false;
+        }
       }
       tx.flush();
       if (this.#stopped) return;
