@@ -87,8 +87,9 @@ test(
     for (const e of r.echoed) expect(e).toBeGreaterThanOrEqual(synced);
     console.log(
       `chaos events: ${CYCLES} connections in ${secs.toFixed(1)} s = ${r.connects + r.disconnects} core events; ` +
-        `the target's main thread emitted ${r.connected} 'connected' + ${r.disconnected} 'disconnected'; Workers echoed ` +
-        `${r.echoed.join(" / ")} packets (${CYCLES * QUEUES} sent, ${synced} sync rounds all answered); no crash`,
+        `the target's main thread emitted ${r.connected} 'connected' + ${r.disconnected} 'disconnected'; ` +
+        `Workers echoed ${r.echoed.join(" / ")} packets ` +
+        `(${CYCLES * QUEUES} sent, ${synced} sync rounds all answered); no crash`,
     );
   },
   60_000 + CYCLES * 40,

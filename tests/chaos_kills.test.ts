@@ -129,8 +129,9 @@ test(
     expect(r.bad, r.firstBad).toBe(0);
     expect(r.echoed).toBeGreaterThan((SERVER_KILLS + 1) * 200);
     console.log(
-      `chaos client: survived ${SERVER_KILLS} SIGKILLed servers, ${r.connects} connections; ${r.echoed} echoes checked ` +
-        `(0 wrong), ${r.lost} lost in flight at the kills, ${r.unsent} sends refused by a dying connection`,
+      `chaos client: survived ${SERVER_KILLS} SIGKILLed servers, ${r.connects} connections; ` +
+        `${r.echoed} echoes checked (0 wrong), ${r.lost} lost in flight at the kills, ` +
+        `${r.unsent} sends refused by a dying connection`,
     );
   },
   60_000 + SERVER_KILLS * 3000,
