@@ -3,16 +3,17 @@
  * a connection that ended throws MemifError STALE_VIEW, rx and tx alike, whatever its count.
  */
 import { expect, test } from "bun:test";
-import { Batch, MemifError, type RxQueue } from "../ts/index.ts";
+import { Batch, MemifError, type RxQueue, type TxQueue } from "../ts/index.ts";
 import { echoClient, payload } from "./helpers/peers.ts";
 
 /**
  * Waits until `want` descriptors are in the ring, then receives them in one burst (a burst gives
- * the previous one back, so receiving early would split them).
+ * the previous one back, so receiving early would split them). The echo peer gives a burst's
+ * buffers back (its next burst) only after it sent their echoes: once every buffer of our tx
+ * ring is free again, all the echoes are in our rx ring.
  */
-async function receiveAll(rx: RxQueue, rb: Batch, want: number): Promise<void> {
-  await rx.readable(); // the first is there
-  await Bun.sleep(200); // and the echo peer sends the others at once
+async function receiveAll(tx: TxQueue, rx: RxQueue, rb: Batch, want: number): Promise<void> {
+  await tx.writable(5000, 0xffff); // at most the ring size: every buffer
   expect(rx.rxBurst(rb)).toBe(want);
 }
 
@@ -32,7 +33,7 @@ test("every accessor of a revoked rx or tx batch throws STALE_VIEW", async () =>
   await tx.send(payload(1, 100));
   await tx.send(payload(2, 600));
   const rb = new Batch(8);
-  await receiveAll(rx, rb, 4);
+  await receiveAll(tx, rx, rb, 4);
   const tb = new Batch(4);
   expect(tx.alloc(tb, 2)).toBe(2);
 
@@ -68,7 +69,7 @@ test("copyPacket after an awaited send on a batch whose connection ended: STALE_
   const { tx, rx } = scene;
   for (let i = 0; i < 3; i++) await tx.send(payload(i, 64));
   const rb = new Batch(8);
-  await receiveAll(rx, rb, 3);
+  await receiveAll(tx, rx, rb, 3);
   const first = rb.copyPacket(0);
   await scene.peerLeaves();
   let sendCode = "";
