@@ -38,7 +38,11 @@ fn testpmd(role: TpRole, socket: &TpSocket, mode: FwdMode, queues: u16) -> Testp
     // `our_client_with_testpmd_server`).
     o.interactive = true;
     let mut tp = Testpmd::start(o).unwrap_or_else(|e| panic!("{e}"));
-    tp.command("start", T).unwrap_or_else(|e| panic!("{e}"));
+    // The prompt after `start` can be cut by the driver's log lines (support/testpmd): a reply
+    // that does not come is not a failure; the exchange proves that forwarding runs.
+    if let Err(e) = tp.command("start", Duration::from_secs(3)) {
+        eprintln!("no prompt after start (the exchange checks forwarding): {e}");
+    }
     tp
 }
 
