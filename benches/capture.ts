@@ -46,7 +46,10 @@ await connected;
 using rx = port.rxQueue(0, { rxMode: "polling" });
 const batch = new Batch(32);
 
-/** Receives for `ms`; yields to the event loop every 64 bursts (the capture writes there). */
+/**
+ * Receives for `ms`; yields to the event loop every 64 bursts (the capture writes there). A window
+ * without a packet ends the bench (exit 1): the source is gone and there is nothing to time.
+ */
 async function window(ms: number): Promise<{ packets: number; ns: number }> {
   let packets = 0;
   const t0 = performance.now();
@@ -54,7 +57,14 @@ async function window(ms: number): Promise<{ packets: number; ns: number }> {
   for (;;) {
     for (let k = 0; k < 64; k++) packets += rx.rxBurst(batch);
     const t = performance.now();
-    if (t >= end) return { packets, ns: (t - t0) * 1e6 };
+    if (t >= end) {
+      if (packets === 0) {
+        const state = source.exitCode === null ? "still running" : `exit code ${source.exitCode}`;
+        console.error(`capture.ts: no packet from the zmemif-peer source within ${ms} ms (it is ${state})`);
+        process.exit(1);
+      }
+      return { packets, ns: (t - t0) * 1e6 };
+    }
     await new Promise((r) => setImmediate(r));
   }
 }

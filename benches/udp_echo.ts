@@ -21,6 +21,11 @@
  * ones; a ping not answered within PING_TIMEOUT_MS is counted lost, not timed. Then both
  * processes are left idle for `idle` seconds and their CPU time is read from
  * /proc/PID/task/N/schedstat (ns): the idle CPU of the echo service.
+ *
+ * Every wait has a deadline, so a dead or silent echo ends the round with an error naming what
+ * was waited for (and the bench with exit 1): no echo during the whole load; a ping send refused
+ * for SEND_REFUSED_MS in a row (the memif port is down); no ping answered for PING_SILENCE_MS;
+ * the echo process exiting while the parent waits for the client; every child event on a timer.
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -48,6 +53,10 @@ const CHECK_MS = 10;
 /** In-flight datagrams of the load get this long to come back after it stops. */
 const SETTLE_MS = 200;
 const PING_TIMEOUT_MS = 200;
+/** A ping whose send is refused this long in a row ends the round (the memif port stays down). */
+const SEND_REFUSED_MS = 2000;
+/** No ping answered for this long ends the round (the echo stopped answering). */
+const PING_SILENCE_MS = 5000;
 /** Points of the latency distribution each round reports (for the CDF plot). */
 const CDF_POINTS = 200;
 
@@ -73,6 +82,8 @@ Bun.udpSocket over loopback, in alternating rounds, ratios paired round by round
 Processes are pinned with taskset: the echo on CPU ${ECHO_CPU}, the client on CPU ${CLIENT_CPU}.
 Losses: a load datagram not answered in ${LOSS_MS} ms is lost and sent again (the window stays
 full); a ping not answered in ${PING_TIMEOUT_MS} ms is lost and left out of the percentiles.
+A dead echo fails the round and the bench (exit 1) with what was waited for: no echo during the
+load, a ping send refused for ${SEND_REFUSED_MS} ms in a row, or no ping answered for ${PING_SILENCE_MS} ms.
 Ratios: each round's figure over Bun.udpSocket's in the same round, median over the rounds.
 idleCpuPct: the echo process's CPU (all threads) over the idle seconds, % of one core.
 heapCellsPerDatagram: heap cells the echo allocated from its start to the end of the load, per
@@ -131,6 +142,12 @@ for (const k of kindList) if (k !== "bun" && !ZMEMIF_KINDS.includes(k)) usage(`-
 
 const busyPoll = a["busy-poll-us"] === undefined ? {} : { busyPollUs: intOpt("busy-poll-us", a["busy-poll-us"], 0) };
 const emit = (o: object) => process.stdout.write(JSON.stringify(o) + "\n");
+
+/** Ends a child with an error event: the parent's wait fails with `message` (support/proc.ts). */
+function die(message: string): never {
+  emit({ event: "error", message });
+  process.exit(1);
+}
 
 // ---------------------------------------------------------------- echo service (child)
 
@@ -347,7 +364,13 @@ async function client(kind: Kind, target: string, rxMode: RxMode): Promise<void>
   const t0 = performance.now();
   await Bun.sleep(seconds * 1000);
   counting = false;
-  const pps = (replies * 1000) / (performance.now() - t0);
+  const loadMs = performance.now() - t0;
+  const pps = (replies * 1000) / loadMs;
+  if (replies === 0) {
+    die(
+      `no echo came back during the ${Math.round(loadMs)} ms load (${sent} sent, ${refused} refused): the echo is not answering`,
+    );
+  }
   emit({ event: "unload" });
   load = false;
   clearInterval(timer);
@@ -358,16 +381,25 @@ async function client(kind: Kind, target: string, rxMode: RxMode): Promise<void>
   const rtts: number[] = [];
   let pingLost = 0;
   pv.setUint32(0, 0xffffffff, true);
+  let lastAnswer = performance.now();
+  let refusedSince = -1; // when the current run of refused sends began
   for (let i = 0; i < pings; i++) {
     pingSeq = nextSeq++ >>> 0;
     pv.setUint32(4, pingSeq, true);
     const t = performance.now();
     if (!sendRaw()) {
       refused++;
+      if (refusedSince < 0) refusedSince = t;
+      else if (t - refusedSince >= SEND_REFUSED_MS) {
+        die(
+          `ping ${i + 1} of ${pings}: every send refused for ${SEND_REFUSED_MS} ms (the memif port is down: is the echo alive?)`,
+        );
+      }
       await Bun.sleep(1);
       i--;
       continue;
     }
+    refusedSince = -1;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const answered = await new Promise<boolean>((r) => {
       pingWake = () => r(true);
@@ -378,8 +410,17 @@ async function client(kind: Kind, target: string, rxMode: RxMode): Promise<void>
     });
     const dt = performance.now() - t;
     clearTimeout(timer);
-    if (!answered) pingLost++;
-    if (answered) rtts.push(dt * 1000);
+    if (answered) {
+      rtts.push(dt * 1000);
+      lastAnswer = performance.now();
+    } else {
+      pingLost++;
+      if (performance.now() - lastAnswer >= PING_SILENCE_MS) {
+        die(
+          `ping ${i + 1} of ${pings}: no ping answered for ${PING_SILENCE_MS} ms (${pingLost} lost): the echo stopped answering`,
+        );
+      }
+    }
   }
   rtts.sort((x, y) => x - y);
   const q = (p: number) => (rtts.length === 0 ? NaN : rtts[Math.min(rtts.length - 1, Math.floor(p * rtts.length))]!);
@@ -427,6 +468,17 @@ const variantName = (v: Variant) => (v.rxMode === null ? v.kind : `${v.kind}/${v
 
 const bpArgs = a["busy-poll-us"] === undefined ? [] : ["--busy-poll-us", a["busy-poll-us"]];
 
+/**
+ * The client's next `event`, failing as soon as the echo process exits first (a dead echo is not
+ * waited out) or after `ms`; `what` names the wait in the error.
+ */
+async function clientEvent(c: Proc, e: Proc, event: string, from: number, ms: number, what: string) {
+  const echoGone = e.finished.then((code): never => {
+    throw e.fail(`exited (code ${code}) while the client was waiting for ${what}`);
+  });
+  return await Promise.race([c.waitEvent(event, from, ms, what), echoGone]);
+}
+
 async function round(v: Variant, n: number): Promise<RoundResult> {
   const sock = `@zmf-udp-bench-udp-${process.pid}-${n}`;
   const mode = v.rxMode ?? "adaptive";
@@ -438,7 +490,8 @@ async function round(v: Variant, n: number): Promise<RoundResult> {
   });
   let c: Proc | null = null;
   try {
-    const target = v.kind === "bun" ? String((await e.waitEvent("ready", 0, 10_000)).j.port) : sock;
+    const target =
+      v.kind === "bun" ? String((await e.waitEvent("ready", 0, 10_000, "the echo's UDP port")).j.port) : sock;
     c = new Proc(
       [
         ...me,
@@ -465,25 +518,26 @@ async function round(v: Variant, n: number): Promise<RoundResult> {
       { name: `client ${variantName(v)}`, cpu: CLIENT_CPU, stdin: "pipe" },
     );
     const limit = 30_000 + seconds * 1000;
-    const l0 = await c.waitEvent("load", 0, limit);
+    const l0 = await clientEvent(c, e, "load", 0, limit, "the client connected and its load warmed up");
     const e0 = cpuNs(e.pid);
-    const l1 = await c.waitEvent("unload", l0.index, limit);
+    const l1 = await clientEvent(c, e, "unload", l0.index, limit, "the end of the client's measured load");
     const loadCpuPct = ((cpuNs(e.pid) - e0) / 1e6 / (l1.line.at - l0.line.at)) * 100;
     e.write("close\n");
-    const h = (await e.waitEvent("heap", 0, 10_000)).j as {
+    const h = (await e.waitEvent("heap", 0, 10_000, "the echo's heap report")).j as {
       datagrams: number;
       cells_window: number;
       gcs_window: number;
       cells_top: Record<string, number>;
     };
-    const i0 = await c.waitEvent("idle", l1.index, limit + (pings * PING_TIMEOUT_MS) / 10);
+    const pingMs = limit + (pings * PING_TIMEOUT_MS) / 10;
+    const i0 = await clientEvent(c, e, "idle", l1.index, pingMs, `the end of the client's ${pings} pings`);
     await Bun.sleep(100);
     const t0 = performance.now();
     const [ce0, cc0] = [cpuNs(e.pid), cpuNs(c.pid)];
     await Bun.sleep(idleS * 1000);
     const [ce1, cc1] = [cpuNs(e.pid), cpuNs(c.pid)];
     const ms = performance.now() - t0;
-    const r = await c.waitEvent("result", i0.index, 10_000 + idleS * 1000);
+    const r = await clientEvent(c, e, "result", i0.index, 10_000 + idleS * 1000, "the client's result");
     return {
       ...(r.j as unknown as ClientResult),
       idleCpuPct: +(((ce1 - ce0) / 1e6 / ms) * 100).toFixed(2),
@@ -575,7 +629,13 @@ async function main(): Promise<void> {
   let n = 0;
   for (let r = 0; r < rounds; r++) {
     for (const v of variants) {
-      const res = await round(v, n++);
+      let res: RoundResult;
+      try {
+        res = await round(v, n++);
+      } catch (err) {
+        console.error(`udp_echo.ts: round ${r + 1}/${rounds} ${variantName(v)} failed: ${(err as Error).message}`);
+        process.exit(1);
+      }
       results.get(variantName(v))!.push(res);
       if (!a.json) {
         const line =

@@ -17,6 +17,9 @@ import { parseArgs } from "node:util";
 import { FFIType, JSCallback } from "bun:ffi";
 import { median } from "./lib/stats.ts";
 
+/** A wake-up (or the Worker's start) not seen in this time ends the bench with an error. */
+const WAIT_MS = 5000;
+
 const HELP = `usage: bun benches/wake_paths.ts [--count N] [--json]
 
 Wakes Bun's event loop from a foreign thread (a Worker blocked in Atomics.wait) N times each way,
@@ -24,7 +27,9 @@ alternating: a threadsafe JSCallback (zmemif's path today), a byte in a FIFO rea
 Bun.file(fd).stream(), a byte in a unix socket served by Bun.listen. Prints p50/p99 per way.
 
   --count N   wake-ups per way (default 2000)
-  --json      one JSON line: {count, rows: [{way, p50us, p99us}]}`;
+  --json      one JSON line: {count, rows: [{way, p50us, p99us}]}
+
+A wake-up (or the Worker's start) not seen within ${WAIT_MS} ms ends the bench (exit 1) naming it.`;
 
 const { values: a } = parseArgs({
   options: {
@@ -49,6 +54,23 @@ const sockPath = join(dir, "wake.sock");
 if (Bun.spawnSync(["mkfifo", fifo]).exitCode !== 0) throw new Error(`mkfifo ${fifo} failed`);
 const fifoFd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
 
+/**
+ * What the main thread awaits now, and since when: a watchdog ends the bench when it takes longer
+ * than WAIT_MS (one timer for the whole run, so no wake-up is timed with a timer of its own).
+ */
+let awaiting: string | null = null;
+let awaitingSince = 0;
+const watchdog = setInterval(() => {
+  if (awaiting !== null && performance.now() - awaitingSince > WAIT_MS) {
+    console.error(`wake_paths.ts: no ${awaiting} within ${WAIT_MS} ms (is the Worker alive?)`);
+    process.exit(1);
+  }
+}, 250);
+function expect(what: string): void {
+  awaiting = what;
+  awaitingSince = performance.now();
+}
+
 const ctl = new Int32Array(new SharedArrayBuffer(8));
 let wake: (() => void) | null = null;
 const fire = (): void => {
@@ -60,6 +82,11 @@ const cb = new JSCallback(fire, { args: [FFIType.u64], returns: FFIType.void, th
 const server = Bun.listen({ unix: sockPath, socket: { data: fire, open() {} } });
 const worker = new Worker(new URL("./wake_paths_worker.ts", import.meta.url).href);
 const ready = new Promise<void>((r) => worker.addEventListener("message", () => r(), { once: true }));
+worker.addEventListener("error", (e) => {
+  console.error(`wake_paths.ts: the Worker failed: ${e.message}`);
+  process.exit(1);
+});
+expect("ready message from the Worker");
 worker.postMessage({ ctl: ctl.buffer, ptr: Number(cb.ptr), fifo, sockPath });
 await ready;
 const reader = Bun.file(fifoFd).stream().getReader();
@@ -70,11 +97,14 @@ const times: Record<string, number[]> = { jscallback: [], fifo: [], unix: [] };
 
 async function once(way: (typeof WAYS)[number]): Promise<number> {
   const arrived = way === "fifo" ? reader.read() : new Promise<void>((r) => (wake = r));
+  expect(`wake-up by ${way}`);
   const t0 = performance.now();
   Atomics.store(ctl, 0, CODE[way]);
   Atomics.notify(ctl, 0);
   await arrived;
-  return (performance.now() - t0) * 1000;
+  const us = (performance.now() - t0) * 1000;
+  awaiting = null;
+  return us;
 }
 
 for (let i = 0; i < count; i++) {
@@ -83,6 +113,7 @@ for (let i = 0; i < count; i++) {
     await Bun.sleep(1); // let the loop go idle: a wake-up, not a busy loop
   }
 }
+clearInterval(watchdog);
 Atomics.store(ctl, 0, 3);
 Atomics.notify(ctl, 0);
 server.stop(true);

@@ -1,6 +1,6 @@
 /** A benches/bun_peer.ts process, driven over its stdin/stdout protocol (benches/peer/control.ts). */
 import { fileURLToPath } from "node:url";
-import type { Counters, Endpoint, Final, Mark } from "./endpoint.ts";
+import { exitWithin, type Counters, type Endpoint, type Final, type Mark } from "./endpoint.ts";
 import { Proc } from "../../support/proc.ts";
 
 const PEER = fileURLToPath(new URL("../bun_peer.ts", import.meta.url));
@@ -105,7 +105,7 @@ export class BunEndpoint implements Endpoint {
 
   async finish(): Promise<Final> {
     const j = await this.#command("quit", "done");
-    await this.#child.proc.exited;
+    await exitWithin(this.#child, TIMEOUT_MS);
     return { ...counters(j), heap: (j.heap as Final["heap"]) ?? null, queues: (j.queues as Final["queues"]) ?? {} };
   }
 

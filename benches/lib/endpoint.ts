@@ -4,10 +4,24 @@
  * choosing (its own for Bun, the arrival of the line here for the others): only differences of
  * two marks of the same endpoint are used.
  */
+import type { Proc } from "../../support/proc.ts";
 import type { HeapReport } from "../peer/heap.ts";
 
 export class BenchError extends Error {
   override readonly name = "BenchError";
+}
+
+/** The exit code of `child`, which said it is leaving (its "done"); fails naming it after `ms`. */
+export async function exitWithin(child: Proc, ms: number): Promise<number> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(child.fail(`still running ${ms} ms after its "done"`)), ms);
+  });
+  try {
+    return await Promise.race([child.exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface Counters {

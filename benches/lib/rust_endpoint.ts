@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Proc } from "../../support/proc.ts";
-import { BenchError, type Counters, type Endpoint, type Final, type Mark } from "./endpoint.ts";
+import { BenchError, exitWithin, type Counters, type Endpoint, type Final, type Mark } from "./endpoint.ts";
 
 const STATS_MS = 100;
 const TIMEOUT_MS = 10_000;
@@ -93,8 +93,10 @@ export class RustEndpoint implements Endpoint {
   }
 
   async listening(): Promise<void> {
-    for (let i = 0; i < 500 && !existsSync(this.#socket); i++) {
-      if (!this.#child.running) throw this.#child.fail("exited before listening");
+    const deadline = performance.now() + TIMEOUT_MS;
+    while (!existsSync(this.#socket)) {
+      if (!this.#child.running) throw this.#child.fail(`exited before listening on ${this.#socket}`);
+      if (performance.now() >= deadline) throw this.#child.fail(`no socket at ${this.#socket} within ${TIMEOUT_MS} ms`);
       await Bun.sleep(10);
     }
   }
@@ -119,7 +121,7 @@ export class RustEndpoint implements Endpoint {
 
   async finish(): Promise<Final> {
     const { j, at } = await this.#event("done", 0);
-    await this.#child.proc.exited;
+    await exitWithin(this.#child, TIMEOUT_MS);
     return this.#counters(j, at);
   }
 
