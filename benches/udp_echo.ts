@@ -77,7 +77,8 @@ Bun.udpSocket over loopback, in alternating rounds, ratios paired round by round
   --kinds LIST       variants: bun,zmemif,zmemif-b,zmemif-dgram (default all; bun is the baseline)
   --plot FILE.svg    write the latency CDF of every variant (pooled over the rounds)
   --json             one JSON line: {size, window, ..., rows: [{kind, rxMode, pps, p50us, p99us,
-                     ppsRatio, p50Ratio, p99Ratio, lost, pingLost, refused, idleCpuPct, loadCpuPct, ...}]}
+                     ppsRatio, p50Ratio, p99Ratio, lost, pingLost, refused, idleCpuPct, loadCpuPct,
+                     loadCpuClientPct, echoEmptyLooksPerS, clientEmptyLooksPerS, ...}]}
 
 Processes are pinned with taskset: the echo on CPU ${ECHO_CPU}, the client on CPU ${CLIENT_CPU}.
 Losses: a load datagram not answered in ${LOSS_MS} ms is lost and sent again (the window stays
@@ -89,7 +90,12 @@ idleCpuPct: the echo process's CPU (all threads) over the idle seconds, % of one
 heapCellsPerDatagram: heap cells the echo allocated from its start to the end of the load, per
 datagram it echoed (benches/peer/heap.ts: full GC before, cell count after; an undercount when
 heapGcs > 0).
-loadCpuPct: the same during the load. Run it alone: other load on those CPUs moves every figure.`;
+loadCpuPct: the same during the load; loadCpuClientPct: the client's. Run it alone: other load on
+those CPUs moves every figure (a process under 100% was descheduled or asleep part of the load).
+echoEmptyLooksPerS / clientEmptyLooksPerS (zmemif): receive-loop looks a second that found the ring
+empty (the side waiting for the other: the other limits); echoWaitsPerS / clientWaitsPerS: times a
+second the loop armed its queue and slept until the peer's signal (socket.stats() rxEmptyLooks,
+rxWaits over the measured load).`;
 
 const { values: a } = parseArgs({
   options: {
@@ -154,20 +160,48 @@ function die(message: string): never {
 /** Datagrams the echo answered (for the heap figure per datagram). */
 let echoed = 0;
 
+/** The receive loop's counters (zmemif: rxLooks, rxEmptyLooks, rxWaits), for which side waited. */
+interface Looks {
+  looks: number;
+  empty: number;
+  waits: number;
+}
+const NO_LOOKS: Looks = { looks: 0, empty: 0, waits: 0 };
+let looksOf: () => Looks = () => NO_LOOKS;
+function looksFrom(s: { stats(): { rxLooks: number; rxEmptyLooks: number; rxWaits: number } }): () => Looks {
+  return () => {
+    const st = s.stats();
+    return { looks: st.rxLooks, empty: st.rxEmptyLooks, waits: st.rxWaits };
+  };
+}
+const looksDiff = (a: Looks, b: Looks): Looks => ({
+  looks: b.looks - a.looks,
+  empty: b.empty - a.empty,
+  waits: b.waits - a.waits,
+});
+
 /**
  * Heap cells allocated from the start of the service (a full GC first: benches/peer/heap.ts) to
- * the parent's "close" on stdin at the end of the measured load, per datagram echoed meanwhile.
+ * the parent's "close" on stdin at the end of the measured load, per datagram echoed meanwhile;
+ * and the receive loop's counters between the parent's "load" (the measured load begins) and
+ * "close".
  */
 function watchHeap(): void {
   const heap = new HeapWatch();
   heap.prep();
   heap.open();
   let buf = "";
+  let atLoad = NO_LOOKS;
+  let loaded = false;
   process.stdin.on("data", (chunk: Buffer) => {
     buf += chunk.toString();
+    if (!loaded && buf.includes("load\n")) {
+      loaded = true;
+      atLoad = looksOf();
+    }
     if (!buf.includes("close\n")) return;
     heap.close();
-    emit({ event: "heap", datagrams: echoed, ...heap.report() });
+    emit({ event: "heap", datagrams: echoed, looks: looksDiff(atLoad, looksOf()), ...heap.report() });
   });
 }
 
@@ -197,13 +231,14 @@ async function echo(kind: Kind, target: string, rxMode: RxMode): Promise<void> {
       s.send(msg, rinfo.port, rinfo.address);
     });
     s.bind(5000, HOST, () => {
+      looksOf = looksFrom(s.socket!);
       watchHeap();
       emit({ event: "ready", port: 5000 });
     });
     return;
   }
   // the Bun-shaped service on zmemif: only the import and the options differ
-  await udpSocket({
+  const s = await udpSocket({
     hostname: HOST,
     port: 5000,
     memif,
@@ -224,6 +259,7 @@ async function echo(kind: Kind, target: string, rxMode: RxMode): Promise<void> {
             },
           },
   });
+  looksOf = looksFrom(s);
   watchHeap();
   emit({ event: "ready", port: 5000 });
 }
@@ -245,6 +281,8 @@ export interface ClientResult {
   pingLost: number;
   /** CDF_POINTS quantiles of the answered pings, µs */
   cdf: number[];
+  /** the client's receive loop during the measured load (zmemif) */
+  clientLooks: Looks;
 }
 
 async function client(kind: Kind, target: string, rxMode: RxMode): Promise<void> {
@@ -353,6 +391,7 @@ async function client(kind: Kind, target: string, rxMode: RxMode): Promise<void>
     });
     sendRaw = () => s.sendView(payload, 0, size, 5000, HOST);
     close = () => s.close();
+    looksOf = looksFrom(s);
   }
 
   // ---- load: `window` in flight, a reply sends its slot's next datagram
@@ -362,8 +401,10 @@ async function client(kind: Kind, target: string, rxMode: RxMode): Promise<void>
   counting = true;
   emit({ event: "load" });
   const t0 = performance.now();
+  const looks0 = looksOf();
   await Bun.sleep(seconds * 1000);
   counting = false;
+  const clientLooks = looksDiff(looks0, looksOf());
   const loadMs = performance.now() - t0;
   const pps = (replies * 1000) / loadMs;
   if (replies === 0) {
@@ -440,6 +481,7 @@ async function client(kind: Kind, target: string, rxMode: RxMode): Promise<void>
     p99us: Math.round(q(0.99)),
     pingLost,
     cdf,
+    clientLooks,
   };
   emit({ event: "result", ...out });
   close();
@@ -462,6 +504,11 @@ interface RoundResult extends ClientResult {
   idleCpuPct: number;
   idleCpuClientPct: number;
   loadCpuPct: number;
+  loadCpuClientPct: number;
+  /** the echo's receive loop during the measured load (zmemif) */
+  echoLooks: Looks;
+  /** the measured load, ms */
+  loadMs: number;
 }
 
 const variantName = (v: Variant) => (v.rxMode === null ? v.kind : `${v.kind}/${v.rxMode}`);
@@ -519,11 +566,15 @@ async function round(v: Variant, n: number): Promise<RoundResult> {
     );
     const limit = 30_000 + seconds * 1000;
     const l0 = await clientEvent(c, e, "load", 0, limit, "the client connected and its load warmed up");
-    const e0 = cpuNs(e.pid);
+    e.write("load\n");
+    const [e0, c0] = [cpuNs(e.pid), cpuNs(c.pid)];
     const l1 = await clientEvent(c, e, "unload", l0.index, limit, "the end of the client's measured load");
-    const loadCpuPct = ((cpuNs(e.pid) - e0) / 1e6 / (l1.line.at - l0.line.at)) * 100;
+    const loadMs = l1.line.at - l0.line.at;
+    const loadCpuPct = ((cpuNs(e.pid) - e0) / 1e6 / loadMs) * 100;
+    const loadCpuClientPct = ((cpuNs(c.pid) - c0) / 1e6 / loadMs) * 100;
     e.write("close\n");
     const h = (await e.waitEvent("heap", 0, 10_000, "the echo's heap report")).j as {
+      looks: Looks;
       datagrams: number;
       cells_window: number;
       gcs_window: number;
@@ -543,6 +594,9 @@ async function round(v: Variant, n: number): Promise<RoundResult> {
       idleCpuPct: +(((ce1 - ce0) / 1e6 / ms) * 100).toFixed(2),
       idleCpuClientPct: +(((cc1 - cc0) / 1e6 / ms) * 100).toFixed(2),
       loadCpuPct: +loadCpuPct.toFixed(1),
+      loadCpuClientPct: +loadCpuClientPct.toFixed(1),
+      echoLooks: h.looks,
+      loadMs,
       heapCellsPerDatagram: h.datagrams > 0 ? +(h.cells_window / h.datagrams).toFixed(4) : NaN,
       heapGcs: h.gcs_window,
       heapTop: h.cells_top,
@@ -641,7 +695,9 @@ async function main(): Promise<void> {
         const line =
           `${res.pps} echoes/s (lost ${res.lost} of ${res.sent}, refused ${res.refused}), ` +
           `p50 ${res.p50us} µs, p99 ${res.p99us} µs (lost ${res.pingLost}), ` +
-          `CPU load ${res.loadCpuPct}% idle ${res.idleCpuPct}%, ` +
+          `CPU load ${res.loadCpuPct}% (client ${res.loadCpuClientPct}%) idle ${res.idleCpuPct}%, ` +
+          `empty looks/waits echo ${res.echoLooks.empty}/${res.echoLooks.waits} ` +
+          `client ${res.clientLooks.empty}/${res.clientLooks.waits}, ` +
           `heap ${res.heapCellsPerDatagram} cells/datagram (${res.heapGcs} GCs: ${JSON.stringify(res.heapTop)})`;
         console.error(`round ${r + 1}/${rounds} ${variantName(v).padEnd(22)} ${line}`);
       }
@@ -669,6 +725,11 @@ async function main(): Promise<void> {
       idleCpuPct: +median(pick((x) => x.idleCpuPct)).toFixed(2),
       idleCpuClientPct: +median(pick((x) => x.idleCpuClientPct)).toFixed(2),
       loadCpuPct: +median(pick((x) => x.loadCpuPct)).toFixed(1),
+      loadCpuClientPct: +median(pick((x) => x.loadCpuClientPct)).toFixed(1),
+      echoEmptyLooksPerS: Math.round(median(pick((x) => (x.echoLooks.empty * 1000) / x.loadMs))),
+      echoWaitsPerS: Math.round(median(pick((x) => (x.echoLooks.waits * 1000) / x.loadMs))),
+      clientEmptyLooksPerS: Math.round(median(pick((x) => (x.clientLooks.empty * 1000) / x.loadMs))),
+      clientWaitsPerS: Math.round(median(pick((x) => (x.clientLooks.waits * 1000) / x.loadMs))),
       heapCellsPerDatagram: +median(pick((x) => x.heapCellsPerDatagram)).toFixed(4),
       heapGcs: pick((x) => x.heapGcs).reduce((s, x) => s + x, 0),
     };

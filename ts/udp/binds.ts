@@ -45,6 +45,8 @@ export class BindTable {
   readonly #bound6 = new Map<string, number>();
   /** the last lookup (a burst is mostly for one port) */
   #lastPort = -1;
+  /** bumped by every bind and unbind (what the receive path remembered of a flow is stale) */
+  version = 0;
   #last: Endpoint | undefined = undefined;
 
   get size(): number {
@@ -83,6 +85,7 @@ export class BindTable {
     }
     this.#byPort.set(lport, s);
     this.#lastPort = -1;
+    this.version++;
     if (s.family !== 6) {
       if (addr4 < 0) this.#wild4++;
       else this.#bound4.set(addr4, (this.#bound4.get(addr4) ?? 0) + 1);
@@ -99,6 +102,7 @@ export class BindTable {
     if (this.#byPort.get(lport) !== s) return false;
     this.#byPort.delete(lport);
     this.#lastPort = -1;
+    this.version++;
     this.#last = undefined;
     if (s.family !== 6) {
       if (addr4 < 0) this.#wild4--;

@@ -86,6 +86,13 @@ export interface InterfaceStats {
   txFrames: number;
   /** datagrams written in the ring but not yet published when the connection ended */
   lostOnDisconnect: number;
+  /**
+   * the receive loop: looks at the rx ring (bursts), those that found it empty (the busy-poll
+   * waiting for the peer), and waits for the peer's signal (the queue armed, no CPU meanwhile)
+   */
+  rxLooks: number;
+  rxEmptyLooks: number;
+  rxWaits: number;
 }
 
 /** @internal */
@@ -104,6 +111,9 @@ export function newStats(): InterfaceStats {
     reassemblyBytes: 0,
     txFrames: 0,
     lostOnDisconnect: 0,
+    rxLooks: 0,
+    rxEmptyLooks: 0,
+    rxWaits: 0,
   };
 }
 

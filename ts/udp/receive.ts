@@ -12,7 +12,10 @@ import { MemifError } from "../errors.ts";
 import { armRxWake, type RxQueue } from "../rx.ts";
 import { formatIp4, formatIp6, type Ip6, isGroupMac } from "./addr.ts";
 import type { BindTable, Endpoint } from "./binds.ts";
+import { LastFlow } from "./flow.ts";
 import {
+  ETH_HLEN,
+  IPV4_HLEN,
   P_BAD_IP_CHECKSUM,
   P_FRAGMENT,
   P_MALFORMED,
@@ -54,6 +57,12 @@ export class Receiver {
   /** the port was closed under the loop: the interface closes */
   readonly #onClosed: () => void;
   readonly #p = new Parsed();
+  /** the fast path for a run of datagrams of one flow (flow.ts) */
+  readonly #flow: LastFlow;
+  /** the bind table's version the flow was remembered under */
+  #bindsVersion = -1;
+  /** bytes of link header in front of the IP header: 14, or 0 in IP mode */
+  readonly #l2: number;
   readonly #touched: Endpoint[] = [];
   readonly #addr4 = new Map<number, string>();
   #lastSrc4 = -1;
@@ -92,6 +101,8 @@ export class Receiver {
     this.#reassembler = reassembler;
     this.#onClosed = onClosed;
     this.#busyPollMs = settings.busyPollUs / 1000;
+    this.#flow = new LastFlow(settings.ipMode);
+    this.#l2 = settings.ipMode ? 0 : ETH_HLEN;
   }
 
   /** Starts the loop (once). */
@@ -126,8 +137,10 @@ export class Receiver {
     const b = this.#b;
     const tx = this.#tx;
     let got = 0;
+    const st = this.#stats;
     for (let k = 0; k < BURSTS_PER_TURN; k++) {
       let n = 0;
+      st.rxLooks++;
       try {
         n = this.#rx.rxBurst(b);
       } catch (e) {
@@ -141,7 +154,10 @@ export class Receiver {
         setImmediate(this.#step);
         return;
       }
-      if (n === 0) break;
+      if (n === 0) {
+        st.rxEmptyLooks++;
+        break;
+      }
       got += n;
       // the sends of the data and batch handlers are published by the flush below: none
       // schedules a flush of its own (a microtask per burst)
@@ -179,7 +195,10 @@ export class Receiver {
       this.#report(e as Error);
       armed = -1;
     }
-    if (armed === 0) return;
+    if (armed === 0) {
+      st.rxWaits++;
+      return;
+    }
     if (armed === 1) setImmediate(this.#step);
     else this.#rx.readable().then(this.#step, this.#step); // not connected: the slow path
   }
@@ -195,6 +214,11 @@ export class Receiver {
 
   #burst(b: Batch, n: number): void {
     const d = b.descs;
+    const flow = this.#flow;
+    if (this.#binds.version !== this.#bindsVersion) {
+      this.#bindsVersion = this.#binds.version;
+      flow.forget();
+    }
     for (let i = 0; i < n; ) {
       const w0 = d[i * 4]!;
       this.#stats.frames++;
@@ -210,9 +234,22 @@ export class Receiver {
         this.#view = view;
         this.#words = words16(view);
       }
-      this.#frame(view, d[i * 4 + 2]!, d[i * 4 + 1]!, this.#words);
+      const off = d[i * 4 + 2]!;
+      const len = d[i * 4 + 1]!;
+      const abs = view.byteOffset + off;
+      if ((abs & 1) === 0 && flow.matches(this.#words, view, abs >>> 1, len)) this.#flowDatagram(view, abs >>> 1);
+      else this.#frame(view, off, len, this.#words);
       i++;
     }
+  }
+
+  /** A frame of the remembered flow (LastFlow.matches checked it), at word `base`: deliver. */
+  #flowDatagram(u8: Uint8Array, base: number): void {
+    const f = this.#flow;
+    const s = f.socket!;
+    this.#stats.delivered++;
+    const at = f.payloadAt(base) - u8.byteOffset;
+    if (s.receive(u8, at, f.payloadLen(this.#words, base), f.srcPort, f.address, false, true)) this.#touched.push(s);
   }
 
   /**
@@ -274,6 +311,12 @@ export class Receiver {
       this.local6 ??= [p.d0, p.d1, p.d2, p.d3];
     }
     st.delivered++;
+    // the next frames of this flow take the fast path (an IPv4 header without options, in the
+    // region, word-aligned); any other delivery forgets the flow: it may have taught a neighbour
+    const frame = u8.byteOffset + p.l3 - this.#l2;
+    if (w !== undefined && p.family === 4 && p.l4 - p.l3 === IPV4_HLEN && (frame & 1) === 0) {
+      this.#flow.remember(w, frame >>> 1, s, address, p.srcPort);
+    } else this.#flow.forget();
     if (s.receive(u8, p.payload, p.payloadLen, p.srcPort, address, p.family === 6, w !== undefined)) {
       this.#touched.push(s);
     }
