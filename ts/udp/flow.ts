@@ -39,10 +39,8 @@ function varies(k: number): boolean {
 export class LastFlow {
   /** Ethernet header words before the IPv4 header: 7, or 0 in IP mode */
   readonly #l2w: number;
-  /** the fixed words of the remembered frame, at their index (the varying ones unused) */
+  /** the header words of the remembered frame (the varying ones unused) */
   readonly #key = new Uint16Array(HDR_WORDS);
-  /** the indexes of the fixed words, in #key */
-  readonly #fixed: Uint8Array;
   #valid = false;
   /** host-order sum of the IPv4 header's fixed words */
   #ipSum = 0;
@@ -55,11 +53,6 @@ export class LastFlow {
 
   constructor(ipMode: boolean) {
     this.#l2w = ipMode ? 0 : ETH_HLEN >>> 1;
-    const fixed: number[] = [];
-    for (let k = 0; k < this.#l2w + ((IPV4_HLEN + UDP_HLEN) >>> 1); k++) {
-      if (k < this.#l2w || !varies(k - this.#l2w)) fixed.push(k);
-    }
-    this.#fixed = Uint8Array.from(fixed);
   }
 
   /** Forget the flow (the next frame takes the full path). */
@@ -74,9 +67,8 @@ export class LastFlow {
    */
   remember(w: Uint16Array<ArrayBufferLike>, base: number, socket: Endpoint, address: string, srcPort: number): void {
     const key = this.#key;
-    const fixed = this.#fixed;
-    for (let j = 0; j < fixed.length; j++) key[fixed[j]!] = w[base + fixed[j]!]!;
     const ip = this.#l2w;
+    for (let k = 0; k < ip + ((IPV4_HLEN + UDP_HLEN) >>> 1); k++) key[k] = w[base + k]!;
     let ipSum = 0;
     for (let k = 0; k < IPV4_HLEN >>> 1; k++) if (!varies(k)) ipSum += key[ip + k]!;
     this.#ipSum = ipSum;
@@ -97,13 +89,35 @@ export class LastFlow {
    */
   matches(w: Uint16Array<ArrayBufferLike>, u8: Uint8Array, base: number, len: number): boolean {
     if (!this.#valid || len < HDR_WORDS * 2 - (this.#l2w === 0 ? ETH_HLEN : 0)) return false;
-    const key = this.#key;
-    const fixed = this.#fixed;
-    for (let j = 0; j < fixed.length; j++) {
-      const k = fixed[j]!;
-      if (w[base + k] !== key[k]) return false;
+    // the fixed words, unrolled (a loop over their indexes cost a third of the look)
+    const k = this.#key;
+    const l2 = this.#l2w;
+    if (
+      l2 !== 0 &&
+      (w[base] !== k[0] ||
+        w[base + 1] !== k[1] ||
+        w[base + 2] !== k[2] ||
+        w[base + 3] !== k[3] ||
+        w[base + 4] !== k[4] ||
+        w[base + 5] !== k[5] ||
+        w[base + 6] !== k[6]) // MACs, ethertype
+    ) {
+      return false;
     }
-    const ip = base + this.#l2w;
+    const ip = base + l2;
+    if (
+      w[ip] !== k[l2] || // version, IHL, TOS
+      w[ip + 3] !== k[l2 + 3] || // flags, fragment offset
+      w[ip + 4] !== k[l2 + 4] || // TTL, protocol
+      w[ip + 6] !== k[l2 + 6] || // source address
+      w[ip + 7] !== k[l2 + 7] ||
+      w[ip + 8] !== k[l2 + 8] || // destination address
+      w[ip + 9] !== k[l2 + 9] ||
+      w[ip + 10] !== k[l2 + 10] || // ports
+      w[ip + 11] !== k[l2 + 11]
+    ) {
+      return false;
+    }
     const total = swap16(w[ip + W_TOTAL]!);
     if (total < IPV4_HLEN + UDP_HLEN || this.#l2w * 2 + total > len) return false;
     // host-order words: the ones' complement sum of byte-swapped words is the swapped sum, and
