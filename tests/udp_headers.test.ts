@@ -22,6 +22,7 @@ import {
 } from "../ts/udp/headers.ts";
 import { FRAGMENT_OVERHEAD, Reassembler } from "../ts/udp/reassembly.ts";
 import { Neighbours } from "../ts/udp/neighbour.ts";
+import { clearDatagrams, Datagrams, pushDatagram } from "../ts/udp/datagrams.ts";
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
 
@@ -265,6 +266,26 @@ describe("headers", () => {
     const h6 = t6.writeFragment(g, 0, 64, 1232, false, 0xdeadbeef);
     expect(parseFrame(g, 0, h6 + 64, false, p)).toBe(P_FRAGMENT);
     expect([p.fragId, p.fragOffset, p.fragMore, p.l4]).toEqual([0xdeadbeef, 1232, false, 62]);
+  });
+});
+
+describe("datagrams (the batch handler's burst)", () => {
+  test("one view for a burst from the region; each datagram its own once a second view comes; none kept after", () => {
+    const region = new Uint8Array(64).map((_, i) => i);
+    const copy = new Uint8Array([200, 201, 202]);
+    const d = new Datagrams(8);
+    pushDatagram(d, region, 4, 2, 1000, "198.51.100.9", false);
+    pushDatagram(d, region, 10, 3, 1001, "198.51.100.9", false);
+    expect([d.count, d.view(0), d.view(1)]).toEqual([2, region, region]);
+    pushDatagram(d, copy, 0, 3, 1002, "2001:db8::9", true); // a reassembled datagram: its own buffer
+    pushDatagram(d, region, 20, 1, 1003, "198.51.100.9", false);
+    expect([d.view(0), d.view(1), d.view(2), d.view(3)]).toEqual([region, region, copy, region]);
+    expect([0, 1, 2, 3].map((i) => [...d.data(i)])).toEqual([[4, 5], [10, 11, 12], [200, 201, 202], [20]]);
+    expect([d.port(2), d.address(2), d.ipv6(2), d.ipv6(3)]).toEqual([1002, "2001:db8::9", true, false]);
+    clearDatagrams(d);
+    expect([d.count, d.view(0).byteLength, d.view(2).byteLength]).toEqual([0, 0, 0]);
+    pushDatagram(d, copy, 1, 2, 1004, "198.51.100.9", false); // the next burst starts over
+    expect([d.count, [...d.data(0)], d.view(0)]).toEqual([1, [201, 202], copy]);
   });
 });
 

@@ -20,10 +20,18 @@ let push: (
 ) => void;
 let clear: (d: Datagrams) => void;
 
+const EMPTY = new Uint8Array(0);
+
 export class Datagrams {
   /** datagrams in this burst */
   count = 0;
   readonly capacity: number;
+  /**
+   * the view every datagram of the burst so far lives in (the region's, the common case); once
+   * two differ (#mixed), #views holds each one's (no array store per datagram until then)
+   */
+  #view: Uint8Array = EMPTY;
+  #mixed = false;
   readonly #views: Uint8Array[];
   readonly #offsets: Uint32Array;
   readonly #lengths: Uint32Array;
@@ -48,7 +56,16 @@ export class Datagrams {
 
   #push(u8: Uint8Array, off: number, len: number, port: number, address: string, ipv6: boolean): void {
     const i = this.count++;
-    this.#views[i] = u8;
+    if (this.#mixed) this.#views[i] = u8;
+    else if (u8 !== this.#view) {
+      if (i === 0) this.#view = u8;
+      else {
+        // a second view in this burst (a reassembled datagram, a chain's copy): one each from now
+        this.#mixed = true;
+        this.#views.fill(this.#view, 0, i);
+        this.#views[i] = u8;
+      }
+    }
     this.#offsets[i] = off;
     this.#lengths[i] = len;
     this.#ports[i] = port;
@@ -58,7 +75,7 @@ export class Datagrams {
 
   /** The Uint8Array datagram i lives in (shared with other datagrams of the burst). */
   view(i: number): Uint8Array {
-    return this.#views[i]!;
+    return this.#mixed ? this.#views[i]! : this.#view;
   }
 
   /** Where datagram i's payload starts in `view(i)`. */
@@ -89,23 +106,24 @@ export class Datagrams {
   /** A zero-copy Uint8Array of datagram i's payload (allocates one small object). */
   data(i: number): Uint8Array {
     const off = this.#offsets[i]!;
-    return this.#views[i]!.subarray(off, off + this.#lengths[i]!);
+    return this.view(i).subarray(off, off + this.#lengths[i]!);
   }
 
   /** A copy of datagram i's payload that outlives the burst. */
   copy(i: number): Uint8Array {
     const off = this.#offsets[i]!;
-    return this.#views[i]!.slice(off, off + this.#lengths[i]!);
+    return this.view(i).slice(off, off + this.#lengths[i]!);
   }
 
   /** end of the burst: drop the references */
   #clear(): void {
-    for (let i = 0; i < this.count; i++) this.#views[i] = EMPTY;
+    if (this.#mixed) this.#views.fill(EMPTY, 0, this.count);
+    this.#mixed = false;
+    this.#view = EMPTY;
     this.count = 0;
   }
 }
 
-const EMPTY = new Uint8Array(0);
 
 /** Adds a datagram to the burst's batch (the socket's receive path). @internal */
 export function pushDatagram(

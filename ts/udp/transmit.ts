@@ -140,7 +140,8 @@ export class Transmitter {
     }
     const at = d[k * 4 + 2]!;
     const payloadSum = this.#copySum(view, at + tpl.hdrLen, src, off, len);
-    b.setLength(k, tpl.write(view, at, len, tpl.family === 4 ? this.nextId(4) : 0, payloadSum, this.#txWords));
+    const id = tpl.family === 4 ? (this.#id4 = (this.#id4 + 1) & 0xffff) : 0;
+    d[k * 4 + 1] = tpl.write(view, at, len, id, payloadSum, this.#txWords); // its length (#reserve saw b live)
     this.#used = k + 1;
     this.#datagrams++;
     this.#stats.txFrames++;
