@@ -124,7 +124,6 @@ export class Datagrams {
   }
 }
 
-
 /** Adds a datagram to the burst's batch (the socket's receive path). @internal */
 export function pushDatagram(
   d: Datagrams,
