@@ -11,7 +11,8 @@
  *  - broken installations: each error says what to do;
  *  - the other platforms' packages: each library's ELF machine, C library and exports; under
  *    qemu-aarch64, `bun add` by Bun for linux-arm64 picks zmemif-linux-arm64-gnu, and Bun and
- *    Node.js for arm64 serve Bun (x64) clients checked packets; for linux-x64-musl, whose Bun needs a
+ *    Node.js for arm64 exchange checked packets with Bun (x64), as servers and as clients (the
+ *    clients guard sock.rs's recvmsg address buffer under qemu-user); for linux-x64-musl, whose Bun needs a
  *    musl libstdc++ that Debian does not have, a C peer built with musl-gcc and started by musl's
  *    loader loads the library and exchanges checked packets with Bun both ways.
  * The arm64 runtimes and the linkers come from scripts/install-deps.sh ($ZMEMIF_CROSS).
@@ -421,13 +422,13 @@ describe("the other platforms' packages", () => {
     }
   });
 
-  // The arm64 side is the server: qemu-user 7.2 (Debian 12) corrupts the stack of an arm64
-  // process whose recvmsg names no address buffer (`recvmsg::<()>` in crates/zmemif/src/sock.rs
-  // passes a zero-length one): it copies the sender's whole address there. The server's is its
-  // socket name, so an arm64 client crashes (server names of 17+ bytes every time, shorter ones
-  // by luck); the client's is empty (2 bytes, unbound), which the server survives. A real kernel
-  // copies nothing.
-  test("linux-arm64-gnu under qemu: bun add picks it; Bun (arm64) and Node.js (arm64) servers <-> Bun (x64) clients", async () => {
+  // The arm64 side is the server, then the client. The client half guards crates/zmemif/src/sock.rs
+  // `recv`, which receives the sender's address into a whole `UnixAddr`: qemu-user 7.2 (Debian
+  // 12) copies the sender's whole address into the guest's msg_name buffer whatever its length,
+  // and with the zero-length one of nix's `recvmsg::<()>` (used before) an arm64 client, whose
+  // sender is the server and so its socket name, had its stack overwritten and crashed (every
+  // time with names of 17+ bytes, as these are). A real kernel copies no more than the buffer.
+  test("linux-arm64-gnu under qemu: bun add picks it; Bun (arm64) and Node.js (arm64) servers and clients <-> Bun (x64)", async () => {
     for (const exe of [BUN_ARM64[1]!, NODE_ARM64[1]!]) {
       if (!existsSync(exe)) throw new Error(`${exe} missing: run scripts/install-deps.sh`);
     }
@@ -446,7 +447,13 @@ describe("the other platforms' packages", () => {
     expect(
       await pair([[...NODE_ARM64, "peer.mjs"], arm], ["bun", bunProject], "@zmemif-platforms-a64-nb", QEMU_ENV),
     ).toEqual(["server ok 20 node", "client ok 20 bun"]);
-  }, 180_000);
+    expect(
+      await pair(["bun", bunProject], [[...BUN_ARM64, "peer.mjs"], arm], "@zmemif-platforms-a64-bb-client", QEMU_ENV),
+    ).toEqual(["server ok 20 bun", "client ok 20 bun"]);
+    expect(
+      await pair(["bun", bunProject], [[...NODE_ARM64, "peer.mjs"], arm], "@zmemif-platforms-a64-bn-client", QEMU_ENV),
+    ).toEqual(["server ok 20 bun", "client ok 20 node"]);
+  }, 300_000);
 
   test("linux-x64-musl: a musl-gcc peer, started by musl's loader, loads the library and exchanges with Bun both ways", async () => {
     const lib = join(TMP, "unpacked", "linux-x64-musl", "package", "zmemif.linux-x64-musl.node");

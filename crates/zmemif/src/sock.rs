@@ -337,11 +337,18 @@ pub enum Recv {
     Closed(String),
 }
 
+/// Receives one message without blocking.
+///
+/// The sender's address goes into a whole `UnixAddr` (`sockaddr_un`), unused: nix's
+/// `recvmsg::<()>` would pass a zero-length `msg_name` buffer, which a kernel leaves alone but
+/// qemu-user 7.2 (Debian 12's qemu-user-static) does not: it copies the sender's whole address
+/// there (a server's socket name), overwriting an arm64 client's stack. A `sockaddr_un` holds any
+/// unix address, so no emulator writes past it.
 pub fn recv(sock: &OwnedFd) -> Recv {
     let mut buf = [0u8; 2 * MSG_SIZE];
     let mut cmsg = nix::cmsg_space!([RawFd; 4], nix::sys::socket::UnixCredentials);
     let mut iov = [IoSliceMut::new(&mut buf)];
-    let r = recvmsg::<()>(
+    let r = recvmsg::<UnixAddr>(
         sock.as_raw_fd(),
         &mut iov,
         Some(&mut cmsg),
