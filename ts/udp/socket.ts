@@ -28,7 +28,7 @@ import { formatIp6, isMapped4, MAC_BROADCAST, parseIp4, parseIp6, type Ip6 } fro
 import type { Endpoint } from "./binds.ts";
 import { clearDatagrams, Datagrams, pushDatagram } from "./datagrams.ts";
 import { UdpError } from "./errors.ts";
-import { Template, type Parsed } from "./headers.ts";
+import { Template, type Parsed, type TemplateSpec } from "./headers.ts";
 import type { InterfaceCore } from "./interface.ts";
 import type { InterfaceStats, MemifUdpOptions } from "./options.ts";
 import { openInterface } from "./registry.ts";
@@ -111,6 +111,14 @@ interface Addr {
   v6: Ip6 | null;
 }
 
+/** A connected socket's peer: where send(data) goes, and the only source it receives from. */
+interface Remote {
+  addr: Addr;
+  port: number;
+  /** as the user gave it */
+  hostname: string;
+}
+
 function parseAddress(s: string, what: string): Addr {
   if (typeof s !== "string") throw new UdpError("EINVAL", `${what} must be a string, got ${typeof s}`);
   const v4 = parseIp4(s);
@@ -166,7 +174,7 @@ export async function udpSocket<T extends UdpBinaryType = "buffer">(
     );
   }
   const lport = portOf(options.port ?? 0, "port", true);
-  let remote: { addr: Addr; port: number; hostname: string } | null = null;
+  let remote: Remote | null = null;
   if (options.connect !== undefined) {
     const c = options.connect;
     remote = {
@@ -181,25 +189,28 @@ export async function udpSocket<T extends UdpBinaryType = "buffer">(
   }
   const iface = await openInterface(options.memif);
   try {
-    return make(iface, hostname, local, lport, bt as T, options.socket ?? {}, remote);
+    return make({ iface, hostname, local, lport, binaryType: bt as T, handler: options.socket ?? {}, remote });
   } catch (e) {
     iface.closeIfUnused(); // a port made for this socket alone must not stay open
     throw e;
   }
 }
 
-type Remote = { addr: Addr; port: number; hostname: string };
+/** What udpSocket() checked and opened for a socket: the constructor's arguments. */
+interface SocketArgs<T extends UdpBinaryType> {
+  iface: InterfaceCore;
+  hostname: string;
+  /** the bound address, null for any */
+  local: Addr | null;
+  /** the port asked for, 0 for a free one */
+  lport: number;
+  binaryType: T;
+  handler: UdpSocketHandler<T>;
+  remote: Remote | null;
+}
 
 // Set in UdpSocket's static block: udpSocket() makes the sockets (the constructor is private).
-let make: <T extends UdpBinaryType>(
-  iface: InterfaceCore,
-  hostname: string,
-  local: Addr | null,
-  lport: number,
-  binaryType: T,
-  handler: UdpSocketHandler<T>,
-  remote: Remote | null,
-) => UdpSocket<T>;
+let make: <T extends UdpBinaryType>(args: SocketArgs<T>) => UdpSocket<T>;
 
 export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket<T> {
   readonly hostname: string;
@@ -217,7 +228,7 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
   #handler: UdpSocketHandler<T>;
   #batch: Datagrams | null = null;
   #touched = false;
-  readonly #remote: { addr: Addr; port: number; hostname: string } | null;
+  readonly #remote: Remote | null;
   #closed = false;
   #refed = true;
   /** what the interface sees of this socket */
@@ -240,15 +251,7 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
   readonly #stats = { rx: 0, rxBytes: 0, tx: 0, txBytes: 0, refused: 0, refusedNotConnected: 0 };
 
   /** use udpSocket() */
-  private constructor(
-    iface: InterfaceCore,
-    hostname: string,
-    local: Addr | null,
-    lport: number,
-    binaryType: T,
-    handler: UdpSocketHandler<T>,
-    remote: Remote | null,
-  ) {
+  private constructor({ iface, hostname, local, lport, binaryType, handler, remote }: SocketArgs<T>) {
     this.#iface = iface;
     this.hostname = hostname;
     this.binaryType = binaryType;
@@ -277,8 +280,7 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
   }
 
   static {
-    make = (iface, hostname, local, lport, binaryType, handler, remote) =>
-      new UdpSocket(iface, hostname, local, lport, binaryType, handler, remote);
+    make = (args) => new UdpSocket(args);
   }
 
   // ---- Bun's udp.Socket surface ----
@@ -664,6 +666,7 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
     const ver = iface.neighbours.version;
     const srcMac = iface.localMac;
     let dstMac = 0;
+    let ends: Pick<TemplateSpec, "family" | "src4" | "dst4" | "src6" | "dst6">;
     if (a.family === 4) {
       if (a.v4 >>> 28 === 0xe) throw noMulticast();
       const src = this.#addr4 >= 0 ? this.#addr4 : iface.local4;
@@ -678,35 +681,24 @@ export class UdpSocket<T extends UdpBinaryType = "buffer"> implements udp.Socket
         }
         if (srcMac < 0) throw noMac();
       }
-      const tpl = new Template({
-        ipMode: iface.ipMode,
-        srcMac,
-        dstMac,
-        family: 4,
-        src4: src,
-        dst4: a.v4,
-        srcPort: this.#port,
-        dstPort: port,
-        ttl: this.#ttl,
-      });
-      return new Dest(tpl, ver, srcMac);
-    }
-    const v6 = a.v6!;
-    if (v6[0] >>> 24 === 0xff) throw noMulticast();
-    const src = this.#addr6 ?? iface.local6;
-    if (src === null) throw noSource(this.hostname);
-    if (!iface.ipMode) {
-      dstMac = iface.neighbours.lookup6(formatIp6(...v6));
-      if (dstMac < 0) throw noNeighbour(address);
-      if (srcMac < 0) throw noMac();
+      ends = { family: 4, src4: src, dst4: a.v4 };
+    } else {
+      const v6 = a.v6!;
+      if (v6[0] >>> 24 === 0xff) throw noMulticast();
+      const src = this.#addr6 ?? iface.local6;
+      if (src === null) throw noSource(this.hostname);
+      if (!iface.ipMode) {
+        dstMac = iface.neighbours.lookup6(formatIp6(...v6));
+        if (dstMac < 0) throw noNeighbour(address);
+        if (srcMac < 0) throw noMac();
+      }
+      ends = { family: 6, src6: src, dst6: v6 };
     }
     const tpl = new Template({
+      ...ends,
       ipMode: iface.ipMode,
       srcMac,
       dstMac,
-      family: 6,
-      src6: src,
-      dst6: v6,
       srcPort: this.#port,
       dstPort: port,
       ttl: this.#ttl,
