@@ -4,14 +4,17 @@
  * ways, every byte compared: with a pcapng parser written here (blocks, interfaces, nanosecond
  * resolution, lengths) and with Debian's `tcpdump -r`. Then a queue's capture with snaplen and
  * limit into a WritableStream, and a writer slower than the link: capture records are dropped and
- * counted, packets never.
+ * counted, packets never. The `zmemif capture` command as the echoing server of `zmemif ping`
+ * (queue 0, then --queue 1 on both), and as a client of dpdk-testpmd sending (txonly) on two
+ * queues with --queue 1; a queue the connection does not have is a usage error (exit 2).
  */
-import { afterAll, expect, test } from "bun:test";
+import { afterAll, afterEach, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Batch, MemifSocket, type RxQueue } from "../ts/index.ts";
 import { Proc } from "../support/proc.ts";
 import { abstractName, cleanupDirs, echoClient, echoPort, socketPath } from "./helpers/peers.ts";
+import { Testpmd, uniqueAbstract } from "../support/testpmd.ts";
 
 interface Pcap {
   interfaces: { linktype: number; snaplen: number; name: string; tsresol: number }[];
@@ -89,6 +92,25 @@ async function receive(rx: RxQueue, n: number, timeoutMs = 20_000): Promise<Uint
 }
 
 afterAll(cleanupDirs);
+
+let testpmd: Testpmd | null = null;
+afterEach(async () => {
+  await testpmd?.kill();
+  testpmd = null;
+});
+
+const CLI = join(import.meta.dir, "..", "ts", "cli", "bun.ts");
+
+/** The zmemif command in its own process (killed after 30 s). */
+async function zmemif(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const p = Bun.spawn([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe", timeout: 30_000 });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
+  return { code, stdout, stderr };
+}
 
 test("port.capture: 1000 packets out and back (9000-byte chains), read back by a parser and by tcpdump -r", async () => {
   await using echo = await echoPort();
@@ -211,30 +233,29 @@ test("capture: bad options say what to do", async () => {
   await c.close();
 });
 
+/**
+ * `zmemif capture SOCKET --role server --echo ...capture` and `zmemif ping SOCKET ...ping` against
+ * it, both in their own process; both must exit 0. What capture printed.
+ */
+async function captureOfPing(where: string, capture: string[], ping: string[]): Promise<string> {
+  const cap = new Proc([process.execPath, CLI, "capture", where, "--role", "server", "--echo", ...capture]);
+  await cap.waitFor(/^waiting for a memif client/);
+  const pinger = new Proc([process.execPath, CLI, "ping", where, ...ping]);
+  const output = () =>
+    `ping:\n${pinger.lines.join("\n")}\n${pinger.stderr}\ncapture:\n${cap.lines.join("\n")}\n${cap.stderr}`;
+  expect(await pinger.finished, output()).toBe(0);
+  expect(await cap.finished, output()).toBe(0);
+  return cap.lines.join("\n");
+}
+
 test("zmemif capture --echo as the server of zmemif ping: both directions recorded, every byte the same", async () => {
   const where = abstractName();
   const file = join(dirname(socketPath()), "cli.pcapng");
-  const cli = join(import.meta.dir, "..", "ts", "cli", "bun.ts");
-  const capture = new Proc([
-    process.execPath,
-    cli,
-    "capture",
+  const said = await captureOfPing(
     where,
-    "--role",
-    "server",
-    "--echo",
-    "--write",
-    file,
-    "--count",
-    "20",
-  ]);
-  await capture.waitFor(/^waiting for a memif client/);
-  const ping = new Proc([process.execPath, cli, "ping", where, "--count", "10", "--interval", "5", "--size", "3000"]);
-  const output = () =>
-    `ping:\n${ping.lines.join("\n")}\n${ping.stderr}\ncapture:\n${capture.lines.join("\n")}\n${capture.stderr}`;
-  expect(await ping.finished, output()).toBe(0);
-  expect(await capture.finished, output()).toBe(0);
-  const said = capture.lines.join("\n");
+    ["--write", file, "--count", "20"],
+    ["--count", "10", "--interval", "5", "--size", "3000"],
+  );
   expect(said).toContain(`20 packets recorded to ${file}`);
   expect(said).toContain("0 records dropped");
   const p = parsePcapng(new Uint8Array(readFileSync(file)));
@@ -247,3 +268,57 @@ test("zmemif capture --echo as the server of zmemif ping: both directions record
     expect(new DataView(rx[i]!.data.buffer).getUint32(26)).toBe(i); // ping's sequence number
   }
 }, 30_000);
+
+test("zmemif capture --queue 1 --echo as the server of zmemif ping --queue 1: recorded as rx1 and tx1", async () => {
+  const where = abstractName();
+  const file = join(dirname(socketPath()), "cli-q1.pcapng");
+  const said = await captureOfPing(
+    where,
+    ["--queue", "1", "--write", file, "--count", "10"],
+    ["--queue", "1", "--count", "5", "--interval", "5"],
+  );
+  expect(said).toContain(`capturing on ${where} id 0 queue 1 (peer "zmemif-ping")`);
+  const p = parsePcapng(new Uint8Array(readFileSync(file)));
+  expect(p.interfaces.map((i) => i.name).sort()).toEqual(["rx1", "tx1"]);
+  const rx = p.packets.filter((q) => p.interfaces[q.iface]!.name === "rx1");
+  const tx = p.packets.filter((q) => p.interfaces[q.iface]!.name === "tx1");
+  expect([rx.length, tx.length]).toEqual([5, 5]);
+  for (let i = 0; i < 5; i++) {
+    expect(tx[i]!.data).toEqual(rx[i]!.data);
+    expect(new DataView(rx[i]!.data.buffer).getUint32(26)).toBe(i); // ping's sequence number
+  }
+}, 30_000);
+
+test("zmemif capture --queue 1 as a client of dpdk-testpmd sending on 2 queues (txonly); --queue 2 is out of range (2)", async () => {
+  const socket = uniqueAbstract("capture-q1");
+  const where = "abstract" in socket ? `@${socket.abstract}` : socket.path;
+  testpmd = await Testpmd.start({
+    role: "server",
+    socket,
+    mode: "txonly",
+    queues: 2,
+    txPktLen: 100,
+    name: "capture-q1",
+  });
+  const file = join(dirname(socketPath()), "testpmd-q1.pcapng");
+  const r = await zmemif(["capture", where, "--queue", "1", "--write", file, "--count", "20"]);
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  expect(r.stdout).toContain(`capturing on ${where} id 0 queue 1 (peer "net_memif0")`);
+  expect(r.stdout).toContain(`20 packets recorded to ${file}`);
+  const p = parsePcapng(new Uint8Array(readFileSync(file)));
+  expect(p.interfaces.map((i) => i.name).sort()).toEqual(["rx1", "tx1"]);
+  expect(p.packets.length).toBe(20);
+  for (const q of p.packets) {
+    expect(p.interfaces[q.iface]!.name).toBe("rx1");
+    expect([q.original, q.data.length]).toEqual([100, 100]); // testpmd's --txpkts
+  }
+
+  await testpmd.linkDown(15_000); // its memif server takes one client at a time
+  const out = await zmemif(["capture", where, "--queue", "2", "--write", file]);
+  expect(out.code, out.stdout + out.stderr).toBe(2);
+  // DPDK's HELLO offers 255 queues; it refuses a ring index past its count at ADD_RING.
+  expect(out.stderr).toContain(
+    `zmemif capture: --queue 2 is out of range: the memif server on ${where} refused 3 queues each way ` +
+      '("Invalid ring index"), so it has 2 or fewer and --queue takes at most 1.',
+  );
+}, 60_000);

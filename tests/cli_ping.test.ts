@@ -3,11 +3,13 @@
  * forwarding `io` (64-byte frames, and 9000-byte frames that travel as chains) and `macswap`
  * (the MACs come back swapped), through our examples/simple_echo.ts server (ping as the client)
  * and a zmemif client that echoes (ping as the server); a peer that never answers (every probe
- * lost, exit 7); no server (exit 3, with why); bad flags (exit 2).
+ * lost, exit 7); no server (exit 3, with why); bad flags (exit 2). `--queue 1` through testpmd
+ * with two queue pairs, and as the server of a zmemif client that echoes on its second queue
+ * only; a queue the connection does not have is a usage error (exit 2) giving the range.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { MemifSocket } from "../ts/index.ts";
+import { Batch, MemifSocket } from "../ts/index.ts";
 import { Proc } from "../support/proc.ts";
 import { abstractName, cleanupDirs, socketPath } from "./helpers/peers.ts";
 import { type FwdMode, type Socket, Testpmd, uniqueAbstract, uniqueSocketPath } from "../support/testpmd.ts";
@@ -32,6 +34,35 @@ function summary(stdout: string): { sent: number; received: number; late: number
   );
   if (m === null) throw new Error(`no summary in:\n${stdout}`);
   return { sent: +m[1]!, received: +m[2]!, late: +m[3]!, corrupt: +m[4]!, foreign: +m[5]! };
+}
+
+type Run = Awaited<ReturnType<typeof zmemif>>;
+
+/**
+ * A zmemif client on `where` with `queue + 1` queues each way that echoes `n` frames on queue
+ * `queue` (10 s at most), connected until `ping` ends; ping's result, and the packets that came
+ * on queue 0 meanwhile (queue > 0).
+ */
+async function echoFor(where: string, queue: number, n: number, ping: Promise<Run>) {
+  using s = new MemifSocket(where);
+  using port = s.port({ role: "client", reconnectMs: 50, c2sQueues: queue + 1, s2cQueues: queue + 1 });
+  await port.connect({ timeoutMs: 5000 });
+  expect(port.info()).toMatchObject({ c2sQueues: queue + 1, s2cQueues: queue + 1 });
+  using rx0 = queue === 0 ? null : port.rxQueue(0);
+  using rx = port.rxQueue(queue);
+  using tx = port.txQueue(queue);
+  const batch = new Batch(64);
+  const deadline = performance.now() + 10_000;
+  let echoed = 0;
+  while (echoed < n) {
+    if (performance.now() > deadline) throw new Error(`echoed ${echoed} of ${n} frames on queue ${queue} in 10 s`);
+    const k = rx.rxBurst(batch);
+    for (let i = 0; i < k; i = batch.packetEnd(i), echoed++) await tx.send(batch.copyPacket(i));
+    if (k > 0) rx.release();
+    else await Promise.race([rx.readable(), Bun.sleep(20)]);
+  }
+  const r = await ping;
+  return { r, onQueue0: rx0?.stats().packets ?? 0 };
 }
 
 let testpmd: Testpmd | null = null;
@@ -69,6 +100,44 @@ describe("zmemif ping through dpdk-testpmd", () => {
     expect(summary(big.stdout)).toEqual({ sent: 10, received: 10, late: 0, foreign: 0, corrupt: 0 });
   }, 60_000);
 
+  test("--queue 1 through testpmd --rxq=2 --txq=2 (io); --queue 2 is out of range (2, with the range)", async () => {
+    const socket = uniqueAbstract("ping-q1");
+    const where = "abstract" in socket ? `@${socket.abstract}` : socket.path;
+    // interactive: its `stop` prints the packets of each forwarding stream (queue to queue)
+    testpmd = await Testpmd.start({
+      role: "server",
+      socket,
+      mode: "io",
+      queues: 2,
+      interactive: true,
+      extraAppArgs: ["--no-flush-rx"],
+      name: "ping-q1",
+    });
+    await testpmd.command("start");
+    const r = await zmemif(["ping", where, "--queue", "1", "--count", "10", "--interval", "5"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`PING ${where} id 0 queue 1 (peer "net_memif0"): 64-byte frames`);
+    expect(summary(r.stdout)).toEqual({ sent: 10, received: 10, late: 0, foreign: 0, corrupt: 0 });
+    // testpmd saw them on its queue 1 and sent them back there; its queue 0 moved nothing
+    const streams = (await testpmd.command("stop")).lines.join("\n");
+    expect(streams).toMatch(
+      /Forward Stats for RX Port= 0\/Queue= 1 -> TX Port= 0\/Queue= 1 -+\s+RX-packets: 10\s+TX-packets: 10\s/,
+    );
+    expect(streams).not.toContain("Queue= 0");
+
+    await testpmd!.linkDown(15_000); // its memif server takes one client at a time
+    const out = await zmemif(["ping", where, "--queue", "2", "--count", "1"]);
+    expect(out.code, out.stdout + out.stderr).toBe(2);
+    // DPDK's HELLO offers 255 queues; it refuses a ring index past its count at ADD_RING.
+    expect(out.stderr).toContain(
+      `zmemif ping: --queue 2 is out of range: the memif server on ${where} refused 3 queues each way ` +
+        '("Invalid ring index"), so it has 2 or fewer and --queue takes at most 1. Give a lower --queue, or ' +
+        "give the peer more queues (dpdk-testpmd: --rxq=3 --txq=3; zmemif: c2sQueues and s2cQueues 3)",
+    );
+    expect(out.stdout).not.toContain("PING");
+  }, 60_000);
+
   test("macswap mode, abstract socket: replies with their MACs swapped are recognised", async () => {
     const where = await testpmdServer("ping-macswap", uniqueAbstract("ping-macswap"), "macswap");
     const r = await zmemif(["ping", where, "--count", "10", "--interval", "5"]);
@@ -78,7 +147,7 @@ describe("zmemif ping through dpdk-testpmd", () => {
 });
 
 describe("zmemif ping with zmemif peers", () => {
-  test("ping as client of examples/simple_echo.ts (server, burst API)", async () => {
+  test("ping as client of examples/simple_echo.ts (server, burst API); --queue 1 past its one queue (2)", async () => {
     const where = abstractName();
     const echo = new Proc([
       process.execPath,
@@ -95,6 +164,14 @@ describe("zmemif ping with zmemif peers", () => {
     const r = await zmemif(["ping", where, "--id", "4", "--count", "10", "--interval", "2", "--size", "3000"]);
     expect(r.code).toBe(0);
     expect(summary(r.stdout)).toEqual({ sent: 10, received: 10, late: 0, foreign: 0, corrupt: 0 });
+
+    // A zmemif server offers its one queue in its HELLO: the client connects with one, --queue 1 is refused.
+    const q1 = await zmemif(["ping", where, "--id", "4", "--queue", "1", "--count", "1"]);
+    expect(q1.code, q1.stdout + q1.stderr).toBe(2);
+    expect(q1.stderr).toContain(
+      `zmemif ping: --queue 1 is out of range: the memif server on ${where} offers 1 client-to-server and ` +
+        "1 server-to-client queue(s), so --queue takes 0 only. Give one of those, or give the peer more queues",
+    );
   }, 30_000);
 
   test("ping as server, a zmemif client that echoes; and a peer that never answers (exit 7)", async () => {
@@ -102,17 +179,7 @@ describe("zmemif ping with zmemif peers", () => {
     const ping = zmemif(["ping", where, "--role", "server", "--count", "5", "--interval", "2"]);
     await Bun.sleep(300);
     {
-      using s = new MemifSocket(where);
-      using port = s.port({ role: "client", reconnectMs: 50 });
-      await port.connect({ timeoutMs: 5000 });
-      using rx = port.rxQueue(0);
-      using tx = port.txQueue(0);
-      let n = 0;
-      for await (const p of rx) {
-        await tx.send(p);
-        if (++n === 5) break;
-      }
-      const r = await ping;
+      const { r } = await echoFor(where, 0, 5, ping);
       expect(r.stdout).toContain(`waiting for a memif client on ${where} (id 0)`);
       expect(summary(r.stdout)).toEqual({ sent: 5, received: 5, late: 0, foreign: 0, corrupt: 0 });
       expect(r.code).toBe(0);
@@ -128,12 +195,40 @@ describe("zmemif ping with zmemif peers", () => {
     expect(r.stdout).toContain("100.0% loss");
   }, 30_000);
 
+  test("ping --role server --queue 1: a zmemif client echoes on its second queue only; one with a single queue is refused (2)", async () => {
+    const where = socketPath();
+    const ping = zmemif(["ping", where, "--role", "server", "--queue", "1", "--count", "5", "--interval", "2"]);
+    await Bun.sleep(300);
+    {
+      const { r, onQueue0 } = await echoFor(where, 1, 5, ping);
+      expect(r.stdout).toContain(`PING ${where} id 0 queue 1 (peer "zmemif"): 64-byte frames`);
+      expect(summary(r.stdout)).toEqual({ sent: 5, received: 5, late: 0, foreign: 0, corrupt: 0 });
+      expect(r.code).toBe(0);
+      expect(onQueue0).toBe(0); // nothing came on queue 0
+    }
+
+    const one = socketPath();
+    const refused = zmemif(["ping", one, "--role", "server", "--queue", "1", "--count", "1"]);
+    await Bun.sleep(300);
+    using s = new MemifSocket(one);
+    using port = s.port({ role: "client", reconnectMs: 50 });
+    await port.connect({ timeoutMs: 5000 });
+    const r = await refused;
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain(
+      `zmemif ping: --queue 1 is out of range: the client on ${one} connected with 1 client-to-server and ` +
+        "1 server-to-client queue(s), so --queue takes 0 only.",
+    );
+  }, 30_000);
+
   test("bad flags (2); no server (3, with why)", async () => {
     for (const args of [
       ["ping", "@x", "--count", "0"],
       ["ping", "@x", "--size", "10"],
       ["ping", "@x", "--size", "65536"],
       ["ping", "@x", "--role", "peer"],
+      ["ping", "@x", "--queue", "255"],
+      ["ping", "@x", "--queue", "-1"],
     ]) {
       const r = await zmemif(args);
       expect(r.code, args.join(" ")).toBe(2);

@@ -1,8 +1,8 @@
 /**
- * `zmemif ping SOCKET [--id N] [--count N] [--size N] [--role client|server] [--interval MS]`:
- * round trips through any memif peer that sends back what it receives (testpmd `io` or
- * `macswap`, examples/simple_echo.ts, the forwarder's echo), printed like ping: a line per reply
- * and min/p50/p99/max with the losses.
+ * `zmemif ping SOCKET [--id N] [--queue N] [--count N] [--size N] [--role client|server]
+ * [--interval MS]`: round trips through any memif peer that sends back what it receives (testpmd
+ * `io` or `macswap`, examples/simple_echo.ts, the forwarder's echo), on one queue pair (--queue,
+ * queue.ts), printed like ping: a line per reply and min/p50/p99/max with the losses.
  *
  * Each probe is a valid Ethernet frame (so `macswap` can swap its MACs; ethertype 0x88B5, "local
  * experimental") whose payload carries a magic, this run's random session, the sequence number
@@ -15,6 +15,7 @@ import { Batch, MemifSocket } from "../api.ts";
 import { probeServer } from "../probe.ts";
 import { type Command, parse, socketArg, type Specs, usage } from "./args.ts";
 import { EXIT, EXIT_TABLE } from "./exit.ts";
+import { checkQueue, queueCounts, queueOption, queueRefused } from "./queue.ts";
 
 const ETHERTYPE = 0x88b5;
 const MAGIC = 0x7a6d_7069_6e67n; // "zmping"
@@ -24,6 +25,7 @@ const MAX_SIZE = 65535;
 
 const options = {
   id: { type: "int", min: 0, max: 0xffffffff, default: 0, help: "memif interface id" },
+  queue: queueOption,
   count: { type: "int", min: 1, max: 10_000_000, default: 5, help: "how many probes to send" },
   size: {
     type: "int",
@@ -54,11 +56,13 @@ export const pingCommand: Command<typeof options> = {
   summary:
     "Sends Ethernet frames through a memif link to a peer that sends them back (testpmd io or\n" +
     "macswap, examples/simple_echo.ts, the forwarder's echo) and prints each round trip, then\n" +
-    "min/p50/p99/max and the losses. Frames larger than a buffer travel as chains.",
+    "min/p50/p99/max and the losses. Frames larger than a buffer travel as chains. One queue pair\n" +
+    "carries them (--queue N: the peer needs more than N queues).",
   options,
   more: `examples:
   zmemif ping @zmemif-dpdk --count 10 --interval 100      testpmd as server, forwarding io
   zmemif ping /run/memif.sock --role server --size 9000   wait for a client that echoes
+  zmemif ping @zmemif-dpdk --queue 1                      testpmd with --rxq=2 --txq=2: its second queue
 
 ${EXIT_TABLE}`,
 };
@@ -121,19 +125,22 @@ export async function runPing(argv: readonly string[], out: (s: string) => void)
     role: o.role === "server" ? "server" : "client",
     name: "zmemif-ping",
     reconnectMs: 200,
+    ...queueCounts(o.queue),
     ...(o.secret === undefined ? {} : { secret: o.secret }),
   });
   if (o.role === "server") out(`waiting for a memif client on ${where} (id ${o.id})`);
   const ev = await port.connect({ timeoutMs: o.timeout }).catch((e: unknown) => {
     // A client that never got connected: say why when the socket tells (absent, not memif, ...).
     if (o.role === "client" && e instanceof MemifError && e.code === "TIMEOUT") probeServer(where, { timeoutMs: 500 });
-    throw e;
+    throw queueRefused("ping", e, where, o.queue);
   });
-  using rx = port.rxQueue(0);
-  using tx = port.txQueue(0);
+  checkQueue("ping", port, where, o.queue);
+  using rx = port.rxQueue(o.queue);
+  using tx = port.txQueue(o.queue);
   const batch = new Batch(256);
   const session = (Math.random() * 0x1_0000_0000) >>> 0;
-  out(`PING ${where} id ${o.id} (peer "${ev.peerName}"): ${o.size}-byte frames`);
+  const queue = o.queue === 0 ? "" : ` queue ${o.queue}`;
+  out(`PING ${where} id ${o.id}${queue} (peer "${ev.peerName}"): ${o.size}-byte frames`);
 
   const rtts: number[] = [];
   const seen = new Set<number>();
