@@ -151,6 +151,30 @@ describe("headers", () => {
     expect(Buffer.from(build(template(6), payload)).toString("hex")).toBe(PY_V6);
   });
 
+  test("the word paths write the bytes the byte path writes (2- and 4-byte aligned frames, every header shape)", () => {
+    for (const family of [4, 6] as const) {
+      for (const ipMode of [false, true]) {
+        const t = template(family, ipMode);
+        for (const n of [0, 1, 2, 63, 64]) {
+          const payload = new Uint8Array(n).map((_, i) => (i * 29 + n) & 0xff);
+          const want = build(t, payload, 0xbeef, 1); // odd: bytes
+          for (const at of [0, 2, 4, 6]) {
+            const out = new Uint8Array(at + t.hdrLen + n + 8).fill(0xa5);
+            out.set(payload, at + t.hdrLen);
+            const w16 = new Uint16Array(out.buffer, 0, out.byteLength >>> 1);
+            const w32 = new Int32Array(out.buffer, 0, out.byteLength >>> 2);
+            expect(t.write(out, at, n, 0xbeef, -1, w16, w32)).toBe(t.hdrLen + n);
+            expect(Buffer.from(out.subarray(at, at + t.hdrLen + n)).toString("hex")).toBe(
+              Buffer.from(want).toString("hex"),
+            );
+            expect(out[at + t.hdrLen + n]).toBe(0xa5); // nothing written past the frame
+            if (at > 0) expect(out[at - 1]).toBe(0xa5);
+          }
+        }
+      }
+    }
+  });
+
   test("built frames parse back, both families, Ethernet and IP mode, any payload size", () => {
     const p = new Parsed();
     for (const family of [4, 6] as const) {

@@ -54,6 +54,7 @@ export class Transmitter {
   /** the tx region view last written, and its word view */
   #txView: Uint8Array | null = null;
   #txWords: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
+  #txWords32: Int32Array<ArrayBufferLike> = new Int32Array(0);
   /** the last payload source whose word view the checksum knew (the rx region view, for an echo) */
   #srcView: Uint8Array | null = null;
   #srcWords: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
@@ -137,11 +138,13 @@ export class Transmitter {
     if (view !== this.#txView) {
       this.#txView = view;
       this.#txWords = words16(view);
+      const buf = view.buffer; // the region's, one view per connection: made once
+      this.#txWords32 = new Int32Array(buf, 0, buf.byteLength >>> 2);
     }
     const at = d[k * 4 + 2]!;
     const payloadSum = this.#copySum(view, at + tpl.hdrLen, src, off, len);
     const id = tpl.family === 4 ? (this.#id4 = (this.#id4 + 1) & 0xffff) : 0;
-    d[k * 4 + 1] = tpl.write(view, at, len, id, payloadSum, this.#txWords); // its length (#reserve saw b live)
+    d[k * 4 + 1] = tpl.write(view, at, len, id, payloadSum, this.#txWords, this.#txWords32); // its length (b is live)
     this.#used = k + 1;
     this.#datagrams++;
     this.#stats.txFrames++;
