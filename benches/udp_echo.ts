@@ -11,7 +11,11 @@
  * the zmemif ones over one memif port between the processes (the echo is the memif server); each
  * zmemif variant once per --rx-mode. The client is the same for every zmemif variant: zmemif's
  * fastest, udpSocket with a `batch` handler and sendView, so that the echo service, the thing
- * compared, is what limits the rate (a client on the `data` handler capped it).
+ * compared, is what limits the rate (a client on the `data` handler capped it). The `batch` echo
+ * does the same library work per datagram as this client, less the client's bookkeeping, so it
+ * can be the client that limits there (speeding the library speeds both): the rows'
+ * echoEmptyLooksPerS and clientEmptyLooksPerS (receive-loop looks that found the ring empty)
+ * show which side waited for the other.
  *
  * Load: the client keeps `window` datagrams of `size` bytes in flight, each carrying its slot and
  * a sequence number. A reply sends the slot's next datagram. A datagram not answered within
@@ -80,7 +84,10 @@ Bun.udpSocket over loopback, in alternating rounds, ratios paired round by round
                      ppsRatio, p50Ratio, p99Ratio, lost, pingLost, refused, idleCpuPct, loadCpuPct,
                      loadCpuClientPct, echoEmptyLooksPerS, clientEmptyLooksPerS, ...}]}
 
-Processes are pinned with taskset: the echo on CPU ${ECHO_CPU}, the client on CPU ${CLIENT_CPU}.
+Processes are pinned with taskset: the echo on CPU ${ECHO_CPU}, the client on CPU ${CLIENT_CPU}. The client
+of every zmemif variant is zmemif's batch client (udpSocket, batch handler, sendView); Bun's is
+Bun.udpSocket. The batch echo costs about what that client costs per datagram: read
+echoEmptyLooksPerS / clientEmptyLooksPerS to see which side waited for the other.
 Losses: a load datagram not answered in ${LOSS_MS} ms is lost and sent again (the window stays
 full); a ping not answered in ${PING_TIMEOUT_MS} ms is lost and left out of the percentiles.
 A dead echo fails the round and the bench (exit 1) with what was waited for: no echo during the
