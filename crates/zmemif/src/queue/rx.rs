@@ -208,6 +208,31 @@ impl RxRing {
             bad += 1;
             self.skipping = d.flags & DESC_FLAG_NEXT != 0;
         }
+        // The common case first: packets of one valid buffer, while they come and fit in `out`,
+        // each taken exactly as the loop below would take it. Anything else (a chain, a bad or
+        // over-long buffer, `out` full) is left to that loop, from the same descriptor.
+        if self.max_chain >= 1 {
+            while i < avail && n < out.len() {
+                let d = ring.read_desc(self.next.wrapping_add(i));
+                if d.flags & DESC_FLAG_NEXT != 0
+                    || d.length as u64 > MAX_PACKET as u64
+                    || !desc_ok(&d, regions)
+                {
+                    break;
+                }
+                out[n] = Desc {
+                    flags: 0,
+                    region: d.region,
+                    length: d.length,
+                    offset: d.offset,
+                    reserved: 0,
+                };
+                i += 1;
+                n += 1;
+                packets += 1;
+                bytes += d.length as u64;
+            }
+        }
         let mut too_small = 0u32;
         'packets: while i < avail {
             let start_i = i;
