@@ -3,7 +3,8 @@
 # everything is present it only checks, in well under a second.
 #   DPDK 22.11 (dpdk-testpmd, headers, pkg-config), meson/ninja/gcc/make for forwarder/, what the
 #   namespace tests run (iproute2, ethtool, python3, sysctl, taskset/setpriv, nm), tcpdump (the
-#   capture test reads its pcapng files back with `tcpdump -r`), Bun 1.4.4 from
+#   capture test reads its pcapng files back with `tcpdump -r`), valgrind (benches/insns.ts
+#   counts instructions per packet with callgrind), Bun 1.4.4 from
 #   npm into ./node_modules (package.json devDependency), Rust (rustup, when cargo is missing)
 #   and cbindgen 0.29.4 (the C header check); for the other platforms' npm packages
 #   (scripts/package.sh, tests/package.test.ts): the aarch64 cross linker and qemu-user from
@@ -14,7 +15,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APT_PACKAGES=(dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc make libc6-dev binutils
-	iproute2 ethtool python3 procps util-linux curl ca-certificates tcpdump
+	iproute2 ethtool python3 procps util-linux curl ca-certificates tcpdump valgrind
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static musl musl-tools python3-pip)
 CBINDGEN_VERSION=0.29.4
 BUN_VERSION=1.4.4

@@ -68,7 +68,7 @@ function readSeq(view: Uint8Array, at: number): number {
  * Shapes the first `packets * segs` allocated buffers into `packets` packets of `size` bytes
  * (lengths, NEXT flags) and stamps each with the next sequence number.
  */
-function fill(b: Batch, packets: number, segs: number, size: number): void {
+export function fill(b: Batch, packets: number, segs: number, size: number): void {
   const d = b.descs;
   let region = -1;
   let view: Uint8Array | null = null;
