@@ -11,25 +11,24 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { Batch, MemifSocket } from "../ts/index.ts";
+import { commandLine, decimal, flag, integer, option } from "./lib/args.ts";
 
-const { values: a } = parseArgs({
-  options: {
-    rounds: { type: "string", default: "6" },
-    seconds: { type: "string", default: "1" },
-    size: { type: "string", default: "64" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
+const HELP = `usage: bun benches/capture.ts [--rounds N] [--seconds S] [--size BYTES] [--json]
+
+  --rounds N      rounds, each one window with capture off, then one with it on (default 6)
+  --seconds S     each window's length, > 0 (default 1)
+  --size BYTES    packet size the source sends, 1..65535 (default 64; chained when larger than a buffer)
+  --json          one JSON line: {size, rounds, windowMs, offNsPerPacket, onNsPerPacket, ...}`;
+
+const a = commandLine("capture.ts", HELP, {
+  rounds: option(integer({ min: 1 }), 6),
+  seconds: option(decimal({ above: 0 }), 1),
+  size: option(integer({ min: 1, max: 65535 }), 64),
+  json: flag,
 });
-if (a.help) {
-  console.log("usage: bun benches/capture.ts [--rounds N] [--seconds S] [--size BYTES] [--json]");
-  process.exit(0);
-}
-const rounds = Number(a.rounds);
-const windowMs = Number(a.seconds) * 1000;
-const size = Number(a.size);
+const { rounds, size } = a;
+const windowMs = a.seconds * 1000;
 const ROOT = join(import.meta.dir, "..");
 const PEER = join(ROOT, "target", "release", "zmemif-peer");
 const dir = mkdtempSync(join(tmpdir(), "zmemif-capture-bench-"));

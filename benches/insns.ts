@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { choice, commandLine, flag, integer, list, option, text, UsageError } from "./lib/args.ts";
 
 const HELP = `usage: bun benches/insns.ts --base DIR [--iterations LO,HI] [--direction c2s,s2c] [--jobs N] [--json]
 
@@ -32,37 +32,30 @@ Needs valgrind (apt-get install valgrind). Not timing-sensitive: run it with nic
 
 const BURST = 32;
 
-const { values: a } = parseArgs({
-  options: {
-    base: { type: "string" },
-    iterations: { type: "string", default: "20000,100000" },
-    direction: { type: "string", default: "c2s,s2c" },
-    jobs: { type: "string", default: "1" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
+const { base, lo, hi, directions, jobs, json, valgrind } = commandLine(
+  "insns.ts",
+  HELP,
+  {
+    base: option(text),
+    iterations: list(integer({ min: 1 }), [20000, 100000]),
+    direction: list(choice(["c2s", "s2c"]), ["c2s", "s2c"]),
+    jobs: option(integer({ min: 1 }), 1),
+    json: flag,
   },
-});
-if (a.help) {
-  console.log(HELP);
-  process.exit(0);
-}
-function usage(msg: string): never {
-  console.error(`insns.ts: ${msg}\n(see --help)`);
-  process.exit(2);
-}
-if (a.base === undefined) usage("--base DIR is required");
-const [lo, hi] = a.iterations.split(",").map(Number) as [number, number];
-if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo > 0 && hi > lo))
-  usage("--iterations must be LO,HI with 0 < LO < HI");
-const directions = a.direction.split(",");
-if (directions.some((d) => d !== "c2s" && d !== "s2c")) usage("--direction takes c2s and/or s2c");
-const jobs = Number(a.jobs);
-if (!(Number.isInteger(jobs) && jobs >= 1)) usage("--jobs must be a positive integer");
-const valgrind = Bun.which("valgrind");
-if (valgrind === null) usage("valgrind is not installed (apt-get install valgrind)");
+  (o) => {
+    if (o.base === undefined) throw new UsageError("--base DIR is required");
+    const [lo, hi] = o.iterations;
+    if (lo === undefined || hi === undefined || o.iterations.length !== 2 || !(lo < hi)) {
+      throw new UsageError("--iterations must be LO,HI with 0 < LO < HI");
+    }
+    const valgrind = Bun.which("valgrind");
+    if (valgrind === null) throw new UsageError("valgrind is not installed (apt-get install valgrind)");
+    return { base: o.base, lo, hi, directions: o.direction, jobs: o.jobs, json: o.json, valgrind };
+  },
+);
 
 const CUR = resolve(import.meta.dir, "..");
-const BASE = resolve(a.base);
+const BASE = resolve(base);
 const LOOP = join(import.meta.dir, "insns_loop.ts");
 const work = mkdtempSync(join(tmpdir(), "zmemif-insns-"));
 
@@ -80,7 +73,7 @@ async function count(tx: Side, rx: Side, direction: string, iterations: number):
   const out = join(work, `cg.${tx}.${rx}.${direction}.${iterations}`);
   const p = Bun.spawn(
     [
-      valgrind!,
+      valgrind,
       "--tool=callgrind",
       "--smc-check=all",
       `--callgrind-out-file=${out}`,
@@ -133,7 +126,7 @@ try {
       tx_delta: [cb - bb, cc - bc],
       rx_delta: [bc - bb, cc - cb],
     };
-    if (a.json) {
+    if (json) {
       console.log(JSON.stringify(row));
       continue;
     }

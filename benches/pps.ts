@@ -8,7 +8,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
-import { HELP, parseOptions, UsageError, type Options } from "./lib/cli.ts";
+import { commandLine } from "./lib/args.ts";
+import { HELP, OPTIONS, optionsOf, type Options } from "./lib/cli.ts";
 import { plotSvg } from "./lib/plot.ts";
 import { starvedEnd } from "./lib/measure.ts";
 import {
@@ -110,21 +111,7 @@ async function runCase(c: Case, size: number, round: number, o: Options, progres
 }
 
 async function main(): Promise<number> {
-  let o: Options;
-  try {
-    const parsed = parseOptions(process.argv.slice(2));
-    if (parsed === "help") {
-      console.log(HELP);
-      return 0;
-    }
-    o = parsed;
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`pps.ts: ${e.message}\n(see --help)`);
-      return 2;
-    }
-    throw e;
-  }
+  const o = commandLine("pps.ts", HELP, OPTIONS, optionsOf);
   const cases = casesOf(o.scenarios, o.base).filter((c) => !o.smoke || c.smoke);
   const info: RunInfo = {
     smoke: o.smoke,

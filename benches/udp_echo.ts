@@ -32,16 +32,17 @@
  * the echo process exiting while the parent waits for the client; every child event on a timer.
  */
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { createSocket, udpSocket, type UdpSocket } from "zmemif";
 import { cpuNs } from "../support/cpu.ts";
 import { Proc } from "../support/proc.ts";
+import { choice, commandLine, decimal, flag, integer, list, option, text } from "./lib/args.ts";
 import { HeapWatch } from "./peer/heap.ts";
 import { median } from "./lib/stats.ts";
 
 type Kind = "bun" | "zmemif" | "zmemif-b" | "zmemif-dgram";
 type RxMode = "adaptive" | "polling" | "interrupt";
 const ZMEMIF_KINDS: Kind[] = ["zmemif", "zmemif-b", "zmemif-dgram"];
+const KINDS: Kind[] = ["bun", ...ZMEMIF_KINDS];
 const RX_MODES: RxMode[] = ["adaptive", "polling", "interrupt"];
 const HOST = "192.0.2.1";
 const CLIENT = "198.51.100.9";
@@ -104,56 +105,29 @@ empty (the side waiting for the other: the other limits); echoWaitsPerS / client
 second the loop armed its queue and slept until the peer's signal (socket.stats() rxEmptyLooks,
 rxWaits over the measured load).`;
 
-const { values: a } = parseArgs({
-  options: {
-    child: { type: "string" },
-    kind: { type: "string", default: "bun" },
-    target: { type: "string", default: "" },
-    rounds: { type: "string", default: "3" },
-    seconds: { type: "string", default: "2" },
-    size: { type: "string", default: "64" },
-    window: { type: "string", default: "256" },
-    pings: { type: "string", default: "2000" },
-    idle: { type: "string", default: "2" },
-    "rx-mode": { type: "string", default: "adaptive" },
-    "busy-poll-us": { type: "string" },
-    kinds: { type: "string", default: "bun,zmemif,zmemif-b,zmemif-dgram" },
-    plot: { type: "string" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
+const a = commandLine("udp_echo.ts", HELP, {
+  // --child, --kind, --target: how main() starts the echo and the client processes of a round
+  child: option(choice(["echo", "client"])),
+  kind: option(choice(KINDS), "bun"),
+  target: option(text, ""),
+  rounds: option(integer({ min: 1 }), 3),
+  seconds: option(decimal({ above: 0 }), 2),
+  size: option(integer({ min: 8 }), 64),
+  window: option(integer({ min: 1 }), 256),
+  pings: option(integer({ min: 1 }), 2000),
+  idle: option(decimal({ above: 0 }), 2),
+  "rx-mode": list(choice(RX_MODES), ["adaptive"], RX_MODES),
+  "busy-poll-us": option(integer({ min: 0 })),
+  kinds: list(choice(KINDS), KINDS),
+  plot: option(text),
+  json: flag,
 });
-
-if (a.help) {
-  console.log(HELP);
-  process.exit(0);
-}
-
-function usage(msg: string): never {
-  console.error(`udp_echo.ts: ${msg}\n(see --help)`);
-  process.exit(2);
-}
-
-function intOpt(name: string, v: string | undefined, lo: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < lo) usage(`--${name} must be an integer >= ${lo}, got ${v}`);
-  return n;
-}
-
-const rounds = intOpt("rounds", a.rounds, 1);
-const seconds = Number(a.seconds);
-if (!(seconds > 0)) usage(`--seconds must be > 0, got ${a.seconds}`);
-const size = intOpt("size", a.size, 8);
-const window = intOpt("window", a.window, 1);
-const pings = intOpt("pings", a.pings, 1);
-const idleS = Number(a.idle);
-if (!(idleS > 0)) usage(`--idle must be > 0, got ${a.idle}`);
-const modeList = a["rx-mode"] === "all" ? RX_MODES : (a["rx-mode"]!.split(",") as RxMode[]);
-for (const m of modeList) if (!RX_MODES.includes(m)) usage(`--rx-mode: unknown mode ${m}`);
-const kindList = a.kinds!.split(",") as Kind[];
-for (const k of kindList) if (k !== "bun" && !ZMEMIF_KINDS.includes(k)) usage(`--kinds: unknown variant ${k}`);
-
-const busyPoll = a["busy-poll-us"] === undefined ? {} : { busyPollUs: intOpt("busy-poll-us", a["busy-poll-us"], 0) };
+const { rounds, seconds, size, window, pings } = a;
+const idleS = a.idle;
+const modeList = a["rx-mode"];
+const kindList = a.kinds;
+const busyPollUs = a["busy-poll-us"];
+const busyPoll = busyPollUs === undefined ? {} : { busyPollUs };
 const emit = (o: object) => process.stdout.write(JSON.stringify(o) + "\n");
 
 /** Ends a child with an error event: the parent's wait fails with `message` (support/proc.ts). */
@@ -520,7 +494,7 @@ interface RoundResult extends ClientResult {
 
 const variantName = (v: Variant) => (v.rxMode === null ? v.kind : `${v.kind}/${v.rxMode}`);
 
-const bpArgs = a["busy-poll-us"] === undefined ? [] : ["--busy-poll-us", a["busy-poll-us"]];
+const bpArgs = busyPollUs === undefined ? [] : ["--busy-poll-us", String(busyPollUs)];
 
 /**
  * The client's next `event`, failing as soon as the echo process exits first (a dead echo is not
@@ -772,6 +746,6 @@ async function main(): Promise<void> {
   }
 }
 
-if (a.child === "echo") await echo(a.kind as Kind, a.target!, a["rx-mode"] as RxMode);
-else if (a.child === "client") await client(a.kind as Kind, a.target!, a["rx-mode"] as RxMode);
+if (a.child === "echo") await echo(a.kind, a.target, modeList[0]!);
+else if (a.child === "client") await client(a.kind, a.target, modeList[0]!);
 else await main();

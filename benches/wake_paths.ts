@@ -13,8 +13,8 @@
 import { mkdtempSync, openSync, constants, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { FFIType, JSCallback } from "bun:ffi";
+import { commandLine, flag, integer, option } from "./lib/args.ts";
 import { median } from "./lib/stats.ts";
 
 /** A wake-up (or the Worker's start) not seen in this time ends the bench with an error. */
@@ -31,22 +31,7 @@ Bun.file(fd).stream(), a byte in a unix socket served by Bun.listen. Prints p50/
 
 A wake-up (or the Worker's start) not seen within ${WAIT_MS} ms ends the bench (exit 1) naming it.`;
 
-const { values: a } = parseArgs({
-  options: {
-    count: { type: "string", default: "2000" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
-});
-if (a.help) {
-  console.log(HELP);
-  process.exit(0);
-}
-const count = Number(a.count);
-if (!Number.isInteger(count) || count < 1) {
-  console.error(`wake_paths.ts: --count must be a positive integer, got ${a.count}\n(see --help)`);
-  process.exit(2);
-}
+const { count, json } = commandLine("wake_paths.ts", HELP, { count: option(integer({ min: 1 }), 2000), json: flag });
 
 const dir = mkdtempSync(join(tmpdir(), "zmemif-wake-udp-"));
 const fifo = join(dir, "fifo");
@@ -124,7 +109,7 @@ const rows = WAYS.map((w) => {
   const v = times[w]!.sort((x, y) => x - y);
   return { way: w, p50us: +median(v).toFixed(1), p99us: +q(v, 0.99).toFixed(1) };
 });
-if (a.json) {
+if (json) {
   console.log(JSON.stringify({ count, rows }));
 } else {
   for (const r of rows) console.log(`${r.way.padEnd(11)} p50 ${r.p50us} µs  p99 ${r.p99us} µs  (${count} wake-ups)`);

@@ -1,6 +1,6 @@
 /** pps.ts's command line. */
-import { parseArgs } from "node:util";
 import { SCENARIOS, type ScenarioName } from "../scenarios/case.ts";
+import { choice, decimal, flag, integer, list, option, text, type Values } from "./args.ts";
 
 export const HELP = `bun run benches/pps.ts [options]
 
@@ -76,76 +76,32 @@ export interface Options {
   base: string | undefined;
 }
 
-export class UsageError extends Error {
-  override readonly name = "UsageError";
-}
+/** The options as given; `optionsOf` fills in the defaults (--smoke changes some). */
+export const OPTIONS = {
+  scenario: list(choice(SCENARIOS), SCENARIOS),
+  size: list(integer({ min: 60, max: 65535 })),
+  burst: option(integer({ min: 1, max: 256 }), 32),
+  queues: option(integer({ min: 1, max: 16 }), 1),
+  seconds: option(decimal({ min: 0.1, max: 3600 })),
+  warmup: option(decimal({ min: 0.3, max: 600 })),
+  rounds: option(integer({ min: 1, max: 100 })),
+  json: flag,
+  save: option(text),
+  plot: option(text),
+  smoke: flag,
+  base: option(text),
+};
 
-function list(values: string[] | undefined): string[] {
-  return (values ?? [])
-    .flatMap((v) => v.split(","))
-    .map((v) => v.trim())
-    .filter((v) => v !== "");
-}
-
-function num(name: string, v: string | undefined, dflt: number, lo: number, hi: number, integer = true): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < lo || n > hi) {
-    const what = integer ? "an integer" : "a number";
-    throw new UsageError(`--${name} must be ${what} in ${lo}..${hi}, got ${JSON.stringify(v)}`);
-  }
-  return n;
-}
-
-/** Runs the flag parser, turning what it throws into a UsageError (printed with the usage line). */
-function usageErrors<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
-
-export function parseOptions(argv: string[]): Options | "help" {
-  const { values: v } = usageErrors(() =>
-    parseArgs({
-      args: argv,
-      options: {
-        scenario: { type: "string", multiple: true },
-        size: { type: "string", multiple: true },
-        burst: { type: "string" },
-        queues: { type: "string" },
-        seconds: { type: "string" },
-        warmup: { type: "string" },
-        rounds: { type: "string" },
-        json: { type: "boolean", default: false },
-        save: { type: "string" },
-        plot: { type: "string" },
-        smoke: { type: "boolean", default: false },
-        base: { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }),
-  );
-  if (v.help) return "help";
-  const names = list(v.scenario);
-  for (const n of names) {
-    if (!SCENARIOS.includes(n as ScenarioName)) {
-      throw new UsageError(`unknown scenario ${JSON.stringify(n)}; known: ${SCENARIOS.join(", ")}`);
-    }
-  }
-  const sizes = list(v.size).map((s) => num("size", s, 0, 60, 65535));
+export function optionsOf(v: Values<typeof OPTIONS>): Options {
   const smoke = v.smoke;
   return {
-    scenarios: names.length > 0 ? [...new Set(names as ScenarioName[])] : [...SCENARIOS],
-    sizes: sizes.length > 0 ? [...new Set(sizes)] : smoke ? [64] : [64, 512, 1500, 9000],
-    burst: num("burst", v.burst, 32, 1, 256),
-    queues: num("queues", v.queues, 1, 1, 16),
-    seconds: num("seconds", v.seconds, smoke ? 0.5 : 3, 0.1, 3600, false),
-    warmup: num("warmup", v.warmup, smoke ? 0.3 : 1, 0.3, 600, false),
-    rounds: num("rounds", v.rounds, smoke ? 1 : 3, 1, 100),
+    scenarios: v.scenario,
+    sizes: v.size.length > 0 ? v.size : smoke ? [64] : [64, 512, 1500, 9000],
+    burst: v.burst,
+    queues: v.queues,
+    seconds: v.seconds ?? (smoke ? 0.5 : 3),
+    warmup: v.warmup ?? (smoke ? 0.3 : 1),
+    rounds: v.rounds ?? (smoke ? 1 : 3),
     json: v.json,
     save: v.save,
     plot: v.plot,
