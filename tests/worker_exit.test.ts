@@ -15,9 +15,12 @@ const CHILD = new URL("./helpers/worker_exit.ts", import.meta.url).pathname;
 for (const kind of ["rx", "port"] as const) {
   for (const end of ["terminate", "throw", "exit"] as const) {
     test(`a Worker with ${kind === "rx" ? "an armed shared rx queue" : "its own port"} ends by ${end}: no crash (${ITERATIONS}x)`, async () => {
-      const child = new Proc([process.execPath, CHILD, "--case", kind, "--end", end, "--iterations", String(ITERATIONS)], {
-        name: `worker_exit ${kind} ${end}`,
-      });
+      const child = new Proc(
+        [process.execPath, CHILD, "--case", kind, "--end", end, "--iterations", String(ITERATIONS)],
+        {
+          name: `worker_exit ${kind} ${end}`,
+        },
+      );
       const code = await child.finished;
       const out = `exit status ${code}${code > 128 ? ` (signal ${code - 128})` : ""}\n${child.lines.slice(-5).join("\n")}\n${child.stderr.slice(-3000)}`;
       expect(child.lines.at(-1), out).toBe(`ok ${ITERATIONS}`);

@@ -65,7 +65,11 @@ process.stdin.on("data", (chunk: Buffer) => {
   const lines = pending.split("\n");
   pending = lines.pop() ?? "";
   for (const line of lines) {
-    chain = chain.then(() => run(line)).catch((e: unknown) => say(`error ${String(e)}`));
+    chain = chain
+      .then(() => run(line))
+      .catch((e: unknown) => {
+        say(`error ${String(e)}`);
+      });
   }
 });
 process.stdin.on("end", () => {

@@ -12,6 +12,7 @@
  * functions of the backend are the bun:ffi functions themselves, not wrappers.
  */
 import { CString, dlopen, FFIType, JSCallback, type Library, type Pointer, ptr, toArrayBuffer } from "bun:ffi";
+import { isMainThread } from "node:worker_threads";
 import { MemifError } from "../errors.ts";
 import type { EventHook, EventListener, NativeBackend } from "./backend.ts";
 import { embedded } from "./embedded.ts";
@@ -53,6 +54,8 @@ const SYMBOLS = {
   zmemif_tx_queue_stats_get: { args: [P, P], returns: i32 },
   zmemif_rx_queue_set_mode: { args: [P, u32], returns: i32 },
   zmemif_rx_queue_wait: { args: [P, i32], returns: i32 },
+  // a Worker: stop the core calling this thread's callbacks when it ends (guardThread below)
+  zmemif_thread_guard_napi: { args: [P], returns: i32 },
   // rx: RX_READY through the port callback (thread that owns the port) ...
   zmemif_rx_queue_arm: { args: [P], returns: i32 },
   // ... or through a callback of the caller's thread (a Worker): cb as JSCallback.ptr, ctx a key
@@ -139,6 +142,38 @@ class BunHook implements EventHook {
   }
 }
 
+/**
+ * In a Worker, before its first callback goes to the core: asks the core to stop calling this
+ * thread's callbacks when the Worker ends. Bun frees a Worker's JSCallbacks when it ends, and it
+ * may end without running any more of its JavaScript (`worker.terminate()`), so a port or an
+ * armed rx queue it did not close would have the core call freed code: a crash
+ * (docs/bun-ffi-notes.md). The hook for that is N-API's environment cleanup hook, which Bun runs
+ * however a Worker ends and before it frees the callbacks; the environment comes from loading the
+ * same library as an N-API module (its `napiEnv()`), and `zmemif_thread_guard_napi` registers the
+ * hook in the copy bun:ffi loaded. Without an N-API binding (a library built without
+ * `--features node`) it warns once per Worker and goes on unguarded.
+ */
+function guardThread(s: Symbols, path: string): void {
+  const module = { exports: {} as { napiEnv?: () => number } };
+  let why: string;
+  try {
+    process.dlopen(module, path);
+    const env = module.exports.napiEnv?.();
+    if (typeof env !== "number") {
+      why = `${path} has no N-API binding (build it with \`cargo build --release -p zmemif --features node\`)`;
+    } else {
+      const rc = s.zmemif_thread_guard_napi(env as unknown as Pointer);
+      if (rc >= 0) return;
+      why = `zmemif_thread_guard_napi: ${String(s.zmemif_strerror(rc))}`;
+    }
+  } catch (e) {
+    why = `cannot load ${path} as an N-API module: ${(e as Error).message}`;
+  }
+  process.stderr.write(
+    `zmemif: warning: ${why}. A Worker that ends without closing its ports and queues can then crash the process: close them before it ends.\n`,
+  );
+}
+
 function hookPtr(hook: EventHook | null): Pointer | null {
   if (hook === null) return null;
   if (!(hook instanceof BunHook)) throw new TypeError("zmemif: an EventHook of another backend");
@@ -155,6 +190,8 @@ export function loadBunBackend(): NativeBackend {
   const out64Ptr = ptr(out64);
   const decoder = new TextDecoder();
   const h = (n: number) => n as Pointer;
+  /** whether this thread's end is watched (guardThread): done once, with its first hook */
+  let guarded = false;
 
   /** Calls `f(buf, len)` that returns a length, and decodes that many bytes as UTF-8. */
   const readString = (f: (buf: Pointer, len: number) => number): string => {
@@ -219,7 +256,13 @@ export function loadBunBackend(): NativeBackend {
     probe: (path, abstract, id, flags, timeoutMs, out) =>
       s.zmemif_probe(path, path.byteLength, abstract, id, flags, timeoutMs, out),
 
-    eventHook: (listener) => new BunHook(listener),
+    eventHook: (listener) => {
+      if (!guarded) {
+        guarded = true;
+        if (!isMainThread) guardThread(s, libraryPath());
+      }
+      return new BunHook(listener);
+    },
 
     addressOf: (descs) => ptr(descs),
     // The bun:ffi functions themselves: no wrapper on the hot path.

@@ -304,11 +304,33 @@ int32_t zmemif_port_new(zmemif_socket *s, const zmemif_port_config *cfg, zmemif_
 // `p` is null or a port from `zmemif_port_new`, not used again.
 void zmemif_port_free(zmemif_port *p);
 
-// Sets (or with `cb` null, clears) the event callback. It runs on the control thread.
+// Sets (or with `cb` null, clears) the event callback. It runs on the control thread. Clearing
+// it returns once no call of the old callback is running (except from inside that callback).
+// `cb` belongs to the calling thread: `zmemif_thread_callbacks_revoke` on that thread (or the
+// end of a JavaScript thread guarded by `zmemif_thread_guard_napi`) stops it too.
 //
 // # Safety
-// `p` is a live port handle; `cb` stays callable until cleared or the port is freed.
+// `p` is a live port handle; `cb` stays callable until cleared, the port is freed, or the
+// calling thread's callbacks are revoked.
 int32_t zmemif_port_set_callback(zmemif_port *p, zmemif_event_cb cb, uint64_t ctx);
+
+// Stops every callback the calling thread has given (`zmemif_port_set_callback`,
+// `zmemif_rx_queue_arm_cb`): when this returns none of them is running (unless this is called
+// from inside one) and none will be called again. Callbacks the thread gives afterwards work as
+// usual. For a thread whose callbacks are about to become invalid (its event loop ends).
+void zmemif_thread_callbacks_revoke(void);
+
+// For a JavaScript thread (Bun or Node.js; `env` is its `napi_env`): registers an N-API
+// environment cleanup hook that stops the callbacks this thread has given and will give, as
+// `zmemif_thread_callbacks_revoke` does, when the environment ends. A Bun Worker's environment
+// ends however the Worker ends (`terminate()`, an uncaught error, `process.exit()`), before its
+// `JSCallback`s are freed, and it may end without running any more JavaScript. Call it on the
+// thread, before giving callbacks. 0, or INVALID_ARGUMENT when `env` is null or this process
+// has no N-API (`napi_add_env_cleanup_hook` is looked up in the process).
+//
+// # Safety
+// `env` is the calling thread's live `napi_env`.
+int32_t zmemif_thread_guard_napi(void *env);
 
 // Waits up to `timeout_ms` (-1: forever) for the connection. 0, or TIMEOUT / PEER_REJECTED (the
 // reason is in `zmemif_last_error` and `zmemif_port_reason`) / CLOSED.
@@ -437,10 +459,13 @@ int32_t zmemif_rx_queue_arm(zmemif_rx_queue *q);
 // As `zmemif_rx_queue_arm`, but reports to `cb(ctx, 3, qid)` instead of the port callback: for a
 // queue served by another thread's event loop (a Worker), which hears of no port event, so `cb`
 // is also called when the connection ends (the next call on `q` then says NOT_CONNECTED).
-// 1 when data is already there, 0 armed.
+// 1 when data is already there, 0 armed. `cb` belongs to the calling thread, as for
+// `zmemif_port_set_callback`: revoking that thread's callbacks (or the end of a JavaScript
+// thread guarded by `zmemif_thread_guard_napi`) disarms it.
 //
 // # Safety
-// `q` is a live rx queue handle; `cb` stays callable until it has fired or the port is freed.
+// `q` is a live rx queue handle; `cb` stays callable until it has fired, `q` is detached or
+// freed, the port is freed, or the calling thread's callbacks are revoked.
 int32_t zmemif_rx_queue_arm_cb(zmemif_rx_queue *q, zmemif_event_cb cb, uint64_t ctx);
 
 // Blocks until at least `n` buffers are free (a chained packet's worth), or `timeout_ms`

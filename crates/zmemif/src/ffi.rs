@@ -8,13 +8,14 @@
 #![allow(non_camel_case_types)]
 
 use std::cell::RefCell;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::PortConfig;
 use crate::error::{Code, Error, Result};
+use crate::gate::ThreadGate;
 use crate::port::{Port, Socket};
 use crate::probe::{probe, IdAnswer, Problem};
 use crate::queue::{Desc, RxMode, RxQueue, TxQueue};
@@ -443,10 +444,14 @@ pub unsafe extern "C" fn zmemif_port_free(p: *mut zmemif_port) {
     }
 }
 
-/// Sets (or with `cb` null, clears) the event callback. It runs on the control thread.
+/// Sets (or with `cb` null, clears) the event callback. It runs on the control thread. Clearing
+/// it returns once no call of the old callback is running (except from inside that callback).
+/// `cb` belongs to the calling thread: `zmemif_thread_callbacks_revoke` on that thread (or the
+/// end of a JavaScript thread guarded by `zmemif_thread_guard_napi`) stops it too.
 ///
 /// # Safety
-/// `p` is a live port handle; `cb` stays callable until cleared or the port is freed.
+/// `p` is a live port handle; `cb` stays callable until cleared, the port is freed, or the
+/// calling thread's callbacks are revoked.
 #[no_mangle]
 pub unsafe extern "C" fn zmemif_port_set_callback(
     p: *mut zmemif_port,
@@ -457,11 +462,43 @@ pub unsafe extern "C" fn zmemif_port_set_callback(
         // SAFETY: the caller's contract.
         let p = unsafe { handle(p, "port") }?;
         p.0.set_callback(cb.map(|f| {
+            let gate = ThreadGate::current();
             Arc::new(move |ev: Event| {
                 let (e, a) = event_args(ev);
-                f(ctx, e, a)
+                gate.call(|| f(ctx, e, a))
             }) as Callback
         }));
+        Ok(0)
+    })
+}
+
+/// Stops every callback the calling thread has given (`zmemif_port_set_callback`,
+/// `zmemif_rx_queue_arm_cb`): when this returns none of them is running (unless this is called
+/// from inside one) and none will be called again. Callbacks the thread gives afterwards work as
+/// usual. For a thread whose callbacks are about to become invalid (its event loop ends).
+#[no_mangle]
+pub extern "C" fn zmemif_thread_callbacks_revoke() {
+    let _ = catch_unwind(ThreadGate::revoke_current);
+}
+
+/// For a JavaScript thread (Bun or Node.js; `env` is its `napi_env`): registers an N-API
+/// environment cleanup hook that stops the callbacks this thread has given and will give, as
+/// `zmemif_thread_callbacks_revoke` does, when the environment ends. A Bun Worker's environment
+/// ends however the Worker ends (`terminate()`, an uncaught error, `process.exit()`), before its
+/// `JSCallback`s are freed, and it may end without running any more JavaScript. Call it on the
+/// thread, before giving callbacks. 0, or INVALID_ARGUMENT when `env` is null or this process
+/// has no N-API (`napi_add_env_cleanup_hook` is looked up in the process).
+///
+/// # Safety
+/// `env` is the calling thread's live `napi_env`.
+#[no_mangle]
+pub unsafe extern "C" fn zmemif_thread_guard_napi(env: *mut c_void) -> i32 {
+    guard(|| {
+        if env.is_null() {
+            return Err(null("env"));
+        }
+        // SAFETY: the caller's contract.
+        unsafe { crate::gate::guard_napi_env(env) }?;
         Ok(0)
     })
 }
@@ -926,10 +963,13 @@ pub unsafe extern "C" fn zmemif_rx_queue_arm(q: *mut zmemif_rx_queue) -> i32 {
 /// As `zmemif_rx_queue_arm`, but reports to `cb(ctx, 3, qid)` instead of the port callback: for a
 /// queue served by another thread's event loop (a Worker), which hears of no port event, so `cb`
 /// is also called when the connection ends (the next call on `q` then says NOT_CONNECTED).
-/// 1 when data is already there, 0 armed.
+/// 1 when data is already there, 0 armed. `cb` belongs to the calling thread, as for
+/// `zmemif_port_set_callback`: revoking that thread's callbacks (or the end of a JavaScript
+/// thread guarded by `zmemif_thread_guard_napi`) disarms it.
 ///
 /// # Safety
-/// `q` is a live rx queue handle; `cb` stays callable until it has fired or the port is freed.
+/// `q` is a live rx queue handle; `cb` stays callable until it has fired, `q` is detached or
+/// freed, the port is freed, or the calling thread's callbacks are revoked.
 #[no_mangle]
 pub unsafe extern "C" fn zmemif_rx_queue_arm_cb(
     q: *mut zmemif_rx_queue,
@@ -940,9 +980,10 @@ pub unsafe extern "C" fn zmemif_rx_queue_arm_cb(
         // SAFETY: the caller's contract.
         let r = &mut unsafe { handle(q, "rx queue") }?.0;
         let f = cb.ok_or_else(|| null("callback"))?;
+        let gate = ThreadGate::current();
         let cb: Callback = Arc::new(move |ev: Event| {
             if let Event::RxReady { qid } = ev {
-                f(ctx, ZMEMIF_EVENT_RX_READY, qid as u32)
+                gate.call(|| f(ctx, ZMEMIF_EVENT_RX_READY, qid as u32))
             }
         });
         Ok(r.arm_with(Some(cb))? as i32)

@@ -10,6 +10,7 @@
 //! conn.rs    a connection's regions, rings and eventfds; descriptor validation
 //! config.rs  PortConfig: defaults and validation
 //! stats.rs   per-queue counters
+//! gate.rs    the gate each thread's C callbacks are called through (shut when the thread ends)
 //! state.rs   port state and its one owner (PortShared)
 //! handle.rs  what queues may ask of the control thread (wake, arm)
 //! queue.rs   the burst API: descriptors, rx modes; queue/rx.rs RxQueue (rx_burst / release),
@@ -38,6 +39,7 @@ mod control;
 mod creds;
 pub mod error;
 pub mod ffi;
+mod gate;
 mod handle;
 mod handshake;
 // Not in unit-test builds: napi-derive generates no bindings there.

@@ -422,6 +422,14 @@ pub fn rx_queue_arm_cb(q: f64, hook: &External<Arc<Sink>>, ctx: f64) -> i32 {
     }
 }
 
+/// The calling thread's `napi_env`, as a number. Bun's backend loads this library as an N-API
+/// module in a Worker only to get it, for `zmemif_thread_guard_napi` through bun:ffi (so the
+/// core stops calling that Worker's `JSCallback`s when it ends; ts/native/bun.ts).
+#[napi(js_name = "napiEnv")]
+pub fn napi_env(env: Env) -> f64 {
+    env.raw() as usize as f64
+}
+
 #[napi]
 pub fn tx_wait(q: f64, n: u32, timeout_ms: i32) -> i32 {
     // SAFETY: a live queue handle (binding's contract).
