@@ -166,9 +166,9 @@ test("a Worker's queues follow a reconnect at once", async () => {
     w.postMessage({ stop: true });
     expect(await next("stopped")).toEqual({ stopped: true });
   } finally {
-    // A Worker terminated while its rx queue is armed would be called by the core after its end
-    // (a crash, docs/bun-ffi-notes.md) when the connection ends: free the port first, which drops
-    // the arm, whatever happened above.
+    // Free the port first, which drops the Worker's arm, whatever happened above (a Worker
+    // terminated while armed is no longer called after its end, tests/worker_exit.test.ts, but
+    // its queues would stay open).
     socket.close();
     w.terminate();
     server.close();

@@ -769,7 +769,8 @@ export class Port extends typedEmitter<PortEvents>() {
   /**
    * Opens queue `qid` for another thread: post the token to a Worker and call
    * `RxQueue.adopt(token)` / `TxQueue.adopt(token)` there (one queue per Worker, so N queue pairs
-   * use N cores). The Worker owns and closes it.
+   * use N cores). The Worker owns it and should close it before it ends (else it stays open, its
+   * id taken, until the process exits; see RxQueue.adopt).
    */
   shareQueue<D extends Direction>(dir: D, qid = 0): QueueToken<D> {
     if (dir !== "rx" && dir !== "tx") {

@@ -65,6 +65,8 @@ function onArmEvent(ctx: number, event: number, _arg: number): void {
 /**
  * Made on first use and never closed: the core may call it until it has fired or the port is
  * freed, and the port belongs to another thread (zmemif_rx_queue_arm_cb). A late call finds no key.
+ * When this Worker ends, however it ends, the core stops calling it before Bun frees it (the
+ * thread guard made with this thread's first hook, ts/native/bun.ts).
  */
 function threadArmHook(native: NativeBackend): EventHook {
   armHook ??= native.eventHook(onArmEvent);
@@ -119,9 +121,12 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
 
   /**
    * Takes ownership of an rx queue shared by `port.shareQueue("rx", qid)` (typically in a
-   * Worker). The Worker must close() it (before the Worker exits). Port events do not reach a
-   * Worker: waits are woken by the Worker's own hook (zmemif_rx_queue_arm_cb), and the queue
-   * re-attaches on its own after a reconnect.
+   * Worker). Port events do not reach a Worker: waits are woken by the Worker's own hook
+   * (zmemif_rx_queue_arm_cb), and the queue re-attaches on its own after a reconnect.
+   * The Worker should close() it before it ends. A Worker that ends without (terminate(), an
+   * uncaught error, process.exit()) is not called afterwards, so the process does not crash, but
+   * the queue stays open until the process exits: its id stays taken (BUSY) and the connection's
+   * memory mapped.
    */
   static adopt(token: QueueToken<"rx">, options: QueueOptions = {}): RxQueue {
     claimToken(token, "rx");

@@ -57,8 +57,8 @@ export class TxQueue {
 
   /**
    * Takes ownership of a tx queue shared by `port.shareQueue("tx", qid)` (typically in a Worker).
-   * The Worker must close() it (before the Worker exits). The queue re-attaches on its own after
-   * a reconnect.
+   * The queue re-attaches on its own after a reconnect. The Worker should close() it before it
+   * ends: else it stays open, its id taken (BUSY), until the process exits (see RxQueue.adopt).
    */
   static adopt(token: QueueToken<"tx">): TxQueue {
     claimToken(token, "tx");
