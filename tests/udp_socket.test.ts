@@ -172,17 +172,20 @@ describe("receive and reply", () => {
     f[40] = 0; // no UDP checksum: IPv4 allows it
     f[41] = 0;
     run.push(f, frame(bytes(40, 15), { srcPort: 40001 }, 15), good(40, 16, 16));
+    // another source address (its high half shares a 32-bit word with the IPv4 checksum)
+    const OTHER4 = "203.0.113.7";
+    run.push(frame(bytes(40, 17), { src: OTHER4 }, 17), good(40, 18, 18));
     await raw.send(...run);
-    const want = [1, 3, 5, 7, 9, 11, 13, 14, 15, 16];
+    const want = [1, 3, 5, 7, 9, 11, 13, 14, 15, 16, 17, 18];
     await until(() => got.length === want.length);
     expect(got.map((g) => g.data)).toEqual(want.map((k) => bytes(k === 3 ? 41 : 40, k)));
     expect(got.map((g) => g.port)).toEqual(want.map((k) => (k === 15 ? 40001 : 40000)));
-    expect(got.every((g) => g.address === CLIENT4)).toBe(true);
+    expect(got.map((g) => g.address)).toEqual(want.map((k) => (k === 17 ? OTHER4 : CLIENT4)));
     expect(s.stats()).toMatchObject({ frames: run.length, delivered: want.length, badChecksum: 4, truncated: 2 });
     expect((await raw.receive(want.length)).length).toBe(want.length);
     // the socket the flow went to is closed: the next frame of the flow is not for anyone
     s.close();
-    await raw.send(good(40, 17, 17));
+    await raw.send(good(40, 19, 19));
     await until(() => other.s.stats().notForUs === 1);
     expect(other.s.stats()).toMatchObject({ delivered: want.length, badChecksum: 4, truncated: 2 });
   });

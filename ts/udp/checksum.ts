@@ -18,6 +18,8 @@ const CACHE = 4;
 /** the views last summed (memif region views, stable for a connection) and their word views */
 const views: (Uint8Array | null)[] = [null, null, null, null];
 const w16: Uint16Array<ArrayBufferLike>[] = new Array<Uint16Array<ArrayBufferLike>>(CACHE).fill(new Uint16Array(0));
+/** their 32-bit word views, made on first use */
+const w32: (Int32Array<ArrayBufferLike> | null)[] = [null, null, null, null];
 let nextSlot = 0;
 let lastView: Uint8Array | null = null;
 let lastWords: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
@@ -35,10 +37,26 @@ export function words16(u8: Uint8Array): Uint16Array<ArrayBufferLike> {
     views[s] = u8;
     const buf = u8.buffer;
     w16[s] = new Uint16Array(buf, 0, buf.byteLength >>> 1);
+    w32[s] = null;
   }
   lastView = u8;
   lastWords = w16[s]!;
   return lastWords;
+}
+
+/**
+ * An Int32Array over the whole ArrayBuffer under `u8` (index = absolute byte offset / 4), cached
+ * beside words16's view (the same slots): nothing is allocated per call for a region view.
+ */
+export function words32(u8: Uint8Array): Int32Array<ArrayBufferLike> {
+  words16(u8); // its slot
+  const s = views.indexOf(u8);
+  let w = w32[s];
+  if (w === null || w === undefined) {
+    const buf = u8.buffer;
+    w = w32[s] = new Int32Array(buf, 0, buf.byteLength >>> 2);
+  }
+  return w;
 }
 
 /** words16(u8) if `u8` is in the cache, else null (nothing is made). */

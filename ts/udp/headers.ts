@@ -16,6 +16,8 @@ export const ETHERTYPE_IPV6 = 0x86dd;
 export const IPV4_HLEN = 20;
 export const IPV6_HLEN = 40;
 export const UDP_HLEN = 8;
+/** Ethernet + IPv4 without options + UDP */
+const ETH_IP4_UDP_HLEN = ETH_HLEN + IPV4_HLEN + UDP_HLEN;
 export const FRAG6_HLEN = 8;
 export const PROTO_UDP = 17;
 const PROTO6_HOPOPTS = 0;
@@ -318,6 +320,21 @@ export class Template {
    */
   readonly #words: Uint16Array;
   readonly #words32: Int32Array;
+  /**
+   * Ethernet + IPv4 (the common case): the 10 words of `bytes` before the UDP checksum as fields
+   * (the varying ones zero), for write's unrolled path: each of the frame's first 40 bytes is
+   * stored once, 4 at a time, with no typed-array loads
+   */
+  readonly #eth4: boolean;
+  readonly #t0: number;
+  readonly #t1: number;
+  readonly #t2: number;
+  readonly #t3: number;
+  readonly #t5: number;
+  readonly #t6: number;
+  readonly #t7: number;
+  readonly #t8: number;
+  readonly #t9: number;
 
   constructor(spec: TemplateSpec) {
     this.spec = spec;
@@ -364,7 +381,13 @@ export class Template {
     put16(b, l4 + 2, spec.dstPort);
     this.udpSum = fold(addrSum + PROTO_UDP + spec.srcPort + spec.dstPort);
     this.#words = new Uint16Array(b.buffer, b.byteOffset, this.hdrLen >>> 1);
-    this.#words32 = new Int32Array(b.buffer, b.byteOffset, this.hdrLen >>> 2);
+    const t = (this.#words32 = new Int32Array(b.buffer, b.byteOffset, this.hdrLen >>> 2));
+    this.#eth4 = !spec.ipMode && spec.family === 4;
+    // t[4] (total length, id) is all varying; t[6] and t[9] carry the IPv4 checksum and the UDP
+    // length in their zero halves
+    [this.#t0, this.#t1, this.#t2, this.#t3, this.#t5, this.#t6, this.#t7, this.#t8, this.#t9] = this.#eth4
+      ? [t[0]!, t[1]!, t[2]!, t[3]!, t[5]!, t[6]!, t[7]!, t[8]!, t[9]!]
+      : [0, 0, 0, 0, 0, 0, 0, 0, 0];
     this.#ipPart = b.subarray(0, l4);
     this.#udpPart = b.subarray(l4);
   }
@@ -388,6 +411,24 @@ export class Template {
     const udpLen = UDP_HLEN + payloadLen;
     const ps = payloadSum >= 0 ? payloadSum : sum(out, at + this.hdrLen, payloadLen);
     const udpCheck = ~fold(this.udpSum + udpLen + udpLen + ps) & 0xffff;
+    if (this.#eth4 && (abs & 3) === 0 && words32 !== undefined && at + ETH_IP4_UDP_HLEN <= out.byteLength) {
+      // Ethernet + IPv4 + UDP, 4-byte aligned (a memif buffer is): 10 stores of 4 bytes, the
+      // varying fields (host-order words, so byte-swapped) merged into theirs, then the checksum
+      const b4 = abs >>> 2;
+      const total = IPV4_HLEN + udpLen;
+      words32[b4] = this.#t0;
+      words32[b4 + 1] = this.#t1;
+      words32[b4 + 2] = this.#t2;
+      words32[b4 + 3] = this.#t3;
+      words32[b4 + 4] = swap16(total) | (swap16(id) << 16);
+      words32[b4 + 5] = this.#t5;
+      words32[b4 + 6] = this.#t6 | swap16(~fold(this.ipSum + total + id) & 0xffff);
+      words32[b4 + 7] = this.#t7;
+      words32[b4 + 8] = this.#t8;
+      words32[b4 + 9] = this.#t9 | (swap16(udpLen) << 16);
+      (words ?? words16(out))[(abs >>> 1) + 20] = udpCheck === 0 ? 0xffff : swap16(udpCheck);
+      return ETH_IP4_UDP_HLEN + payloadLen;
+    }
     if ((abs & 1) === 0 && at + this.hdrLen <= out.byteLength) {
       // by words, the varying fields too (host-order words, so swapped): cheaper than
       // TypedArray.set for a few dozen bytes, and 4 bytes a store where the frame is aligned

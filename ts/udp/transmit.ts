@@ -10,7 +10,7 @@ import { Batch, batchMapping, shiftBatch } from "../batch.ts";
 import { MemifError } from "../errors.ts";
 import type { Port } from "../port.ts";
 import type { TxQueue } from "../tx.ts";
-import { fold, knownWords16, sum, words16 } from "./checksum.ts";
+import { fold, knownWords16, sum, words16, words32 } from "./checksum.ts";
 import { UdpError } from "./errors.ts";
 import { ETH_HLEN, FRAG6_HLEN, IPV4_HLEN, type Template, UDP_HLEN } from "./headers.ts";
 import type { InterfaceStats } from "./options.ts";
@@ -138,8 +138,7 @@ export class Transmitter {
     if (view !== this.#txView) {
       this.#txView = view;
       this.#txWords = words16(view);
-      const buf = view.buffer; // the region's, one view per connection: made once
-      this.#txWords32 = new Int32Array(buf, 0, buf.byteLength >>> 2);
+      this.#txWords32 = words32(view);
     }
     const at = d[k * 4 + 2]!;
     const payloadSum = this.#copySum(view, at + tpl.hdrLen, src, off, len);
