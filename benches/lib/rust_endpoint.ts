@@ -1,8 +1,9 @@
 /**
  * A zmemif-peer process (the crate's own Rust peer, target/release/zmemif-peer). It has no
  * control channel: it moves packets from connect on, prints a stats line every STATS_MS (marks
- * take the next one, timed by its arrival here), a source stops at its --seconds deadline, and a
- * sink ends when its peer disconnects; both then print their totals ("done").
+ * take the next one, timed by its arrival here), a source stops sending at its --seconds deadline
+ * and leaves once the sink took everything on its rings ("drained"), and a sink ends when its peer
+ * disconnects; both then print their totals ("done").
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";

@@ -1,5 +1,6 @@
 //! `zmemif-peer` as others use it: it ends a session as "disconnected" whatever it was doing when
-//! the peer left, `--action both --count` receives while its tx rings drain, and a server
+//! the peer left, `--action both --count` receives while its tx rings drain, a source stopping at
+//! its `--seconds` deadline leaves only once its peer took everything it sent, and a server
 //! outlives a refused client and, with `--forever`, serves one peer after another.
 
 #[path = "support/peer.rs"]
@@ -8,7 +9,7 @@ mod peer;
 use std::time::{Duration, Instant};
 
 use peer::{num, tmp_sock, Peer};
-use zmemif::{Perms, Port, PortConfig, Socket, SocketAddr, Status};
+use zmemif::{Code, Desc, Perms, Port, PortConfig, Role, Socket, SocketAddr, Status};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -84,6 +85,86 @@ fn both_with_count_receives_every_echo_while_its_tx_drains() {
     assert_eq!(both.wait_exit(T), 0);
     let done = echo.wait_event("done", T);
     assert!(done.contains("\"reason\":\"disconnected\""), "{done}");
+}
+
+/// A source with `--seconds` in `source_role` against a sink of ours that starts reading only
+/// after the source's deadline: the source's tx ring is full then (all `RING` slots), and what it
+/// counts as sent must still all arrive. Before the source waited for its ring to drain, it left
+/// at its deadline and its disconnect made our queue drop the full ring unread: a whole ring
+/// "lost" in pps.ts's rust-rust s2c, whenever the sink was a ring behind at that moment.
+fn a_source_at_its_deadline_leaves_only_once_the_sink_took_everything(source_role: &str) {
+    const RING: u32 = 64;
+    let path = tmp_sock(&format!("core-source-drains-{source_role}"));
+    let sink_role = if source_role == "server" {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let ring = RING.to_string();
+    let args = ["--seconds", "0.2", "--ring-size", ring.as_str()];
+    let start = || Peer::run(&path, source_role, "source", &args);
+    // A server source listens before our client connects; a client source after we listen.
+    let mut early = (sink_role == Role::Client).then(start);
+    if early.is_some() {
+        let deadline = Instant::now() + T;
+        while !std::path::Path::new(&path).exists() {
+            assert!(Instant::now() < deadline, "the source never listened");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let s = Socket::new(SocketAddr::parse(&path).unwrap(), Perms::default()).unwrap();
+    let p = Port::new(
+        &s,
+        PortConfig {
+            role: sink_role,
+            ring_size: RING,
+            ..PortConfig::default()
+        },
+    )
+    .unwrap();
+    let mut source = early.take().unwrap_or_else(start);
+    p.wait_connected(Some(T)).unwrap();
+    source.wait_event("connected", T);
+    let mut rx = p.rx_queue(0).unwrap();
+    // Well past the source's deadline (0.2 s of traffic): it stopped sending with a full ring.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut got = 0u64;
+    let mut d = [Desc::default(); 32];
+    let deadline = Instant::now() + T;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the source never left: received {got}"
+        );
+        match rx.rx_burst(&mut d) {
+            Ok(n) => got += n as u64,
+            Err(e) if e.code == Code::NotConnected => break,
+            Err(e) => panic!("rx_burst: {e:?}"),
+        }
+    }
+    let done = source.wait_event("done", T);
+    assert!(done.contains("\"reason\":\"deadline\""), "{done}");
+    assert!(
+        num(&done, "tx") >= RING as u64,
+        "the source filled its ring: {done}"
+    );
+    assert_eq!(
+        got,
+        num(&done, "tx"),
+        "everything the source sent arrived: {done}"
+    );
+    assert!(done.contains("\"drained\":true"), "{done}");
+    assert_eq!(source.wait_exit(T), 0);
+}
+
+#[test]
+fn a_server_source_at_its_deadline_leaves_only_once_the_sink_took_everything() {
+    a_source_at_its_deadline_leaves_only_once_the_sink_took_everything("server");
+}
+
+#[test]
+fn a_client_source_at_its_deadline_leaves_only_once_the_sink_took_everything() {
+    a_source_at_its_deadline_leaves_only_once_the_sink_took_everything("client");
 }
 
 #[test]

@@ -37,7 +37,9 @@ USAGE: zmemif-peer [OPTIONS]
   --burst N             packets per burst [default: 32]
   --count N             source/both: packets to send in all, then stop sending (0 = until
                         --seconds) [default: 0]; both goes on receiving meanwhile
-  --seconds S           stop after S seconds of traffic (0 = run until killed or --count) [default: 0]
+  --seconds S           stop after S seconds of traffic (0 = run until killed or --count)
+                        [default: 0]; a source stops sending then, and leaves once its peer took
+                        what it sent
   --check               sink/echo: verify the payload pattern written by `source` (byte k of packet
                         number s is (s*31+k) mod 256, s in the first 8 bytes)
   --interval-ms N       print stats every N ms (0 = only at the end) [default: 1000]
@@ -49,7 +51,10 @@ USAGE: zmemif-peer [OPTIONS]
 
 A session ends with a \"done\" line whose reason is \"deadline\" (--seconds), \"count\" (--count
 sent; with --action both and no --seconds: once the tx rings drained and nothing arrived for
-200 ms) or \"disconnected\" (the peer left: not an error, exit status 0).
+200 ms) or \"disconnected\" (the peer left: not an error, exit status 0). A source (and both, at
+\"count\") leaves only once its peer took everything on its tx rings, waiting up to 5 s for it:
+leaving earlier would end the connection with those packets unread, and its \"tx\" counts them
+as sent. Their \"done\" line says \"drained\": true, or false when the wait ran out.
 ";
 
 struct Opts {
@@ -216,6 +221,19 @@ fn verify(pkt: &[u8]) -> bool {
         .all(|(k, &b)| b == pattern(seq, k))
 }
 
+/// How long a source that stopped sending waits for its peer to take what is on a tx ring.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until the peer took everything on every tx ring (each ring wholly free again), up to
+/// DRAIN_WAIT for each; true if they all drained.
+fn drain(txs: &mut [TxQueue]) -> zmemif::Result<bool> {
+    let mut drained = true;
+    for q in txs.iter_mut() {
+        drained &= q.wait(u16::MAX, Some(DRAIN_WAIT))?;
+    }
+    Ok(drained)
+}
+
 #[derive(Default, Clone, Copy)]
 struct Totals {
     rx: u64,
@@ -346,6 +364,8 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
     let mut quiet = (start, 0u64);
     // both --count: the tx rings were seen drained once, with nothing received since.
     let mut drained_once = false;
+    // source, and both at "count": whether the peer took everything sent before we left.
+    let mut drained: Option<bool> = None;
     // The peer leaving at any point (NOT_CONNECTED from any call) ends the session as
     // "disconnected", not as an error.
     let pumped = (|| -> zmemif::Result<&'static str> {
@@ -394,9 +414,7 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
                     if o.count > 0 && seq >= o.count {
                         if !do_rx {
                             // Everything sent: let the peer take it all before stopping.
-                            for q in txs.iter_mut() {
-                                q.wait(u16::MAX, Some(Duration::from_secs(5)))?;
-                            }
+                            drained = Some(drain(&mut txs)?);
                             end_reason = "count";
                             break 'run;
                         }
@@ -481,6 +499,13 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
             let now = Instant::now();
             if let Some(d) = deadline {
                 if now >= d {
+                    if do_tx && !do_rx {
+                        // Stop sending, and leave only once the peer took what is on the rings:
+                        // our disconnect ends the connection, and a receiver reads nothing of a
+                        // connection that ended, so what it had not read yet would be lost
+                        // (counted as sent all the same).
+                        drained = Some(drain(&mut txs)?);
+                    }
                     break;
                 }
             } else if tx_done {
@@ -488,17 +513,18 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
                     quiet = (now, t.rx);
                     drained_once = false;
                 } else if now.duration_since(quiet.0) >= Duration::from_millis(200) {
-                    let mut drained = true;
+                    let mut empty = true;
                     for q in txs.iter_mut() {
-                        drained &= q.wait(u16::MAX, Some(Duration::ZERO))?;
+                        empty &= q.wait(u16::MAX, Some(Duration::ZERO))?;
                     }
                     // The peer gives our last buffers back after it sent their echoes, perhaps
                     // since the rx sweep above: sweep the rx rings once more before ending.
-                    if drained && drained_once {
+                    if empty && drained_once {
                         end_reason = "count";
+                        drained = Some(true);
                         break 'run;
                     }
-                    drained_once = drained;
+                    drained_once = empty;
                 }
             }
             if o.interval_ms > 0
@@ -523,6 +549,7 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
         Err(e) if e.code == Code::NotConnected => "disconnected",
         Err(e) => return Err(e),
     };
+    let drained = drained.map_or(String::new(), |d| format!(",\"drained\":{d}"));
     let secs = start.elapsed().as_secs_f64();
     let mut bad_descs = 0;
     for q in &rxs {
@@ -532,7 +559,7 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
         bad_descs += q.stats().bad_descs;
     }
     emit(format!(
-        "{{\"event\":\"done\",\"reason\":\"{end_reason}\",\"seconds\":{secs:.3},\"rx\":{},\"rx_bytes\":{},\"tx\":{},\"tx_bytes\":{},\"rx_mpps\":{:.4},\"tx_mpps\":{:.4},\"bad_payload\":{},\"bad_descs\":{bad_descs},\"tx_full\":{},\"per_rx\":{:?}}}",
+        "{{\"event\":\"done\",\"reason\":\"{end_reason}\",\"seconds\":{secs:.3},\"rx\":{},\"rx_bytes\":{},\"tx\":{},\"tx_bytes\":{},\"rx_mpps\":{:.4},\"tx_mpps\":{:.4},\"bad_payload\":{},\"bad_descs\":{bad_descs},\"tx_full\":{},\"per_rx\":{:?}{drained}}}",
         t.rx,
         t.rx_bytes,
         t.tx,
