@@ -10,6 +10,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { commandLine } from "./lib/args.ts";
 import { HELP, OPTIONS, optionsOf, type Options } from "./lib/cli.ts";
+import { ringSlots } from "./lib/geometry.ts";
 import { plotSvg } from "./lib/plot.ts";
 import { starvedEnd } from "./lib/measure.ts";
 import {
@@ -88,7 +89,8 @@ function header(o: Options): string {
  * itself: on a shared machine that run measured the other load, not memif.
  */
 async function runCase(c: Case, size: number, round: number, o: Options, progress: Progress): Promise<RoundResult> {
-  const opts = { size, burst: o.burst, queues: o.queues, timing: { warmup: o.warmup, seconds: o.seconds } };
+  const timing = { warmup: o.warmup, seconds: o.seconds };
+  const opts = { size, ringSize: ringSlots(size), burst: o.burst, queues: o.queues, timing };
   let failures = 0;
   let reruns = 0;
   for (;;) {

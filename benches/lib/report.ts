@@ -5,6 +5,7 @@
  */
 import type { HeapReport } from "../peer/heap.ts";
 import { caseKey, type Case, type ScenarioName } from "../scenarios/case.ts";
+import { RING_SLOTS, ringSlots } from "./geometry.ts";
 import { BUSY_SHARE, starvedEnd, type Sample } from "./measure.ts";
 import { spread, sum, type Spread } from "./stats.ts";
 
@@ -277,6 +278,16 @@ export function targets(rows: Row[]): Target[] {
   return out;
 }
 
+/** Whether the case moves packets over memif (its ends use lib/geometry.ts). */
+function overMemif(c: Case): boolean {
+  return c.scenario !== "udp" && c.scenario !== "dgram";
+}
+
+/** The `ring_size` field of a memif case's JSON lines. */
+function ringField(c: Case, size: number): Record<string, number> {
+  return overMemif(c) ? { ring_size: ringSlots(size) } : {};
+}
+
 // ---- JSON ----
 
 function flat(prefix: string, s: Spread | null | undefined, digits = 4): Record<string, number> {
@@ -297,6 +308,7 @@ export function jsonRow(row: Row, info: RunInfo): Record<string, unknown> {
     ...(c.mode !== undefined ? { mode: c.mode } : {}),
     ...(c.peer !== undefined ? { peer: c.peer } : {}),
     size: row.size,
+    ...ringField(c, row.size),
     burst: info.burst,
     queues: c.scenario === "echo" ? 1 : info.queues,
     rounds: row.used.length,
@@ -353,6 +365,7 @@ export function jsonRound(r: RoundResult): Record<string, unknown> {
     ...(c.mode !== undefined ? { mode: c.mode } : {}),
     ...(c.peer !== undefined ? { peer: c.peer } : {}),
     size: r.size,
+    ...ringField(c, r.size),
     round: r.round,
   };
   if (s === undefined) return { ...base, error: r.error?.split("\n")[0] ?? "" };
@@ -546,6 +559,17 @@ export function textReport(rows: Row[], tgts: Target[], info: RunInfo): string {
     parts.push(
       "targets (issue 4, 64 bytes, one run, ratio = median of rounds [min–max])\n" +
         table(["", "target", "want", "measured", "case"], body, new Set()),
+    );
+  }
+  const bigRings = [
+    ...new Set(rows.filter((r) => overMemif(r.c) && ringSlots(r.size) !== RING_SLOTS).map((r) => r.size)),
+  ];
+  if (bigRings.length > 0) {
+    parts.push(
+      `note: at ${bigRings.join(", ")} B every memif ring has ${bigRings.map(ringSlots).join(", ")} slots, not ` +
+        `${RING_SLOTS} (all scenarios alike): DPDK 22.11's net_memif sends a packet of k buffers when only ` +
+        `k - 1 are free and then writes past the ring, which with ${RING_SLOTS} slots happens each time the ` +
+        "ring fills if k is 5 or 25 (see --help)",
     );
   }
   const starved = sum(rows.map((r) => r.ok.length - r.clean.length));

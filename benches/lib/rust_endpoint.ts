@@ -34,6 +34,8 @@ export interface RustPeerArgs {
   size: number;
   burst: number;
   queues: number;
+  /** memif ring slots (lib/geometry.ts); default the peer's 1024 */
+  ringSize?: number;
   /** source: stop sending after this many seconds of traffic */
   seconds?: number;
   /** the checkout whose zmemif-peer runs (pps.ts --base); default this one's */
@@ -73,6 +75,7 @@ export class RustEndpoint implements Endpoint {
       String(STATS_MS),
     ];
     if (a.seconds !== undefined) argv.push("--seconds", String(a.seconds));
+    if (a.ringSize !== undefined) argv.push("--ring-size", String(a.ringSize));
     this.#child = new Proc(argv, { name: `${this.label} (${a.action})`, cpu: a.cpu, stdin: "pipe" });
   }
 

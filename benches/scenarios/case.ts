@@ -43,6 +43,8 @@ export const BOTH_BUSY = { tx: true, rx: true } as const;
 
 export interface CaseOptions {
   size: number;
+  /** slots per memif ring at this size, for every memif end (lib/geometry.ts ringSlots) */
+  ringSize: number;
   burst: number;
   queues: number;
   timing: Timing;

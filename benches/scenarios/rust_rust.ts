@@ -23,7 +23,14 @@ export function rustRust(base?: string): Case[] {
       rx: `rust ${rxRole}`,
       run: (o: CaseOptions) =>
         withSocket((socket) => {
-          const common = { socket, size: o.size, burst: o.burst, queues: o.queues, checkout: base };
+          const common = {
+            socket,
+            size: o.size,
+            ringSize: o.ringSize,
+            burst: o.burst,
+            queues: o.queues,
+            checkout: base,
+          };
           const seconds = o.timing.warmup + o.timing.seconds + MARGIN_S;
           const tx = () => new RustEndpoint({ ...common, action: "source", role: txRole, cpu: TX_CPU, seconds });
           const rx = () => new RustEndpoint({ ...common, action: "sink", role: rxRole, cpu: RX_CPU });

@@ -19,6 +19,12 @@
 //!   clients before servers.
 //! * After a memif session, testpmd sometimes segfaults (exit 139) on SIGTERM (2 of 15 runs
 //!   here): don't assert on the exit status of a peer that was connected.
+//! * Copy-mode transmit of chains (frames larger than one buffer) miscounts the free slots: a packet of k
+//!   buffers goes out when only k - 1 are free, and the uint16 count wraps, so testpmd writes past
+//!   the buffers it was given from then on. With whole packets returned by the receiver, it
+//!   happens when the ring size mod k is k - 1: 1024 slots with 9000-byte frames (k = 5) hit it
+//!   as soon as the ring fills. A zmemif receiver disconnects it; testpmd then dies of SIGSEGV.
+//!   The benches use 2048 slots there (benches/lib/geometry.ts).
 //! * Without `--stats-period` (or `-i`), testpmd waits at "Press enter to exit" and exits at once
 //!   when stdin is not a terminal. `--stats-period 1` prints a block per port about every second
 //!   (every ~2 s on some VMs, where testpmd's timer calibration rounds the 1 s sleep down).
@@ -781,7 +787,8 @@ impl Testpmd {
         };
         let from = lock(&self.shared).lines.len();
         if let Err(e) = writeln!(stdin, "{cmd}").and_then(|()| stdin.flush()) {
-            return Err(self.fail(&format!("cannot send {cmd:?}: {e}")));
+            let why = self.exit_note();
+            return Err(self.fail(&format!("cannot send {cmd:?}: {e}{why}")));
         }
         let stats = cmd.starts_with("show port stats");
         let stop = cmd == "stop";
@@ -810,6 +817,19 @@ impl Testpmd {
             lines: s.lines[from..end].to_vec(),
             at: s.times.get(from).copied().unwrap_or_else(Instant::now),
         })
+    }
+
+    /// ` (testpmd exited: STATUS)` once the process has exited (waiting up to 1 s: a closed
+    /// stdin is seen before the exit), else empty: why a command could not be sent.
+    fn exit_note(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.is_running() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        match self.status {
+            Some(st) => format!(" (testpmd exited: {st})"),
+            None => String::new(),
+        }
     }
 
     /// A handle another thread can follow the log with ([`Watcher::next`]).
