@@ -13,6 +13,7 @@ import {
   jsonTarget,
   targets,
   textReport,
+  verdictOf,
   type RoundResult,
   type RunInfo,
 } from "../benches/lib/report.ts";
@@ -141,6 +142,42 @@ describe("targets", () => {
     expect(miss.pass).toBe(false);
     expect(miss.missing).toBeUndefined();
     expect(textReport(rows2, targets(rows2), INFO)).toMatch(/^MISSED\s+bun-bun vs dpdk-dpdk/m);
+  });
+
+  test("rounds on both sides of the bar are SPLIT, not PASS or MISSED: the run does not decide", () => {
+    const bunDpdkRx: Case = { ...kase("bun-dpdk", "s2c"), tx: "bun server", rx: "testpmd client (rxonly)" };
+    const dpdkS2c = kase("dpdk-dpdk", "s2c");
+    // Bun tx to testpmd: 1.10× and 0.85× of testpmd↔testpmd, median 0.975× < 1×
+    const rows = aggregate([...rounds(bunDpdkRx, 11, 8.5), ...rounds(dpdkS2c, 10, 10)], INFO);
+    const t = targets(rows).find((x) => x.name === "Bun tx to testpmd vs testpmd↔testpmd")!;
+    expect(t.value!.median).toBeCloseTo(0.975);
+    expect([t.value!.min, t.value!.max]).toEqual([0.85, 1.1]);
+    expect(t.verdict).toBe("split");
+    expect(t.pass).toBe(false);
+    const line = textReport(rows, targets(rows), INFO)
+      .split("\n")
+      .find((l) => l.includes("Bun tx to testpmd"));
+    expect(line).toMatch(/^SPLIT\s/);
+    expect(line).toContain("0.98× [0.85–1.10]"); // the data stays in view
+    expect(jsonTarget(t)).toMatchObject({
+      verdict: "split",
+      pass: false,
+      value: 0.975,
+      value_min: 0.85,
+      value_max: 1.1,
+    });
+    // every round below: MISSED; every round at or above: PASS
+    const low = aggregate([...rounds(bunDpdkRx, 9, 9.5), ...rounds(dpdkS2c, 10, 10)], INFO);
+    expect(targets(low).find((x) => x.name === t.name)!.verdict).toBe("missed");
+    const high = aggregate([...rounds(bunDpdkRx, 10, 12), ...rounds(dpdkS2c, 10, 10)], INFO);
+    expect(targets(high).find((x) => x.name === t.name)!.verdict).toBe("pass");
+  });
+
+  test("verdicts for an upper bar (latency): below in every round passes, split otherwise", () => {
+    expect(verdictOf({ median: 15, min: 12, max: 19 }, 20, "below")).toBe("pass");
+    expect(verdictOf({ median: 19, min: 12, max: 25 }, 20, "below")).toBe("split");
+    expect(verdictOf({ median: 30, min: 20, max: 40 }, 20, "below")).toBe("missed");
+    expect(verdictOf(null, 20, "below")).toBe("missed");
   });
 
   test("an echo case with no latency misses its p99 target", () => {

@@ -59,7 +59,10 @@ round between cases of the same round. CPU is user+system time over the window, 
 there) is run again, twice at most; if it stays starved it is kept in the JSON but left out of
 the medians whenever the case has clean rounds. A CPU time that cannot be read counts as starved.
 Ratios pair only rounds that both cases measured cleanly; without one the ratio is shown missing
-with the reason, and a target whose ratio is missing is MISSED.
+with the reason, and a target whose ratio is missing is MISSED. A target (64 bytes) is a report,
+not a check (the exit status does not depend on it): PASS when every round meets it, MISSED when
+none does, SPLIT when rounds fall on both sides (this run does not decide it; the median and
+[min-max] are printed beside it).
 
 Needs target/release/libzmemif.so (with the N-API binding for node-*) and zmemif-peer
 (cargo build --release -p zmemif --features node), node (Node.js >= 20) for node-* and dgram, and
