@@ -167,10 +167,10 @@ function guardThread(s: Symbols, path: string): void {
       why = `zmemif_thread_guard_napi: ${String(s.zmemif_strerror(rc))}`;
     }
   } catch (e) {
-    why = `cannot load ${path} as an N-API module: ${(e as Error).message}`;
+    why = `cannot load ${path} as an N-API module (${(e as Error).message}): build it with \`cargo build --release -p zmemif --features node\``;
   }
   process.stderr.write(
-    `zmemif: warning: ${why}. A Worker that ends without closing its ports and queues can then crash the process: close them before it ends.\n`,
+    `zmemif: warning: this Worker is not guarded: ${why}. A Worker that ends without closing its ports and queues can then crash the process: close them before it ends.\n`,
   );
 }
 
