@@ -42,13 +42,13 @@ const peer = new Proc([process.execPath, new URL("./command_peer.ts", import.met
 });
 await peer.waitFor(/^ready$/);
 
-/** Sends `command` to the peer and waits for its answer line. */
+/** Sends `command` to the peer and waits (10 s at most) for its answer line, or its error. */
 async function tell(command: string, answer: string): Promise<void> {
+  const from = peer.lines.length;
   peer.write(`${command}\n`);
-  await peer.waitFor(new RegExp(`^(${answer}|error .*)$`));
-  const last = peer.lines.findLast((l) => l === answer || l.startsWith("error "));
-  if (last !== answer) throw new Error(`command_peer: ${command}: ${last}`);
-  peer.lines.length = 0;
+  const said = (line: string) => (line === answer || line.startsWith("error ") ? line : undefined);
+  const { value } = await peer.waitLine(from, said, 10_000, `'${answer}'`);
+  if (value !== answer) throw new Error(`command_peer: ${command}: ${value}`);
 }
 
 /** Resolves with the Worker's first message (its {armed} or {error}), within 10 s. */
