@@ -10,7 +10,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { commandLine } from "./lib/args.ts";
 import { HELP, OPTIONS, optionsOf, type Options } from "./lib/cli.ts";
-import { ringSlots } from "./lib/geometry.ts";
+import { bufferSize } from "./lib/geometry.ts";
 import { plotSvg } from "./lib/plot.ts";
 import { starvedEnd } from "./lib/measure.ts";
 import {
@@ -90,7 +90,7 @@ function header(o: Options): string {
  */
 async function runCase(c: Case, size: number, round: number, o: Options, progress: Progress): Promise<RoundResult> {
   const timing = { warmup: o.warmup, seconds: o.seconds };
-  const opts = { size, ringSize: ringSlots(size), burst: o.burst, queues: o.queues, timing };
+  const opts = { size, bufferSize: bufferSize(size), burst: o.burst, queues: o.queues, timing };
   let failures = 0;
   let reruns = 0;
   for (;;) {

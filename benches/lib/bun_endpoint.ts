@@ -14,8 +14,8 @@ export interface BunPeerArgs {
   size: number;
   burst: number;
   queues?: number;
-  /** memif ring slots (lib/geometry.ts); default the peer's 1024 */
-  ringSize?: number;
+  /** bytes per memif buffer (lib/geometry.ts); default the peer's 2048 */
+  bufferSize?: number;
   rxMode?: "polling" | "interrupt";
   /** udp-tx: the receiver's port */
   port?: number;
@@ -44,7 +44,7 @@ export class BunEndpoint implements Endpoint {
     if (a.socket !== undefined) argv.push("--socket", a.socket);
     if (a.role !== undefined) argv.push("--role", a.role);
     if (a.queues !== undefined) argv.push("--queues", String(a.queues));
-    if (a.ringSize !== undefined) argv.push("--ring-size", String(a.ringSize));
+    if (a.bufferSize !== undefined) argv.push("--buffer-size", String(a.bufferSize));
     if (a.rxMode !== undefined) argv.push("--rx-mode", a.rxMode);
     if (a.port !== undefined) argv.push("--port", String(a.port));
     this.#child = new Proc(argv, { name: `${this.label} (${a.action})`, cpu: a.cpu, stdin: "pipe" });

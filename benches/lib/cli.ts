@@ -25,13 +25,13 @@ Scenarios (default: all):
 Options:
   --scenario NAME   a scenario, repeatable or comma-separated
   --size BYTES      packet size(s), repeatable or comma-separated [64,512,1500,9000]; sizes above
-                    the 2048-byte buffer are sent as chains. Rings have 1024 slots, but 2048 at
-                    sizes of 5 or 25 buffers (8193-10240 and 49153-51200 B, so 9000), in every
-                    scenario alike: DPDK 22.11's net_memif sends a packet of k buffers when only
-                    k-1 are free and then writes past the ring, and with 1024 slots that happens
-                    each time the ring fills if k is 5 or 25 (1024 mod k = k-1); a zmemif
-                    receiver then disconnects it and testpmd, still sending, dies of SIGSEGV
-                    (benches/lib/geometry.ts)
+                    the 2048-byte buffer are sent as chains. Where a packet would take a number
+                    of 2048-byte buffers that is not a power of two, the buffers are larger, so
+                    that it takes the power of two below (9000 B: 4 of 2304), in every scenario
+                    alike: DPDK 22.11's net_memif transmits a chain that does not fit its free
+                    slots one slot too far (it cuts a queued packet in two, or overruns the ring:
+                    a zmemif receiver then disconnects it and testpmd dies of SIGSEGV), which
+                    rings of 1024 slots and such chains never make it try (benches/lib/geometry.ts)
   --burst N         packets per burst (memif) or per sendMany (udp) [32]
   --queues Q        queue pairs per connection, all served by the one core of each side [1]
   --seconds S       measuring window per round [3]

@@ -5,7 +5,7 @@
  */
 import type { HeapReport } from "../peer/heap.ts";
 import { caseKey, type Case, type ScenarioName } from "../scenarios/case.ts";
-import { RING_SLOTS, ringSlots } from "./geometry.ts";
+import { BUFFER_SIZE, bufferSize, chainLength } from "./geometry.ts";
 import { BUSY_SHARE, starvedEnd, type Sample } from "./measure.ts";
 import { spread, sum, type Spread } from "./stats.ts";
 
@@ -309,9 +309,9 @@ function overMemif(c: Case): boolean {
   return c.scenario !== "udp" && c.scenario !== "dgram";
 }
 
-/** The `ring_size` field of a memif case's JSON lines. */
-function ringField(c: Case, size: number): Record<string, number> {
-  return overMemif(c) ? { ring_size: ringSlots(size) } : {};
+/** The `buffer_size` field of a memif case's JSON lines. */
+function bufferField(c: Case, size: number): Record<string, number> {
+  return overMemif(c) ? { buffer_size: bufferSize(size) } : {};
 }
 
 // ---- JSON ----
@@ -334,7 +334,7 @@ export function jsonRow(row: Row, info: RunInfo): Record<string, unknown> {
     ...(c.mode !== undefined ? { mode: c.mode } : {}),
     ...(c.peer !== undefined ? { peer: c.peer } : {}),
     size: row.size,
-    ...ringField(c, row.size),
+    ...bufferField(c, row.size),
     burst: info.burst,
     queues: c.scenario === "echo" ? 1 : info.queues,
     rounds: row.used.length,
@@ -391,7 +391,7 @@ export function jsonRound(r: RoundResult): Record<string, unknown> {
     ...(c.mode !== undefined ? { mode: c.mode } : {}),
     ...(c.peer !== undefined ? { peer: c.peer } : {}),
     size: r.size,
-    ...ringField(c, r.size),
+    ...bufferField(c, r.size),
     round: r.round,
   };
   if (s === undefined) return { ...base, error: r.error?.split("\n")[0] ?? "" };
@@ -590,15 +590,14 @@ export function textReport(rows: Row[], tgts: Target[], info: RunInfo): string {
         table(["", "target", "want", "measured", "case"], body, new Set()),
     );
   }
-  const bigRings = [
-    ...new Set(rows.filter((r) => overMemif(r.c) && ringSlots(r.size) !== RING_SLOTS).map((r) => r.size)),
+  const resized = [
+    ...new Set(rows.filter((r) => overMemif(r.c) && bufferSize(r.size) !== BUFFER_SIZE).map((r) => r.size)),
   ];
-  if (bigRings.length > 0) {
+  if (resized.length > 0) {
+    const what = resized.map((n) => `${n} B as ${chainLength(n, bufferSize(n))} of ${bufferSize(n)}`).join(", ");
     parts.push(
-      `note: at ${bigRings.join(", ")} B every memif ring has ${bigRings.map(ringSlots).join(", ")} slots, not ` +
-        `${RING_SLOTS} (all scenarios alike): DPDK 22.11's net_memif sends a packet of k buffers when only ` +
-        `k - 1 are free and then writes past the ring, which with ${RING_SLOTS} slots happens each time the ` +
-        "ring fills if k is 5 or 25 (see --help)",
+      `note: memif buffers of ${BUFFER_SIZE} B, but ${what} (all scenarios alike): DPDK 22.11's net_memif ` +
+        "transmits chains correctly only when a packet takes a power of two of buffers (see --help)",
     );
   }
   const starved = sum(rows.map((r) => r.ok.length - r.clean.length));

@@ -34,8 +34,8 @@ export interface RustPeerArgs {
   size: number;
   burst: number;
   queues: number;
-  /** memif ring slots (lib/geometry.ts); default the peer's 1024 */
-  ringSize?: number;
+  /** bytes per memif buffer (lib/geometry.ts); default the peer's 2048 */
+  bufferSize?: number;
   /** source: stop sending after this many seconds of traffic */
   seconds?: number;
   /** the checkout whose zmemif-peer runs (pps.ts --base); default this one's */
@@ -75,7 +75,7 @@ export class RustEndpoint implements Endpoint {
       String(STATS_MS),
     ];
     if (a.seconds !== undefined) argv.push("--seconds", String(a.seconds));
-    if (a.ringSize !== undefined) argv.push("--ring-size", String(a.ringSize));
+    if (a.bufferSize !== undefined) argv.push("--buffer-size", String(a.bufferSize));
     this.#child = new Proc(argv, { name: `${this.label} (${a.action})`, cpu: a.cpu, stdin: "pipe" });
   }
 

@@ -25,8 +25,8 @@ export interface TestpmdArgs {
   size: number;
   burst: number;
   queues: number;
-  /** memif ring slots, a power of two (lib/geometry.ts); default net_memif's 1024 */
-  ringSize?: number;
+  /** bytes per memif buffer, `bsize=` (lib/geometry.ts); default net_memif's 2048 */
+  bufferSize?: number;
 }
 
 export class TestpmdEndpoint implements Endpoint {
@@ -52,7 +52,7 @@ export class TestpmdEndpoint implements Endpoint {
       ...(a.size > DEFAULT_DATA_ROOM ? { mbufSize: Math.ceil((a.size + 128) / 64) * 64 } : {}),
       burst: a.burst,
       queues: a.queues,
-      ...(a.ringSize !== undefined ? { rsize: Math.log2(a.ringSize) } : {}),
+      ...(a.bufferSize !== undefined ? { bsize: a.bufferSize } : {}),
       startTimeoutMs: TIMEOUT_MS,
       name: `pps-${a.role}-${a.mode}`,
     });

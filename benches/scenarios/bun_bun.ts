@@ -21,7 +21,7 @@ export function bunBun(base?: string): Case[] {
       rx: `bun ${rxRole}`,
       run: (o: CaseOptions) =>
         withSocket((socket) => {
-          const common = { socket, size: o.size, ringSize: o.ringSize, burst: o.burst, queues: o.queues, script };
+          const common = { socket, size: o.size, bufferSize: o.bufferSize, burst: o.burst, queues: o.queues, script };
           const tx = () => new BunEndpoint({ ...common, action: "tx", role: txRole, cpu: TX_CPU });
           const rx = () => new BunEndpoint({ ...common, action: "rx", role: rxRole, cpu: RX_CPU });
           return direction === "c2s"

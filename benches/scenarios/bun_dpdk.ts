@@ -25,7 +25,7 @@ export function bunDpdk(): Case[] {
         rx: bunSends ? `testpmd ${tpRole} (rxonly)` : `bun ${bunRole}`,
         run: (o: CaseOptions) =>
           withSocket((socket) => {
-            const common = { socket, size: o.size, ringSize: o.ringSize, burst: o.burst, queues: o.queues };
+            const common = { socket, size: o.size, bufferSize: o.bufferSize, burst: o.burst, queues: o.queues };
             const [bunCpu, tpCpu] = bunSends ? [TX_CPU, RX_CPU] : [RX_CPU, TX_CPU];
             const bun = (): Endpoint =>
               new BunEndpoint({ ...common, action: bunSends ? "tx" : "rx", role: bunRole, cpu: bunCpu });

@@ -43,8 +43,8 @@ export const BOTH_BUSY = { tx: true, rx: true } as const;
 
 export interface CaseOptions {
   size: number;
-  /** slots per memif ring at this size, for every memif end (lib/geometry.ts ringSlots) */
-  ringSize: number;
+  /** bytes per memif buffer at this size, for every memif end (lib/geometry.ts bufferSize) */
+  bufferSize: number;
   burst: number;
   queues: number;
   timing: Timing;

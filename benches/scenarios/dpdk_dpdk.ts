@@ -16,7 +16,7 @@ export function dpdkDpdk(): Case[] {
       rx: `testpmd ${rxRole} (rxonly)`,
       run: (o: CaseOptions) =>
         withSocket((socket) => {
-          const common = { socket, size: o.size, ringSize: o.ringSize, burst: o.burst, queues: o.queues };
+          const common = { socket, size: o.size, bufferSize: o.bufferSize, burst: o.burst, queues: o.queues };
           const tx = () => new TestpmdEndpoint({ ...common, role: txRole, mode: "txonly", cpu: TX_CPU });
           const rx = () => new TestpmdEndpoint({ ...common, role: rxRole, mode: "rxonly", cpu: RX_CPU });
           return direction === "c2s"

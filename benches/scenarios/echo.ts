@@ -26,7 +26,7 @@ export function echoCases(): Case[] {
         peer: peer === "bun" ? "bun" : `testpmd-${peer}`,
         run: (o: CaseOptions) =>
           withSocket((socket) => {
-            const common = { socket, size: o.size, ringSize: o.ringSize, burst: o.burst, queues: 1 };
+            const common = { socket, size: o.size, bufferSize: o.bufferSize, burst: o.burst, queues: 1 };
             const echoer = (): Endpoint =>
               peer === "bun"
                 ? new BunEndpoint({ ...common, action: "echo", role: "server", cpu: RX_CPU, rxMode: mode })

@@ -26,7 +26,7 @@ function memifCase(scenario: "node-bun" | "node-node", txRt: Runtime, rxRt: Runt
     run: async (o: CaseOptions) => {
       const script = await nodePeer();
       return withSocket((socket) => {
-        const common = { socket, size: o.size, ringSize: o.ringSize, burst: o.burst, queues: o.queues, script };
+        const common = { socket, size: o.size, bufferSize: o.bufferSize, burst: o.burst, queues: o.queues, script };
         const tx = () => new BunEndpoint({ ...common, runtime: txRt, action: "tx", role: "client", cpu: TX_CPU });
         const rx = () => new BunEndpoint({ ...common, runtime: rxRt, action: "rx", role: "server", cpu: RX_CPU });
         return withPair(rx, tx, (s, c) => throughput(c, s, o.timing));

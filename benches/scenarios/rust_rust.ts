@@ -26,7 +26,7 @@ export function rustRust(base?: string): Case[] {
           const common = {
             socket,
             size: o.size,
-            ringSize: o.ringSize,
+            bufferSize: o.bufferSize,
             burst: o.burst,
             queues: o.queues,
             checkout: base,

@@ -19,12 +19,13 @@
 //!   clients before servers.
 //! * After a memif session, testpmd sometimes segfaults (exit 139) on SIGTERM (2 of 15 runs
 //!   here): don't assert on the exit status of a peer that was connected.
-//! * Copy-mode transmit of chains (frames larger than one buffer) miscounts the free slots: a packet of k
-//!   buffers goes out when only k - 1 are free, and the uint16 count wraps, so testpmd writes past
-//!   the buffers it was given from then on. With whole packets returned by the receiver, it
-//!   happens when the ring size mod k is k - 1: 1024 slots with 9000-byte frames (k = 5) hit it
-//!   as soon as the ring fills. A zmemif receiver disconnects it; testpmd then dies of SIGSEGV.
-//!   The benches use 2048 slots there (benches/lib/geometry.ts).
+//! * Copy-mode transmit of chains (frames larger than one buffer) counts a packet's first buffer
+//!   only after writing it, so it takes one slot more than it has free. With a packet of k
+//!   buffers and k - 1 free, the packet goes out past the receiver's buffers and the uint16 free
+//!   count wraps (a zmemif receiver disconnects it; testpmd then dies of SIGSEGV); with fewer,
+//!   the packet waits, but the slot after the free ones, the receiver's, is already overwritten
+//!   (a queued packet arrives cut in two). The receiver returns whole packets, so a burst starts
+//!   with ring size mod k free: the benches keep k a power of two (benches/lib/geometry.ts).
 //! * Without `--stats-period` (or `-i`), testpmd waits at "Press enter to exit" and exits at once
 //!   when stdin is not a terminal. `--stats-period 1` prints a block per port about every second
 //!   (every ~2 s on some VMs, where testpmd's timer calibration rounds the 1 s sleep down).
