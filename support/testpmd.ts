@@ -59,7 +59,7 @@ export interface TestpmdOptions {
   readonly extraVdevArgs?: readonly string[];
   readonly extraEalArgs?: readonly string[];
   readonly extraAppArgs?: readonly string[];
-  /** How long `start` waits for forwarding, default 10 000 ms. */
+  /** How long `start` waits for forwarding, default 20 000 ms (testpmd on a loaded machine). */
   readonly startTimeoutMs?: number;
   /** Short name for file names and messages, default the role. */
   readonly name?: string;
@@ -248,7 +248,7 @@ export class Testpmd {
     });
     const t = new Testpmd(opts, socket, proc);
     try {
-      const ready = await proc.waitEvent("ready", 0, (opts.startTimeoutMs ?? 10_000) + STOP_TIMEOUT_MS, "start");
+      const ready = await proc.waitEvent("ready", 0, (opts.startTimeoutMs ?? 20_000) + STOP_TIMEOUT_MS, "start");
       t.#pid = Number(ready.j.pid);
       t.logPath = String(ready.j.log);
       return t;

@@ -46,7 +46,7 @@ type Run = Awaited<ReturnType<typeof zmemif>>;
 async function echoFor(where: string, queue: number, n: number, ping: Promise<Run>) {
   using s = new MemifSocket(where);
   using port = s.port({ role: "client", reconnectMs: 50, c2sQueues: queue + 1, s2cQueues: queue + 1 });
-  await port.connect({ timeoutMs: 5000 });
+  await port.connect({ timeoutMs: 20_000 });
   expect(port.info()).toMatchObject({ c2sQueues: queue + 1, s2cQueues: queue + 1 });
   using rx0 = queue === 0 ? null : port.rxQueue(0);
   using rx = port.rxQueue(queue);
@@ -172,7 +172,7 @@ describe("zmemif ping with zmemif peers", () => {
       `zmemif ping: --queue 1 is out of range: the memif server on ${where} offers 1 client-to-server and ` +
         "1 server-to-client queue(s), so --queue takes 0 only. Give one of those, or give the peer more queues",
     );
-  }, 30_000);
+  }, 60_000);
 
   test("ping as server, a zmemif client that echoes; and a peer that never answers (exit 7)", async () => {
     const where = socketPath();
@@ -193,7 +193,7 @@ describe("zmemif ping with zmemif peers", () => {
     expect(r.stdout.match(/^seq=\d: no reply within 200 ms$/gm)?.length).toBe(3);
     expect(summary(r.stdout)).toMatchObject({ sent: 3, received: 0 });
     expect(r.stdout).toContain("100.0% loss");
-  }, 30_000);
+  }, 60_000);
 
   test("ping --role server --queue 1: a zmemif client echoes on its second queue only; one with a single queue is refused (2)", async () => {
     const where = socketPath();
@@ -212,14 +212,14 @@ describe("zmemif ping with zmemif peers", () => {
     await Bun.sleep(300);
     using s = new MemifSocket(one);
     using port = s.port({ role: "client", reconnectMs: 50 });
-    await port.connect({ timeoutMs: 5000 });
+    await port.connect({ timeoutMs: 20_000 });
     const r = await refused;
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(r.stderr).toContain(
       `zmemif ping: --queue 1 is out of range: the client on ${one} connected with 1 client-to-server and ` +
         "1 server-to-client queue(s), so --queue takes 0 only.",
     );
-  }, 30_000);
+  }, 60_000);
 
   test("bad flags (2); no server (3, with why)", async () => {
     for (const args of [

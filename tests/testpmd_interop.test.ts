@@ -106,25 +106,25 @@ async function bunServerTestpmdClient(socket: Socket): Promise<void> {
 test(
   "Bun client <-> testpmd server (io), filesystem socket",
   () => bunClientTestpmdServer(uniqueSocketPath("bc-fs")),
-  40_000,
+  60_000,
 );
 test(
   "Bun client <-> testpmd server (io), abstract socket",
   () => bunClientTestpmdServer(uniqueAbstract("bc-abs")),
-  40_000,
+  60_000,
 );
 test(
   "Bun server <-> testpmd client (io), filesystem socket",
   () => bunServerTestpmdClient(uniqueSocketPath("bs-fs")),
-  40_000,
+  60_000,
 );
 test(
   "Bun server <-> testpmd client (io), abstract socket",
   () => bunServerTestpmdClient(uniqueAbstract("bs-abs")),
-  40_000,
+  60_000,
 );
 test(
   "chained packets (up to 9000 bytes) through testpmd and back",
   () => bunClientTestpmdServer(uniqueAbstract("bc-jumbo"), [2049, 4000, 9000]),
-  40_000,
+  60_000,
 );

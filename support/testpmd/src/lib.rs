@@ -226,7 +226,7 @@ impl TestpmdOpts {
             extra_vdev_args: Vec::new(),
             extra_eal_args: Vec::new(),
             extra_app_args: Vec::new(),
-            start_timeout: Duration::from_secs(10),
+            start_timeout: Duration::from_secs(20),
             name: role.as_str().to_string(),
             interactive: false,
             mbuf_size: None,

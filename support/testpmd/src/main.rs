@@ -39,7 +39,7 @@ options:
   --mbuf-size N                  --mbuf-size, for frames over 2048 bytes
   --vdev-arg K=V                 appended to the --vdev string (repeatable)
   --eal-arg ARG  --app-arg ARG   more EAL / testpmd arguments (repeatable)
-  --start-timeout-ms N           how long to wait for the start (10000)
+  --start-timeout-ms N           how long to wait for the start (20000)
   --name NAME                    short name for file names and messages (the role)
   --interactive                  testpmd -i: forwarding starts with `cmd start`
   --parse-stats [--ports N]      parse printed --stats-period output from stdin; a stats line each
