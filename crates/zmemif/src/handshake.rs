@@ -457,18 +457,18 @@ mod tests {
     fn close(hs: &Handshake, up: bool, f: &Fail, other: &Handshake, other_up: bool) {
         if let Some(p) = hs.port() {
             if up {
-                p.set_disconnected(&f.reason);
+                p.set_disconnected(&f.reason, f.tell_peer);
             } else {
-                p.set_rejected(&f.reason, hs.peer());
+                p.set_rejected(&f.reason, hs.peer(), f.tell_peer);
             }
         }
         if f.tell_peer {
             let told = f.peer_reason.as_ref().unwrap_or(&f.reason);
             if let Some(p) = other.port() {
                 if other_up {
-                    p.set_disconnected(told);
+                    p.set_disconnected(told, false);
                 } else {
-                    p.set_rejected(told, other.peer());
+                    p.set_rejected(told, other.peer(), false);
                 }
             }
         }
@@ -885,7 +885,7 @@ pub mod fuzzing {
                 }
             });
             r.map_err(|f| {
-                self.end(&f.reason);
+                self.end(&f.reason, f.tell_peer);
                 f.reason
             })
         }
@@ -895,13 +895,13 @@ pub mod fuzzing {
         }
 
         /// As `Worker::close`, without a socket to tell.
-        fn end(&mut self, reason: &str) {
+        fn end(&mut self, reason: &str, local: bool) {
             if let Some(hs) = self.hs.take() {
                 if let Some(p) = hs.port() {
                     if self.up {
-                        p.set_disconnected(reason);
+                        p.set_disconnected(reason, local);
                     } else {
-                        p.set_rejected(reason, hs.peer());
+                        p.set_rejected(reason, hs.peer(), local);
                     }
                 }
             }
@@ -910,7 +910,7 @@ pub mod fuzzing {
 
     impl Drop for Handshake {
         fn drop(&mut self) {
-            self.end("done");
+            self.end("done", true);
         }
     }
 }

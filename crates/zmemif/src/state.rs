@@ -54,6 +54,8 @@ struct PortState {
     generation: u32,
     peer_name: String,
     reason: String,
+    /// `reason` is ours (see `PortInfo::local`).
+    local: bool,
     connects: u64,
     disconnects: u64,
     rejects: u64,
@@ -85,6 +87,11 @@ pub struct PortInfo {
     pub rejects: u64,
     pub peer_name: String,
     pub reason: String,
+    /// `reason` (of the last disconnect or refusal) is ours: this side ended the connection or
+    /// refused the handshake, and sent the peer a DISCONNECT saying why (a peer that broke the
+    /// protocol: bad descriptors, a bad ring index, a bad control message, a handshake timeout;
+    /// or this port closed). False when the peer left, or told us its reason.
+    pub local: bool,
     /// The connected peer's credentials (`SO_PEERCRED`); `None` while not connected.
     pub peer: Option<PeerCred>,
     /// The credentials of the peer at the other end of the last refused handshake.
@@ -171,7 +178,7 @@ impl PortShared {
         }
         if let Some(r) = refusal {
             drop(st);
-            self.set_rejected(&r, peer);
+            self.set_rejected(&r, peer, true);
             return Err(r);
         }
         st.handshaking = true;
@@ -263,7 +270,8 @@ impl PortShared {
 
     /// Control thread: a live connection ended. Queues notice at their next burst; the mapping
     /// stays until the last of them detaches.
-    pub(crate) fn set_disconnected(&self, reason: &str) {
+    /// `local`: we ended it (and told the peer `reason`), see `PortInfo::local`.
+    pub(crate) fn set_disconnected(&self, reason: &str, local: bool) {
         let g;
         {
             let mut st = self.state();
@@ -273,6 +281,7 @@ impl PortShared {
             st.disconnects += 1;
             st.peer = None;
             st.reason = reason.to_string();
+            st.local = local;
             st.status = Some(if self.closed.load(Ordering::Acquire) {
                 Status::Closed
             } else {
@@ -284,7 +293,8 @@ impl PortShared {
     }
 
     /// Control thread: a handshake for this port failed (refused by us or by the peer).
-    pub(crate) fn set_rejected(&self, reason: &str, peer: Option<PeerCred>) {
+    /// `local`: we refused (and told the peer `reason`), see `PortInfo::local`.
+    pub(crate) fn set_rejected(&self, reason: &str, peer: Option<PeerCred>, local: bool) {
         let rejects;
         {
             let mut st = self.state();
@@ -292,6 +302,7 @@ impl PortShared {
             st.last_refused = true;
             rejects = st.rejects as u32;
             st.reason = reason.to_string();
+            st.local = local;
             st.rejected_peer = peer;
             st.handshaking = false;
             if st.status == Some(Status::Connecting) {
@@ -326,6 +337,7 @@ impl PortShared {
             rejects: st.rejects,
             peer_name: st.peer_name.clone(),
             reason: st.reason.clone(),
+            local: st.local,
             peer: st.peer,
             rejected_peer: st.rejected_peer,
             ..PortInfo::default()

@@ -337,9 +337,9 @@ impl Worker {
         }
         if let Some(p) = link.hs.port() {
             if link.up {
-                p.set_disconnected(&f.reason);
+                p.set_disconnected(&f.reason, f.tell_peer);
             } else {
-                p.set_rejected(&f.reason, link.hs.peer());
+                p.set_rejected(&f.reason, link.hs.peer(), f.tell_peer);
             }
             if link.hs.role() == Role::Client {
                 self.next_try

@@ -1,6 +1,6 @@
 //! A hostile or broken client speaking raw control messages to our server: every bad message ends
 //! that connection with a DISCONNECT naming the problem, and the other interface on the socket keeps
-//! carrying traffic. (The 1000 connect/disconnect cycles leak test is `cycles_leak.rs`, alone in
+//! carrying traffic; `zmemif-peer` reports such an end as a fault. (The 1000 connect/disconnect cycles leak test is `cycles_leak.rs`, alone in
 //! its test binary.)
 
 #[path = "support/peer.rs"]
@@ -9,7 +9,7 @@ mod peer;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use peer::{pattern, recv_packets, send_blocking, tmp_sock};
+use peer::{num, pattern, recv_packets, send_blocking, tmp_sock, Peer};
 use zmemif::fuzzing::sock::{self, Recv};
 use zmemif::fuzzing::wire::{AddRing, Init, Msg, VERSION};
 use zmemif::{Perms, Port, PortConfig, Role, Socket, SocketAddr};
@@ -393,4 +393,47 @@ fn an_impossible_ring_index_ends_the_connection_and_delivers_nothing_stale() {
     assert!(ctx.send(&pattern(0, 100)).unwrap());
     let got = recv_packets(&mut rx, 1, T);
     assert_eq!(got.len(), 1);
+}
+
+/// `zmemif-peer` ending a connection itself, for a peer that broke the ring protocol, says so: a
+/// "fault" done line with the reason it sent, and exit status 3 (before, "disconnected" and 0, as
+/// if the peer had simply left).
+#[test]
+fn zmemif_peer_reports_a_connection_it_ended_for_a_bad_ring_index_as_a_fault() {
+    use zmemif::Dir;
+    let path = tmp_sock("core-peer-fault");
+    let mut sink = Peer::run(&path, "server", "sink", &["--id", "7"]);
+    let deadline = Instant::now() + T;
+    while !std::path::Path::new(&path).exists() {
+        assert!(Instant::now() < deadline, "zmemif-peer never listened");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let addr = SocketAddr::parse(&path).unwrap();
+    let (fd, conn) = raw_connected_client(&addr, 7);
+    sink.wait_event("connected", T);
+    // One honest packet, then a head 1029 slots ahead of the sink's tail in a 1024-slot ring.
+    let c2s = conn.ring(Dir::C2S, 0);
+    let mut d = c2s.read_desc(0);
+    d.length = 60;
+    c2s.write_desc(0, d);
+    c2s.publish_head(1);
+    // The sink has read it once the slot comes back (the client side's C2S tail moves).
+    let deadline = Instant::now() + T;
+    while c2s.tail(std::sync::atomic::Ordering::Acquire) != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the honest packet was never read"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    c2s.publish_head(1030);
+    let why = "Invalid ring index: head 1030 tail 1 on ring C2S 0 (size 1024)";
+    assert_eq!(disconnect_reason(&fd), why);
+    let done = sink.wait_event("done", T);
+    assert!(done.contains("\"reason\":\"fault\""), "{done}");
+    assert!(done.contains(&format!("\"detail\":\"{why}\"")), "{done}");
+    assert_eq!(num(&done, "rx"), 1, "{done}");
+    assert_eq!(num(&done, "bad_descs"), 1, "{done}");
+    assert_eq!(sink.wait_exit(T), 3, "{done}");
+    drop((fd, conn));
 }

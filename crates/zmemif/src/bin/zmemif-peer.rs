@@ -51,7 +51,10 @@ USAGE: zmemif-peer [OPTIONS]
 
 A session ends with a \"done\" line whose reason is \"deadline\" (--seconds), \"count\" (--count
 sent; with --action both and no --seconds: once the tx rings drained and nothing arrived for
-200 ms) or \"disconnected\" (the peer left: not an error, exit status 0). A source (and both, at
+200 ms), \"disconnected\" (the peer left: not an error, exit status 0) or \"fault\" (we ended the
+connection: the peer broke the protocol, e.g. bad descriptors or an impossible ring index; exit
+status 3, a --forever server goes on serving). After \"disconnected\" and \"fault\", \"detail\"
+says why: the peer's reason, or the one we sent it in our DISCONNECT. A source (and both, at
 \"count\") leaves only once its peer took everything on its tx rings, waiting up to 5 s for it:
 leaving earlier would end the connection with those packets unread, and its \"tx\" counts them
 as sent. Their \"done\" line says \"drained\": true, or false when the wait ran out.
@@ -258,18 +261,44 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = run(&o) {
-        eprintln!("zmemif-peer: {e}");
-        emit(format!(
-            "{{\"event\":\"error\",\"code\":\"{}\",\"message\":{:?}}}",
-            e.code.name(),
-            e.message
-        ));
-        std::process::exit(1);
+    match run(&o) {
+        Ok(Some(why)) => {
+            eprintln!("zmemif-peer: we ended the connection: {why}");
+            std::process::exit(3);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("zmemif-peer: {e}");
+            emit(format!(
+                "{{\"event\":\"error\",\"code\":\"{}\",\"message\":{:?}}}",
+                e.code.name(),
+                e.message
+            ));
+            std::process::exit(1);
+        }
     }
 }
 
-fn run(o: &Opts) -> zmemif::Result<()> {
+/// `s` as a JSON string literal (a peer's reason or name is untrusted text).
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Ends with the reason we gave when we ended a connection for a peer fault (not with --forever).
+fn run(o: &Opts) -> zmemif::Result<Option<String>> {
     let socket = Socket::new(SocketAddr::parse(&o.socket)?, Perms::default())?;
     let port = Port::new(
         &socket,
@@ -302,8 +331,8 @@ fn run(o: &Opts) -> zmemif::Result<()> {
                 Err(e) if e.code == Code::PeerRejected && o.role == Role::Server => {
                     let r = port.info().rejected_peer;
                     emit(format!(
-                        "{{\"event\":\"rejected\",\"reason\":{:?},\"peer_pid\":{},\"peer_uid\":{}}}",
-                        port.info().reason,
+                        "{{\"event\":\"rejected\",\"reason\":{},\"peer_pid\":{},\"peer_uid\":{}}}",
+                        json_str(&port.info().reason),
                         r.map_or(-1, |p| i64::from(p.pid)),
                         r.map_or(-1, |p| i64::from(p.uid))
                     ));
@@ -311,23 +340,24 @@ fn run(o: &Opts) -> zmemif::Result<()> {
                 Err(e) => return Err(e),
             }
         }
-        session(o, &port)?;
+        let fault = session(o, &port)?;
         if !o.forever {
-            return Ok(());
+            return Ok(fault);
         }
         timeout = None;
     }
 }
 
-/// Serves one connected peer until the action ends or the peer leaves, and prints its lines.
-fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
+/// Serves one connected peer until the action ends or the connection ends, and prints its lines.
+/// Returns our reason when we ended the connection because the peer broke the protocol.
+fn session(o: &Opts, port: &Port) -> zmemif::Result<Option<String>> {
     let info = port.info();
     let (pid, uid, gid) = info.peer.map_or((-1, -1, -1), |p| {
         (i64::from(p.pid), i64::from(p.uid), i64::from(p.gid))
     });
     emit(format!(
-        "{{\"event\":\"connected\",\"peer\":{:?},\"c2s\":{},\"s2c\":{},\"log2_ring\":{},\"regions\":{},\"peer_pid\":{pid},\"peer_uid\":{uid},\"peer_gid\":{gid}}}",
-        info.peer_name, info.num_c2s, info.num_s2c, info.log2_ring_size, info.num_regions
+        "{{\"event\":\"connected\",\"peer\":{},\"c2s\":{},\"s2c\":{},\"log2_ring\":{},\"regions\":{},\"peer_pid\":{pid},\"peer_uid\":{uid},\"peer_gid\":{gid}}}",
+        json_str(&info.peer_name), info.num_c2s, info.num_s2c, info.log2_ring_size, info.num_regions
     ));
     let (nrx, ntx) = match o.role {
         Role::Client => (info.num_s2c, info.num_c2s),
@@ -366,8 +396,8 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
     let mut drained_once = false;
     // source, and both at "count": whether the peer took everything sent before we left.
     let mut drained: Option<bool> = None;
-    // The peer leaving at any point (NOT_CONNECTED from any call) ends the session as
-    // "disconnected", not as an error.
+    // The connection ending at any point (NOT_CONNECTED from any call) ends the session as
+    // "disconnected" (or "fault", see below), not as an error.
     let pumped = (|| -> zmemif::Result<&'static str> {
         let mut end_reason = "deadline";
         'run: loop {
@@ -544,11 +574,30 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
         }
         Ok(end_reason)
     })();
-    let end_reason = match pumped {
+    let mut end_reason = match pumped {
         Ok(r) => r,
         Err(e) if e.code == Code::NotConnected => "disconnected",
         Err(e) => return Err(e),
     };
+    // Who ended the connection: the peer (it left, or told us why), or the core, for a peer that
+    // broke the protocol (it sent the peer a DISCONNECT with this reason). A queue that found the
+    // peer broken answers NOT_CONNECTED at once; the control thread sends the DISCONNECT and
+    // records the reason a moment later: wait for that (leaving earlier would end the connection
+    // as "Interface closed" instead).
+    let mut fault = None;
+    let mut detail = String::new();
+    if end_reason == "disconnected" {
+        let until = Instant::now() + Duration::from_secs(5);
+        while port.info().disconnects == info.disconnects && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let info = port.info();
+        detail = format!(",\"detail\":{}", json_str(&info.reason));
+        if info.local {
+            end_reason = "fault";
+            fault = Some(info.reason);
+        }
+    }
     let drained = drained.map_or(String::new(), |d| format!(",\"drained\":{d}"));
     let secs = start.elapsed().as_secs_f64();
     let mut bad_descs = 0;
@@ -559,7 +608,7 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
         bad_descs += q.stats().bad_descs;
     }
     emit(format!(
-        "{{\"event\":\"done\",\"reason\":\"{end_reason}\",\"seconds\":{secs:.3},\"rx\":{},\"rx_bytes\":{},\"tx\":{},\"tx_bytes\":{},\"rx_mpps\":{:.4},\"tx_mpps\":{:.4},\"bad_payload\":{},\"bad_descs\":{bad_descs},\"tx_full\":{},\"per_rx\":{:?}{drained}}}",
+        "{{\"event\":\"done\",\"reason\":\"{end_reason}\",\"seconds\":{secs:.3},\"rx\":{},\"rx_bytes\":{},\"tx\":{},\"tx_bytes\":{},\"rx_mpps\":{:.4},\"tx_mpps\":{:.4},\"bad_payload\":{},\"bad_descs\":{bad_descs},\"tx_full\":{},\"per_rx\":{:?}{drained}{detail}}}",
         t.rx,
         t.rx_bytes,
         t.tx,
@@ -570,5 +619,5 @@ fn session(o: &Opts, port: &Port) -> zmemif::Result<()> {
         t.tx_full,
         per_rx
     ));
-    Ok(())
+    Ok(fault)
 }
