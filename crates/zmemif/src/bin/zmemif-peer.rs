@@ -54,10 +54,10 @@ sent; with --action both and no --seconds: once the tx rings drained and nothing
 200 ms), \"disconnected\" (the peer left: not an error, exit status 0) or \"fault\" (we ended the
 connection: the peer broke the protocol, e.g. bad descriptors or an impossible ring index; exit
 status 3, a --forever server goes on serving). After \"disconnected\" and \"fault\", \"detail\"
-says why: the reason the peer sent (or how its socket closed), or the one we sent it.
-A source (and both, at \"count\") leaves only once its peer took everything on its tx rings, waiting up to 5 s for it:
-leaving earlier would end the connection with those packets unread, and its \"tx\" counts them
-as sent. Their \"done\" line says \"drained\": true, or false when the wait ran out.
+says why: the reason the peer sent (or how its socket closed), or the one we sent it. A source
+(and both, at \"count\") leaves only once its peer took everything on its tx rings, waiting up to
+5 s for it: leaving earlier would end the connection with those packets unread, and its \"tx\"
+counts them as sent. Their \"done\" line says \"drained\": true, or false when the wait ran out.
 ";
 
 struct Opts {
