@@ -22,6 +22,7 @@ import {
   QUEUE_STATS_PACKETS_OFF,
   QUEUE_STATS_RING_FULL_OFF,
   QUEUE_STATS_SIZE,
+  QUEUE_STATS_UNREAD_AT_DISCONNECT_OFF,
   RX_MODE_ADAPTIVE,
   RX_MODE_INTERRUPT,
   RX_MODE_POLLING,
@@ -55,6 +56,13 @@ export interface QueueStats {
   ringFull: number;
   /** eventfd signals sent (tx) or received (rx) */
   interrupts: number;
+  /**
+   * packets a connection's end left on the ring, counted once when the queue lets go of the ended
+   * connection (at the port's 'disconnected' event, or the queue's next call or close()): rx:
+   * published by the peer and not yet read; tx: sent and not yet given back by the peer (a zmemif
+   * receiver gives a burst back at its next burst or release(), so its very last burst counts too)
+   */
+  unreadAtDisconnect: number;
 }
 
 /**
@@ -326,6 +334,7 @@ export class QueueCore {
       badDescs: Number(s[QUEUE_STATS_BAD_DESCS_OFF / 8]),
       ringFull: Number(s[QUEUE_STATS_RING_FULL_OFF / 8]),
       interrupts: Number(s[QUEUE_STATS_INTERRUPTS_OFF / 8]),
+      unreadAtDisconnect: Number(s[QUEUE_STATS_UNREAD_AT_DISCONNECT_OFF / 8]),
     };
   }
 

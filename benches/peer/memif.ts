@@ -192,7 +192,7 @@ export async function runMemif(o: MemifPeerOptions): Promise<void> {
       ["tx", txq],
     ] as const) {
       if (list.length === 0) continue;
-      const t: QueueStats = { packets: 0, bytes: 0, badDescs: 0, ringFull: 0, interrupts: 0 };
+      const t: QueueStats = { packets: 0, bytes: 0, badDescs: 0, ringFull: 0, interrupts: 0, unreadAtDisconnect: 0 };
       for (const q of list) {
         const s = q.stats();
         t.packets += s.packets;
@@ -200,6 +200,7 @@ export async function runMemif(o: MemifPeerOptions): Promise<void> {
         t.badDescs += s.badDescs;
         t.ringFull += s.ringFull;
         t.interrupts += s.interrupts;
+        t.unreadAtDisconnect += s.unreadAtDisconnect;
       }
       out[dir] = t;
     }

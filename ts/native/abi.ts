@@ -151,8 +151,9 @@ export const QUEUE_STATS_BYTES_OFF = 8;
 export const QUEUE_STATS_BAD_DESCS_OFF = 16;
 export const QUEUE_STATS_RING_FULL_OFF = 24;
 export const QUEUE_STATS_INTERRUPTS_OFF = 32;
-export const QUEUE_STATS_RESERVED_OFF = 40;
-export const QUEUE_STATS_RESERVED_COUNT = 3;
+export const QUEUE_STATS_UNREAD_AT_DISCONNECT_OFF = 40;
+export const QUEUE_STATS_RESERVED_OFF = 48;
+export const QUEUE_STATS_RESERVED_COUNT = 2;
 export const QUEUE_STATS_SIZE = 64;
 
 // zmemif_desc

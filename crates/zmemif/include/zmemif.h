@@ -224,7 +224,14 @@ typedef struct {
   uint64_t bad_descs;
   uint64_t ring_full;
   uint64_t interrupts;
-  uint64_t reserved[3];
+  // Packets a connection's end left on this queue's ring, counted once when the queue lets go
+  // of the ended connection (its next burst, wait or alloc; a binding's detach; closing it).
+  // rx: published by the peer, not yet read by us. tx: sent by us, not yet given back by the
+  // peer (a zmemif receiver gives a burst back at its next burst or `release`, so what it read
+  // in its very last burst counts here too; never more than was sent on that connection). A
+  // ring index the ring cannot hold counts nothing.
+  uint64_t unread_at_disconnect;
+  uint64_t reserved[2];
 } zmemif_queue_stats;
 
 // One buffer of a packet, in the caller's memory (the C ABI's `zmemif_desc`, 16 bytes).

@@ -145,6 +145,9 @@ const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(size_of::<Desc>() == 16);
     assert!(size_of::<QueueStats>() == 64);
+    assert!(offset_of!(QueueStats, interrupts) == 32);
+    assert!(offset_of!(QueueStats, unread_at_disconnect) == 40);
+    assert!(offset_of!(QueueStats, reserved) == 48);
     assert!(size_of::<zmemif_port_config>() == 216);
     assert!(offset_of!(zmemif_port_config, num_c2s) == 8);
     assert!(offset_of!(zmemif_port_config, buffer_size) == 12);

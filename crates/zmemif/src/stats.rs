@@ -12,6 +12,7 @@ pub struct QueueCounters {
     pub bad_descs: AtomicU64,
     pub ring_full: AtomicU64,
     pub interrupts: AtomicU64,
+    pub unread_at_disconnect: AtomicU64,
 }
 
 /// A snapshot of `QueueCounters`.
@@ -23,7 +24,14 @@ pub struct QueueStats {
     pub bad_descs: u64,
     pub ring_full: u64,
     pub interrupts: u64,
-    pub reserved: [u64; 3],
+    /// Packets a connection's end left on this queue's ring, counted once when the queue lets go
+    /// of the ended connection (its next burst, wait or alloc; a binding's detach; closing it).
+    /// rx: published by the peer, not yet read by us. tx: sent by us, not yet given back by the
+    /// peer (a zmemif receiver gives a burst back at its next burst or `release`, so what it read
+    /// in its very last burst counts here too; never more than was sent on that connection). A
+    /// ring index the ring cannot hold counts nothing.
+    pub unread_at_disconnect: u64,
+    pub reserved: [u64; 2],
 }
 
 impl QueueCounters {
@@ -34,7 +42,8 @@ impl QueueCounters {
             bad_descs: self.bad_descs.load(Ordering::Relaxed),
             ring_full: self.ring_full.load(Ordering::Relaxed),
             interrupts: self.interrupts.load(Ordering::Relaxed),
-            reserved: [0; 3],
+            unread_at_disconnect: self.unread_at_disconnect.load(Ordering::Relaxed),
+            reserved: [0; 2],
         }
     }
     /// Single writer (the queue's owner), so a load and a store are enough: no locked add.

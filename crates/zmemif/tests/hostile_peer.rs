@@ -437,3 +437,75 @@ fn zmemif_peer_reports_a_connection_it_ended_for_a_bad_ring_index_as_a_fault() {
     assert_eq!(sink.wait_exit(T), 3, "{done}");
     drop((fd, conn));
 }
+
+#[test]
+fn what_a_hostile_client_leaves_on_the_rings_counts_at_most_what_is_possible() {
+    use zmemif::{Code, Desc, Dir, Status};
+    let path = tmp_sock("core-unread");
+    let addr = SocketAddr::parse(&path).unwrap();
+    let server = Socket::new(addr.clone(), Perms::default()).unwrap();
+    let port = Port::new(
+        &server,
+        PortConfig {
+            id: 8,
+            role: Role::Server,
+            ..PortConfig::default()
+        },
+    )
+    .unwrap();
+    let mut rx = port.rx_queue(0).unwrap();
+    let mut tx = port.tx_queue(0).unwrap();
+    // (C2S head the client leaves, what our rx counts; S2C head, what our tx counts). The ring
+    // has 1024 slots; our tx sent 3 packets each time.
+    let cases: [(u16, u64, u16, u64); 5] = [
+        (5000, 0, 5000, 0),    // far beyond the ring: impossible, nothing
+        (65535, 0, 65535, 0),  // running backwards: impossible, nothing
+        (1024, 1024, 1024, 3), // a full ring, honest offers: all of it, our 3
+        (1000, 1000, 1027, 0), // the client re-offered our 3: nothing of ours left
+        (7, 7, 3, 3),          // offers taken back to our tail: 1024 claimed, we sent 3
+    ];
+    for (round, &(c2s_head, rx_want, s2c_head, tx_want)) in cases.iter().enumerate() {
+        let (fd, conn) = raw_connected_client(&addr, 8);
+        port.wait_connected(Some(T)).unwrap();
+        assert_eq!(rx.rx_burst(&mut []).unwrap(), 0, "attached");
+        let mut bufs = [Desc::default(); 3];
+        assert_eq!(tx.alloc(&mut bufs).unwrap(), 3);
+        for b in &mut bufs {
+            b.length = 60;
+        }
+        assert_eq!(tx.tx_burst(&bufs).unwrap(), 3);
+        let (r0, t0) = (rx.stats(), tx.stats());
+        conn.ring(Dir::C2S, 0).publish_head(c2s_head);
+        conn.ring(Dir::S2C, 0).publish_head(s2c_head);
+        drop(fd); // the client leaves
+        let deadline = Instant::now() + T;
+        while port.status() == Status::Connected {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: disconnect not noticed"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let e = rx.rx_burst(&mut [Desc::default(); 64]).unwrap_err();
+        assert_eq!(e.code, Code::NotConnected);
+        let e = tx.alloc(&mut bufs).unwrap_err();
+        assert_eq!(e.code, Code::NotConnected);
+        let (r, t) = (rx.stats(), tx.stats());
+        assert_eq!(
+            r.unread_at_disconnect - r0.unread_at_disconnect,
+            rx_want,
+            "round {round}: rx"
+        );
+        assert_eq!(
+            t.unread_at_disconnect - t0.unread_at_disconnect,
+            tx_want,
+            "round {round}: tx"
+        );
+        assert_eq!(r.packets, 0, "round {round}: nothing delivered");
+        assert_eq!(
+            r.bad_descs, 0,
+            "round {round}: the connection had ended, no fault"
+        );
+        drop(conn);
+    }
+}

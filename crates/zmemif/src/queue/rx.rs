@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::shared::{poll_until, Attachment, ClientBuffers, QueueCore};
+use super::shared::{packets_on, poll_until, Attachment, ClientBuffers, QueueCore};
 use super::{Desc, RxMode, DESC_NEXT};
 use crate::conn::{desc_ok, drain, Dir, Role, MAX_PACKET};
 use crate::error::{Code, Error, Result};
@@ -149,6 +149,25 @@ impl RxRing {
             return 0;
         }
         avail
+    }
+
+    /// Packets the peer published that we had not read, for when the connection has ended (see
+    /// `RxQueue::detach`): nothing reads them any more, as DPDK's net_memif does not. Computed
+    /// as `available` does, from one Acquire load of the peer's index; an index the ring cannot
+    /// hold counts nothing (on a live connection it is a fault, counted in `bad_descs`).
+    pub(super) fn unread(&self) -> u64 {
+        let ring = &self.at.ring;
+        let (produced, limit) = match &self.cursor {
+            Cursor::Server => (ring.head(Ordering::Acquire), self.at.size),
+            Cursor::Client { head, .. } => {
+                (ring.tail(Ordering::Acquire), head.wrapping_sub(self.next))
+            }
+        };
+        let n = produced.wrapping_sub(self.next);
+        if n > limit {
+            return 0;
+        }
+        packets_on(ring, self.next, n, self.skipping)
     }
 
     #[cold]
@@ -464,7 +483,10 @@ impl RxQueue {
         Ok(g)
     }
 
-    /// Lets go of the connection (its regions are unmapped once nobody holds them).
+    /// Lets go of the connection (its regions are unmapped once nobody holds them). The one place
+    /// a queue leaves a connection: when that connection has ended, what the peer published and
+    /// we had not read is counted in `unread_at_disconnect` here, once (the ring is taken), while
+    /// `r` still holds the mapping.
     pub(crate) fn detach(&mut self) {
         if let Some(mut r) = self.ring.take() {
             // No armed callback may outlive the queue (a Worker's callback may be gone).
@@ -474,6 +496,8 @@ impl RxQueue {
                 if r.signalling {
                     r.at.ring.set_flags(RING_FLAG_MASK_INT);
                 }
+            } else {
+                QueueCounters::add(&self.core.counters.unread_at_disconnect, r.unread());
             }
         }
     }

@@ -14,6 +14,7 @@ use crate::region::in_bounds;
 use crate::ring::{copy_in, copy_out, RawDesc, Ring};
 use crate::state::{Callback, PortShared};
 use crate::stats::{QueueCounters, QueueStats};
+use crate::wire::DESC_FLAG_NEXT;
 
 /// A queue's claim on its id in the port, its counters, and its way to the port's connection
 /// and control thread. Dropping it gives the id back.
@@ -257,6 +258,26 @@ impl ClientBuffers {
     pub(super) fn size(&self) -> u32 {
         self.size
     }
+}
+
+/// The packets in the `n` slots of `ring` from index `from` (`n` at most the ring size, so every
+/// slot is read once, inside the ring): one per descriptor without NEXT, and one for a chain cut
+/// off at the end. `skipping`: the first slots finish a chain already dropped (and counted in
+/// `bad_descs`), so they are no packet. For what a disconnect left on a ring: the flags are read
+/// once, and a peer that rewrites them only changes the count within the `n` slots.
+pub(super) fn packets_on(ring: &Ring, from: u16, n: u16, mut skipping: bool) -> u64 {
+    debug_assert!(n <= ring.size());
+    let (mut packets, mut open) = (0u64, false);
+    for k in 0..n {
+        let more = ring.read_desc(from.wrapping_add(k)).flags & DESC_FLAG_NEXT != 0;
+        if skipping {
+            skipping = more;
+            continue;
+        }
+        packets += !more as u64;
+        open = more;
+    }
+    packets + open as u64
 }
 
 /// Calls `ready` until it says true (true) or `timeout` passes (false): yields 63 times, then

@@ -401,3 +401,99 @@ fn indexes_wrap_around_u16_both_ways() {
     assert!(back > 60_000);
     assert_eq!(c.bad_descs.load(Ordering::Relaxed), 0);
 }
+
+#[test]
+fn unread_counts_the_packets_the_peer_published_and_we_did_not_read() {
+    // Server rx: 5 packets, one a 3-buffer chain; we read the first 2, then the connection ends.
+    let p = pair(4, 256); // 16 slots
+    let good = desc(0, 4096, 60, 0);
+    let link = desc(0, 4096, 60, DESC_NEXT);
+    client_push(&p, &[good, good, link, link, good, good, good]);
+    let c = QueueCounters::default();
+    let mut rx = server_rx(&p);
+    assert_eq!(rx.unread(), 5);
+    let mut out = [Desc::default(); 2];
+    assert_eq!(rx.burst(&mut out, &c).unwrap(), 2);
+    assert_eq!(rx.unread(), 3, "the 2 read are not unread");
+    // A chain cut off where the peer stopped publishing is one packet.
+    client_push(&p, &[link]);
+    assert_eq!(rx.unread(), 4);
+    // Client rx: what the server filled beyond what we read.
+    let mut crx = RxRing::of(p.client.clone(), 0);
+    server_fill(&p, &[(60, 0), (60, DESC_NEXT), (60, 0), (60, 0)]);
+    assert_eq!(crx.unread(), 3);
+    let mut out = [Desc::default(); 1];
+    assert_eq!(crx.burst(&mut out, &c).unwrap(), 1);
+    assert_eq!(crx.unread(), 2);
+}
+
+#[test]
+fn unread_of_an_impossible_peer_index_is_nothing() {
+    // Server rx: a head 5000 slots ahead of our tail in a 4-slot ring, or running backwards.
+    for head in [5000u16, 65535, 5] {
+        let p = pair(2, 256);
+        let ring = p.client.ring(Dir::C2S, 0);
+        for s in 0..4 {
+            ring.write_desc(s, desc(0, 400, 10, 0));
+        }
+        ring.publish_head(head);
+        assert_eq!(server_rx(&p).unread(), 0, "head {head}");
+    }
+    // A full ring of NEXT (a chain that never ends) is one packet, read once per slot.
+    let p = pair(2, 256);
+    client_push(&p, &[desc(0, 400, 10, DESC_NEXT); 4]);
+    assert_eq!(server_rx(&p).unread(), 1);
+    // Client rx: a tail beyond the buffers we offered.
+    let p = pair(2, 256);
+    p.server.ring(Dir::S2C, 0).publish_tail(40000);
+    assert_eq!(RxRing::of(p.client.clone(), 0).unread(), 0);
+    // Client tx: a tail past our head; server tx: a head offering more than the ring has.
+    let p = pair(2, 256);
+    p.server.ring(Dir::C2S, 0).publish_tail(9);
+    assert_eq!(TxRing::of(p.client.clone(), 0).unread(), 0);
+    for head in [5u16, 65535] {
+        let p = pair(2, 256);
+        let tx = TxRing::of(p.server.clone(), 0);
+        p.client.ring(Dir::S2C, 0).publish_head(head);
+        assert_eq!(tx.unread(), 0, "head {head}");
+    }
+}
+
+/// Sends `n` one-buffer packets of 60 bytes on `tx`.
+fn send(tx: &mut TxRing, c: &QueueCounters, n: usize) {
+    let mut bufs = vec![Desc::default(); n];
+    assert_eq!(tx.alloc(&mut bufs, c), n);
+    for b in &mut bufs {
+        b.length = 60;
+    }
+    assert_eq!(tx.burst(&bufs, c).unwrap(), n);
+}
+
+#[test]
+fn unread_counts_the_packets_we_sent_and_the_peer_did_not_take() {
+    let c = QueueCounters::default();
+    let mut out = [Desc::default(); 16];
+    // Client tx: the server reads 2 of 5 and gives them back.
+    let p = pair(3, 256);
+    let mut tx = TxRing::of(p.client.clone(), 0);
+    send(&mut tx, &c, 5);
+    assert_eq!(tx.unread(), 5);
+    let mut rx = server_rx(&p);
+    assert_eq!(rx.burst(&mut out[..2], &c).unwrap(), 2);
+    assert_eq!(tx.unread(), 5, "read, not yet given back");
+    rx.release();
+    assert_eq!(tx.unread(), 3);
+    // Server tx: the client reads 2 of 5 and offers their buffers again.
+    let p = pair(3, 256);
+    let mut tx = TxRing::of(p.server.clone(), 0);
+    assert_eq!(tx.unread(), 0, "offered buffers are not unread");
+    send(&mut tx, &c, 5);
+    assert_eq!(tx.unread(), 5);
+    let mut rx = RxRing::of(p.client.clone(), 0);
+    assert_eq!(rx.burst(&mut out[..2], &c).unwrap(), 2);
+    rx.release();
+    assert_eq!(tx.unread(), 3);
+    // Two more sent, nothing more taken.
+    send(&mut tx, &c, 2);
+    assert_eq!(tx.unread(), 5);
+}

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::shared::{poll_until, Attachment, ClientBuffers, QueueCore};
+use super::shared::{packets_on, poll_until, Attachment, ClientBuffers, QueueCore};
 use super::{Desc, DESC_NEXT};
 use crate::conn::{desc_ok, signal, Dir, Role};
 use crate::error::{Code, Error, Result};
@@ -25,6 +25,9 @@ use crate::wire::RING_FLAG_MASK_INT;
 pub struct TxQueue {
     core: QueueCore,
     ring: Option<TxRing>,
+    /// `packets` when the queue attached: what a disconnect left unread is never counted above
+    /// what was sent on that connection, whatever the peer's index says.
+    packets_at_attach: u64,
 }
 
 /// Where the buffers to send come from, by role.
@@ -98,6 +101,24 @@ impl TxRing {
             return 0;
         }
         room
+    }
+
+    /// Packets we sent that the peer had not given back, for when the connection has ended (see
+    /// `TxQueue::detach`). A client's are between the server's tail and our head; a server's
+    /// between the buffers its client offered last (`head - size`, as the client's receiver
+    /// starts) and our tail. One Acquire load of the peer's index, as `room`; an index the ring
+    /// cannot hold counts nothing (on a live connection it is a fault, counted in `bad_descs`).
+    pub(super) fn unread(&self) -> u64 {
+        let (ring, size) = (&self.at.ring, self.at.size);
+        let from = match self.cursor {
+            Cursor::Client(_) => ring.tail(Ordering::Acquire),
+            Cursor::Server { .. } => ring.head(Ordering::Acquire).wrapping_sub(size),
+        };
+        let n = self.next.wrapping_sub(from);
+        if n > size {
+            return 0;
+        }
+        packets_on(ring, from, n, false)
     }
 
     #[cold]
@@ -284,6 +305,7 @@ impl TxQueue {
         Ok(TxQueue {
             core: QueueCore::open(port, ctl, dir, qid, auto_attach)?,
             ring: None,
+            packets_at_attach: 0,
         })
     }
 
@@ -362,14 +384,25 @@ impl TxQueue {
         }
         self.detach();
         let t = TxRing::new(self.core.connect()?);
+        self.packets_at_attach = self.core.counters.packets.load(Ordering::Relaxed);
         let g = t.at.generation();
         self.ring = Some(t);
         Ok(g)
     }
 
-    /// Lets go of the connection (its regions are unmapped once nobody holds them).
+    /// Lets go of the connection (its regions are unmapped once nobody holds them). The one place
+    /// a queue leaves a connection: when that connection has ended, what we sent and the peer had
+    /// not taken is counted in `unread_at_disconnect` here, once (the ring is taken), while `t`
+    /// still holds the mapping; never more than we sent on it (a peer's index that runs
+    /// backwards can claim slots we never filled).
     pub(crate) fn detach(&mut self) {
-        self.ring = None;
+        if let Some(t) = self.ring.take() {
+            if !t.at.conn.is_alive() {
+                let c = &self.core.counters;
+                let sent = c.packets.load(Ordering::Relaxed) - self.packets_at_attach;
+                QueueCounters::add(&c.unread_at_disconnect, t.unread().min(sent));
+            }
+        }
     }
 
     /// Region `idx` of the attached connection (for one view per region in a binding).
