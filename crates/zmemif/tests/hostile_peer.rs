@@ -85,29 +85,26 @@ fn init(id: u32, version: u16) -> Vec<u8> {
     .to_vec()
 }
 
+/// A server port with interface id `id` on `server`, the rest default.
+fn server_port(server: &Socket, id: u32) -> Port {
+    Port::new(
+        server,
+        PortConfig {
+            id,
+            role: Role::Server,
+            ..PortConfig::default()
+        },
+    )
+    .unwrap()
+}
+
 #[test]
 fn bad_control_messages_end_only_that_connection() {
     let path = tmp_sock("hostile");
     let addr = SocketAddr::parse(&path).unwrap();
     let server = Socket::new(addr.clone(), Perms::default()).unwrap();
-    let good = Port::new(
-        &server,
-        PortConfig {
-            id: 1,
-            role: Role::Server,
-            ..PortConfig::default()
-        },
-    )
-    .unwrap();
-    let _other = Port::new(
-        &server,
-        PortConfig {
-            id: 2,
-            role: Role::Server,
-            ..PortConfig::default()
-        },
-    )
-    .unwrap();
+    let good = server_port(&server, 1);
+    let _other = server_port(&server, 2);
     // A well-behaved client on id 1, in this process.
     let client_sock = Socket::new(addr.clone(), Perms::default()).unwrap();
     let client = Port::new(
@@ -218,15 +215,7 @@ fn a_client_that_never_finishes_the_handshake_is_timed_out() {
     let path = tmp_sock("slow");
     let addr = SocketAddr::parse(&path).unwrap();
     let server = Socket::new(addr.clone(), Perms::default()).unwrap();
-    let _p = Port::new(
-        &server,
-        PortConfig {
-            id: 0,
-            role: Role::Server,
-            ..PortConfig::default()
-        },
-    )
-    .unwrap();
+    let _p = server_port(&server, 0);
     let fd = sock::connect_to(&addr).unwrap();
     let (hello, _) = recv_msg(&fd).unwrap();
     assert!(matches!(hello, Msg::Hello(_)));
@@ -310,15 +299,7 @@ fn an_impossible_ring_index_ends_the_connection_and_delivers_nothing_stale() {
     let path = tmp_sock("core-index");
     let addr = SocketAddr::parse(&path).unwrap();
     let server = Socket::new(addr.clone(), Perms::default()).unwrap();
-    let port = Port::new(
-        &server,
-        PortConfig {
-            id: 7,
-            role: Role::Server,
-            ..PortConfig::default()
-        },
-    )
-    .unwrap();
+    let port = server_port(&server, 7);
     let mut rx = port.rx_queue(0).unwrap();
     let mut tx = port.tx_queue(0).unwrap();
     let mut out = vec![Desc::default(); 2048];
@@ -444,15 +425,7 @@ fn what_a_hostile_client_leaves_on_the_rings_counts_at_most_what_is_possible() {
     let path = tmp_sock("core-unread");
     let addr = SocketAddr::parse(&path).unwrap();
     let server = Socket::new(addr.clone(), Perms::default()).unwrap();
-    let port = Port::new(
-        &server,
-        PortConfig {
-            id: 8,
-            role: Role::Server,
-            ..PortConfig::default()
-        },
-    )
-    .unwrap();
+    let port = server_port(&server, 8);
     let mut rx = port.rx_queue(0).unwrap();
     let mut tx = port.tx_queue(0).unwrap();
     // (C2S head the client leaves, what our rx counts; S2C head, what our tx counts). The ring
