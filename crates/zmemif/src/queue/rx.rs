@@ -135,6 +135,19 @@ impl RxRing {
     /// handed out.
     #[inline]
     pub(super) fn available(&self, counters: &QueueCounters) -> u16 {
+        match self.filled() {
+            Ok(avail) => avail,
+            Err(produced) => {
+                self.bad_index(produced, counters);
+                0
+            }
+        }
+    }
+
+    /// Slots the peer has filled and we have not read, from one Acquire load of the peer's
+    /// index; `Err(index)` when the index claims more than the ring holds or runs backwards.
+    #[inline]
+    fn filled(&self) -> std::result::Result<u16, u16> {
         let ring = &self.at.ring;
         let (produced, limit) = match &self.cursor {
             Cursor::Server => (ring.head(Ordering::Acquire), self.at.size),
@@ -145,29 +158,20 @@ impl RxRing {
         };
         let avail = produced.wrapping_sub(self.next);
         if avail > limit {
-            self.bad_index(produced, counters);
-            return 0;
+            Err(produced)
+        } else {
+            Ok(avail)
         }
-        avail
     }
 
     /// Packets the peer published that we had not read, for when the connection has ended (see
     /// `RxQueue::detach`): nothing reads them any more, as DPDK's net_memif does not. Computed
-    /// as `available` does, from one Acquire load of the peer's index; an index the ring cannot
-    /// hold counts nothing (on a live connection it is a fault, counted in `bad_descs`).
+    /// as `available` does (`filled`); an index the ring cannot hold counts nothing (on a live
+    /// connection it is a fault, counted in `bad_descs`).
     pub(super) fn unread(&self) -> u64 {
-        let ring = &self.at.ring;
-        let (produced, limit) = match &self.cursor {
-            Cursor::Server => (ring.head(Ordering::Acquire), self.at.size),
-            Cursor::Client { head, .. } => {
-                (ring.tail(Ordering::Acquire), head.wrapping_sub(self.next))
-            }
-        };
-        let n = produced.wrapping_sub(self.next);
-        if n > limit {
-            return 0;
-        }
-        packets_on(ring, self.next, n, self.skipping)
+        self.filled().map_or(0, |n| {
+            packets_on(&self.at.ring, self.next, n, self.skipping)
+        })
     }
 
     #[cold]

@@ -84,41 +84,48 @@ impl TxRing {
     /// peer: the connection is ended (see `Attachment::fault`) and nothing is handed out.
     #[inline]
     pub(super) fn room(&self, c: &QueueCounters) -> u16 {
+        match self.in_flight() {
+            Ok(used) => self.at.size - used,
+            Err(peer) => {
+                self.bad_index(peer, c);
+                0
+            }
+        }
+    }
+
+    /// Slots we filled that the peer has not given back (the ring size less our room), from one
+    /// Acquire load of the peer's index: a client's are between the server's tail and our next
+    /// slot; a server's between the buffers its client offered last (`head - size`, as the
+    /// client's receiver starts) and our next slot. `Err(index)` when the index is further than
+    /// the ring size from ours, either way.
+    #[inline]
+    fn in_flight(&self) -> std::result::Result<u16, u16> {
         let (ring, size) = (&self.at.ring, self.at.size);
-        let (room, peer) = match self.cursor {
+        let (peer, oldest) = match self.cursor {
             Cursor::Client(_) => {
                 let tail = ring.tail(Ordering::Acquire);
-                let used = self.next.wrapping_sub(tail);
-                (size.wrapping_sub(used), tail)
+                (tail, tail)
             }
             Cursor::Server { .. } => {
                 let head = ring.head(Ordering::Acquire);
-                (head.wrapping_sub(self.next), head)
+                (head, head.wrapping_sub(size))
             }
         };
-        if room > size {
-            self.bad_index(peer, c);
-            return 0;
+        let used = self.next.wrapping_sub(oldest);
+        if used > size {
+            Err(peer)
+        } else {
+            Ok(used)
         }
-        room
     }
 
     /// Packets we sent that the peer had not given back, for when the connection has ended (see
-    /// `TxQueue::detach`). A client's are between the server's tail and our head; a server's
-    /// between the buffers its client offered last (`head - size`, as the client's receiver
-    /// starts) and our tail. One Acquire load of the peer's index, as `room`; an index the ring
-    /// cannot hold counts nothing (on a live connection it is a fault, counted in `bad_descs`).
+    /// `TxQueue::detach`): the slots `in_flight` counts, as `room` does; an index the ring cannot
+    /// hold counts nothing (on a live connection it is a fault, counted in `bad_descs`).
     pub(super) fn unread(&self) -> u64 {
-        let (ring, size) = (&self.at.ring, self.at.size);
-        let from = match self.cursor {
-            Cursor::Client(_) => ring.tail(Ordering::Acquire),
-            Cursor::Server { .. } => ring.head(Ordering::Acquire).wrapping_sub(size),
-        };
-        let n = self.next.wrapping_sub(from);
-        if n > size {
-            return 0;
-        }
-        packets_on(ring, from, n, false)
+        self.in_flight().map_or(0, |n| {
+            packets_on(&self.at.ring, self.next.wrapping_sub(n), n, false)
+        })
     }
 
     #[cold]
