@@ -9,7 +9,9 @@
  * Rules that hold for the tests (DPDK 22.11): start a server before its client (a client connects
  * once and never retries); stop clients before servers (a transmitting client may segfault when
  * its server goes); don't assert on testpmd's exit code after a memif session (it sometimes
- * segfaults on SIGTERM).
+ * segfaults on SIGTERM). A testpmd of either role that forwards when its peer leaves may die of
+ * SIGSEGV (its PMD unmaps the rings under a running burst: forwarder/README.md, "A peer leaving
+ * mid-burst"): a test that still needs it runs it `interactive` and sends `stop` first.
  */
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -202,7 +202,7 @@ describeNeeding("udp_forwarder.test.ts", why, "through the forwarder", () => {
 
   afterAll(async () => {
     // the forwarder first: DPDK 22.11's memif PMD may unmap a region under a burst when a peer
-    // leaves (forwarder/README.md, "Known limit"), so its peers leave after it
+    // leaves (forwarder/README.md, "A peer leaving mid-burst"), so its peers leave after it
     await stopForwarder();
     svc?.close();
     echo?.proc.kill("SIGTERM");

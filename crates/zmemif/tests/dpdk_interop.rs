@@ -96,8 +96,8 @@ fn our_client_with_testpmd_server(socket: TpSocket, queues: u16) {
     exchange(&p, queues, 3000);
     assert_eq!(p.info().peer_name, "net_memif0");
     // DPDK 22.11's net_memif unmaps a leaving peer's rings while its lcore may be inside a burst
-    // on them (forwarder/README.md, "Known limit"): testpmd died of it when we left while it
-    // forwarded (1 of 20 runs). Stop its forwarding first; it must still see us go.
+    // on them (forwarder/README.md, "A peer leaving mid-burst"): testpmd died of it when we left
+    // while it forwarded (1 of 20 runs). Stop its forwarding first; it must still see us go.
     tp.command("stop", T).unwrap_or_else(|e| panic!("{e}"));
     drop(p);
     tp.link_down(T)

@@ -17,6 +17,10 @@
 //! * A 22.11 client connects once, when its port starts, and never retries: start the server
 //!   first. A client that is transmitting may segfault when its server goes away, so stop
 //!   clients before servers.
+//! * Either role's forwarding lcore may die of SIGSEGV (in librte_net_memif, right after the
+//!   driver logs the peer's DISCONNECT) when the peer leaves while testpmd forwards: the PMD
+//!   unmaps the rings under a running burst (forwarder/README.md, "A peer leaving mid-burst").
+//!   A test that needs testpmd after its peer left runs it interactive and sends `stop` first.
 //! * After a memif session, testpmd sometimes segfaults (exit 139) on SIGTERM (2 of 15 runs
 //!   here): don't assert on the exit status of a peer that was connected.
 //! * Copy-mode transmit of chains (frames larger than one buffer) counts a packet's first buffer
