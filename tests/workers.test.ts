@@ -167,8 +167,8 @@ test("a Worker's queues follow a reconnect at once", async () => {
     expect(await next("stopped")).toEqual({ stopped: true });
   } finally {
     // Free the port first, which drops the Worker's arm, whatever happened above (a Worker
-    // terminated while armed is no longer called after its end, tests/worker_exit.test.ts, but
-    // its queues would stay open).
+    // terminated while armed is no longer called after its end, tests/worker_exit.test.ts, and
+    // its queues are closed for it, tests/worker_end.test.ts).
     socket.close();
     w.terminate();
     server.close();

@@ -769,14 +769,24 @@ export class Port extends typedEmitter<PortEvents>() {
   /**
    * Opens queue `qid` for another thread: post the token to a Worker and call
    * `RxQueue.adopt(token)` / `TxQueue.adopt(token)` there (one queue per Worker, so N queue pairs
-   * use N cores). The Worker owns it and should close it before it ends (else it stays open, its
-   * id taken, until the process exits; see RxQueue.adopt).
+   * use N cores). The Worker owns it and should close it; a Worker that ends without closing it
+   * has it closed for it (see RxQueue.adopt). Until adopted the queue is no thread's: a token
+   * never adopted keeps the queue id taken until the process exits.
    */
   shareQueue<D extends Direction>(dir: D, qid = 0): QueueToken<D> {
     if (dir !== "rx" && dir !== "tx") {
       throw new MemifError("INVALID_ARGUMENT", `Port.shareQueue: direction must be 'rx' or 'tx', got ${dir}`);
     }
     const handle = openHandle(this.#native, this.#queueLink, dir, qid);
+    // no thread's until adopted: this thread's end must not close it under its adopter
+    const native = this.#native;
+    const shared = dir === "rx" ? native.rxQueueShare(handle) : native.txQueueShare(handle);
+    if (shared < 0) {
+      const err = errorFor(shared, `zmemif_${dir}_queue_share(port ${this.id}, ${qid})`);
+      if (dir === "rx") native.rxQueueFree(handle);
+      else native.txQueueFree(handle);
+      throw err;
+    }
     let bufferSize = 0;
     let ringSize = 0;
     try {

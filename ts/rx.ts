@@ -19,7 +19,7 @@ import { MemifError } from "./errors.ts";
 import { sleep, yieldLoop } from "./loop.ts";
 import { E_NOT_CONNECTED, E_TOO_LARGE, EVENT_RX_READY, MAX_PACKET } from "./native/abi.ts";
 import { backend, type EventHook, type NativeBackend } from "./native/backend.ts";
-import { errorFor } from "./native/check.ts";
+import { check, errorFor } from "./native/check.ts";
 import {
   claimToken,
   openHandle,
@@ -66,7 +66,7 @@ function onArmEvent(ctx: number, event: number, _arg: number): void {
  * Made on first use and never closed: the core may call it until it has fired or the port is
  * freed, and the port belongs to another thread (zmemif_rx_queue_arm_cb). A late call finds no key.
  * When this Worker ends, however it ends, the core stops calling it before Bun frees it (the
- * thread guard made with this thread's first hook, ts/native/bun.ts).
+ * thread guard made when this thread loaded the library, ts/native/bun.ts).
  */
 function threadArmHook(native: NativeBackend): EventHook {
   armHook ??= native.eventHook(onArmEvent);
@@ -124,13 +124,14 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
    * Worker). Port events do not reach a Worker: waits are woken by the Worker's own hook
    * (zmemif_rx_queue_arm_cb), and the queue re-attaches on its own after a reconnect.
    * The Worker should close() it before it ends. A Worker that ends without (terminate(), an
-   * uncaught error, process.exit()) is not called afterwards, so the process does not crash, but
-   * the queue stays open until the process exits: its id stays taken (BUSY) and the connection's
-   * memory mapped.
+   * uncaught error, process.exit()) is not called afterwards, and the core closes the queue for
+   * it: its id is free again (the port's thread may share it anew) and its hold on the
+   * connection's memory is released; the port stays the port's thread's.
    */
   static adopt(token: QueueToken<"rx">, options: QueueOptions = {}): RxQueue {
     claimToken(token, "rx");
     const native = backend();
+    check(native.rxQueueAdopt(token.handle), `RxQueue.adopt(rx queue ${token.qid})`);
     rxBurstFn = native.rxBurst;
     const mode = rxModeOf(options.rxMode);
     return make(new QueueCore(native, null, "rx", token.qid, token.handle, mode, token.bufferSize, token.ringSize));

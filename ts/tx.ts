@@ -14,7 +14,7 @@ import { MemifError } from "./errors.ts";
 import { sleep, yieldLoop } from "./loop.ts";
 import { DESC_NEXT, DESC_SIZE, E_NOT_CONNECTED } from "./native/abi.ts";
 import { backend, type NativeBackend } from "./native/backend.ts";
-import { errorFor } from "./native/check.ts";
+import { check, errorFor } from "./native/check.ts";
 import { claimToken, openHandle, type PortLink, QueueCore, type QueueStats, type QueueToken } from "./queue.ts";
 
 const TX_BACKOFF_MAX_MS = 8;
@@ -58,11 +58,12 @@ export class TxQueue {
   /**
    * Takes ownership of a tx queue shared by `port.shareQueue("tx", qid)` (typically in a Worker).
    * The queue re-attaches on its own after a reconnect. The Worker should close() it before it
-   * ends: else it stays open, its id taken (BUSY), until the process exits (see RxQueue.adopt).
+   * ends; if it does not, the core closes it when the Worker ends (see RxQueue.adopt).
    */
   static adopt(token: QueueToken<"tx">): TxQueue {
     claimToken(token, "tx");
     const native = backend();
+    check(native.txQueueAdopt(token.handle), `TxQueue.adopt(tx queue ${token.qid})`);
     bindHotPath(native);
     return make(
       new QueueCore(native, null, "tx", token.qid, token.handle, "adaptive", token.bufferSize, token.ringSize),

@@ -6,13 +6,19 @@
  *
  *   listen ID      serve interface ID (a server port with 1 queue pair)    -> "listening ID"
  *   send ID N      once ID is connected, send N 64-byte packets on queue 0  -> "sent ID N"
+ *   offer ID N     the same if ID is connected now, until its connection ends -> "offered ID K"
+ *                  (K sent: a client that may be leaving, e.g. closed when its Worker ended)
  *   drop ID        end ID's connection: close its port, listen again       -> "dropped ID"
  *
  * A failed command prints "error <message>"; a client of ID that reconnects after `drop` is
- * served again. The socket's name is an abstract one or a path, as for MemifSocket.
+ * served again. The socket's name is an abstract one or a path, as for MemifSocket. It also
+ * reports each connection of a served interface as it comes and goes (tests/helpers/worker_end.ts):
+ *
+ *   connected ID
+ *   disconnected ID REASON       (REASON: the client's DISCONNECT reason, or ours)
  */
 import { parseArgs } from "node:util";
-import { MemifSocket, type Port } from "../../ts/index.ts";
+import { MemifError, MemifSocket, type Port } from "../../ts/index.ts";
 
 const { values: a } = parseArgs({ options: { socket: { type: "string" } } });
 if (a.socket === undefined) throw new Error("--socket is required");
@@ -23,6 +29,8 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 
 function listen(id: number): Port {
   const port = socket.port({ id, role: "server", name: "command-peer", secret: "worker-exit" });
+  port.on("connected", () => say(`connected ${id}`));
+  port.on("disconnected", (e) => say(`disconnected ${id} ${e.reason}`));
   ports.set(id, port);
   return port;
 }
@@ -39,6 +47,23 @@ async function send(id: number, n: number): Promise<void> {
   }
 }
 
+/** Sends up to `n` packets on ID while it stays connected; how many were sent. */
+async function offer(id: number, n: number): Promise<number> {
+  const port = ports.get(id);
+  if (port === undefined) throw new Error(`interface ${id}: not served: listen first`);
+  if (!port.connected) return 0;
+  const tx = port.txQueue(0);
+  let sent = 0;
+  try {
+    for (; sent < n; sent++) await tx.send(new Uint8Array(64).fill(sent), { timeoutMs: 2000 });
+  } catch (e) {
+    if (!(e instanceof MemifError && e.code === "NOT_CONNECTED")) throw e;
+  } finally {
+    tx.close();
+  }
+  return sent;
+}
+
 async function run(line: string): Promise<void> {
   const [cmd, idText, nText] = line.trim().split(/\s+/);
   const id = Number(idText);
@@ -49,6 +74,8 @@ async function run(line: string): Promise<void> {
   } else if (cmd === "send") {
     await send(id, Number(nText));
     say(`sent ${id} ${nText}`);
+  } else if (cmd === "offer") {
+    say(`offered ${id} ${await offer(id, Number(nText))}`);
   } else if (cmd === "drop") {
     ports.get(id)?.close();
     listen(id);

@@ -3,8 +3,9 @@
 // As tests/helpers/worker_exit.ts: each iteration a node:worker_threads Worker waits armed on an rx
 // queue (adopted from this thread's port, or of a port it opened itself), ends without closing
 // anything, and then the peer (tests/helpers/command_peer.ts, started with BUN) sends to that queue
-// and/or ends the connection. At the end this thread receives a packet on a new port and prints
-// "ok N". This file is also the Worker (it runs itself).
+// (to the Worker's own port, which the core closes when the Worker ends, only while it is still
+// connected: `offer`) and/or ends the connection. At the end this thread receives a packet on a
+// new port and prints "ok N". This file is also the Worker (it runs itself).
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { isMainThread, parentPort, Worker } from "node:worker_threads";
@@ -99,7 +100,17 @@ if (!isMainThread) {
     if (end === "terminate") void w.terminate();
     else w.postMessage({ end });
     if (i % 2 === 1) await exited;
-    if (i % 4 < 2) await tell(`send ${id} 4`, `sent ${id} 4`);
+    if (i % 4 < 2 && kind === "rx") await tell(`send ${id} 4`, `sent ${id} 4`);
+    if (i % 4 < 2 && kind === "port") {
+      const from = lines.length;
+      peer.stdin.write(`offer ${id} 4\n`);
+      const got = await line(
+        from,
+        (l) => l.startsWith(`offered ${id} `) || l.startsWith("error "),
+        `'offered ${id} …'`,
+      );
+      if (got.startsWith("error ")) throw new Error(`command_peer: offer ${id} 4: ${got}`);
+    }
     await tell(`drop ${id}`, `dropped ${id}`);
     socket?.close();
     await exited;

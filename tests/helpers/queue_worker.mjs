@@ -11,9 +11,9 @@
 //    error. The port reconnects meanwhile: the queues must follow it by themselves. `{ stop: true }`
 //    closes the queues, which ends it ({stopped: true}).
 // A failure posts {error}. The queues are closed when the job ends, before its last message, as a
-// Worker should (one that ends with them open leaves them open until the process exits; it is
-// not called after its end: tests/worker_exit.test.ts), so the parent terminates it only once
-// that message came.
+// Worker should (one that ends with them open is not called after its end,
+// tests/worker_exit.test.ts, and has them closed for it, tests/worker_end.test.ts), so the parent
+// terminates it only once that message came.
 import { parentPort } from "node:worker_threads";
 
 const lib = import(process.versions.bun ? "../../ts/index.ts" : "../../dist/node.js");

@@ -13,6 +13,8 @@
  * makes the peer (tests/helpers/command_peer.ts, another process) send to that queue and/or end
  * the connection, so the core has something to report to the Worker that is gone. Even
  * iterations go on at once (the Worker is being torn down), odd ones after its 'close' event.
+ * The core closes a port whose Worker ended (tests/worker_end.test.ts), so in the port case the
+ * peer sends only while that port is still connected (`offer`), racing its close.
  * At the end this thread opens a new port to the peer and receives a packet on it, and prints
  * "ok N" (N iterations).
  */
@@ -51,6 +53,15 @@ async function tell(command: string, answer: string): Promise<void> {
   if (value !== answer) throw new Error(`command_peer: ${command}: ${value}`);
 }
 
+/** Has the peer send `n` packets to interface `id` while it is connected (the Worker's port, closing). */
+async function offer(id: number, n: number): Promise<void> {
+  const from = peer.lines.length;
+  peer.write(`offer ${id} ${n}\n`);
+  const said = (line: string) => (line.startsWith(`offered ${id} `) || line.startsWith("error ") ? line : undefined);
+  const { value } = await peer.waitLine(from, said, 10_000, `'offered ${id} …'`);
+  if (value.startsWith("error ")) throw new Error(`command_peer: offer ${id} ${n}: ${value}`);
+}
+
 /** Resolves with the Worker's first message (its {armed} or {error}), within 10 s. */
 function firstMessage(w: Worker): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
@@ -84,7 +95,8 @@ for (let i = 0; i < iterations; i++) {
   else w.postMessage({ end });
   if (i % 2 === 1) await closed;
   // data for the armed queue (every other pair of iterations), then the connection ends
-  if (i % 4 < 2) await tell(`send ${id} 4`, `sent ${id} 4`);
+  if (i % 4 < 2 && kind === "rx") await tell(`send ${id} 4`, `sent ${id} 4`);
+  if (i % 4 < 2 && kind === "port") await offer(id, 4);
   await tell(`drop ${id}`, `dropped ${id}`);
   socket?.close(); // this thread's port, with the Worker's queue (and arm) still open
   await closed;

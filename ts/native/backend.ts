@@ -71,6 +71,13 @@ export interface NativeBackend {
   rxQueueRegion(queue: number, idx: number): ArrayBuffer | number;
   /** zmemif_rx_queue_stats_get into `out` (QUEUE_STATS_SIZE bytes) */
   rxQueueStats(queue: number, out: BigUint64Array): number;
+  /**
+   * zmemif_rx_queue_share: the queue is no thread's (to hand to another thread, which adopts it);
+   * a queue is otherwise closed when the thread that owns it ends (a guarded Worker)
+   */
+  rxQueueShare(queue: number): number;
+  /** zmemif_rx_queue_adopt: the queue is this thread's (closed when this Worker ends) */
+  rxQueueAdopt(queue: number): number;
   /** zmemif_tx_queue_open: a tx queue handle (> 0) or a code */
   txQueueOpen(port: number, qid: number): number;
   txQueueFree(queue: number): void;
@@ -82,6 +89,10 @@ export interface NativeBackend {
   txQueueRegion(queue: number, idx: number): ArrayBuffer | number;
   /** zmemif_tx_queue_stats_get into `out` (QUEUE_STATS_SIZE bytes) */
   txQueueStats(queue: number, out: BigUint64Array): number;
+  /** as rxQueueShare */
+  txQueueShare(queue: number): number;
+  /** as rxQueueAdopt */
+  txQueueAdopt(queue: number): number;
   /** Detaches a region's ArrayBuffer (every view of it then reads as empty). Idempotent. */
   revokeRegion(region: ArrayBuffer): void;
   /** zmemif_rx_queue_set_mode (an rx queue) */

@@ -45,6 +45,8 @@ const SYMBOLS = {
   zmemif_rx_queue_region: { args: [P, u32, P, P], returns: i32 },
   zmemif_rx_queue_num_regions: { args: [P], returns: i32 },
   zmemif_rx_queue_stats_get: { args: [P, P], returns: i32 },
+  zmemif_rx_queue_share: { args: [P], returns: i32 },
+  zmemif_rx_queue_adopt: { args: [P], returns: i32 },
   zmemif_tx_queue_open: { args: [P, u32, P], returns: i32 },
   zmemif_tx_queue_free: { args: [P], returns: VOID },
   zmemif_tx_queue_attach: { args: [P], returns: i32 },
@@ -52,9 +54,12 @@ const SYMBOLS = {
   zmemif_tx_queue_region: { args: [P, u32, P, P], returns: i32 },
   zmemif_tx_queue_num_regions: { args: [P], returns: i32 },
   zmemif_tx_queue_stats_get: { args: [P, P], returns: i32 },
+  zmemif_tx_queue_share: { args: [P], returns: i32 },
+  zmemif_tx_queue_adopt: { args: [P], returns: i32 },
   zmemif_rx_queue_set_mode: { args: [P, u32], returns: i32 },
   zmemif_rx_queue_wait: { args: [P, i32], returns: i32 },
-  // a Worker: stop the core calling this thread's callbacks when it ends (guardThread below)
+  // a Worker: when it ends, stop the core calling its callbacks and close what it left open
+  // (guardThread below)
   zmemif_thread_guard_napi: { args: [P], returns: i32 },
   // rx: RX_READY through the port callback (thread that owns the port) ...
   zmemif_rx_queue_arm: { args: [P], returns: i32 },
@@ -143,11 +148,13 @@ class BunHook implements EventHook {
 }
 
 /**
- * In a Worker, before its first callback goes to the core: asks the core to stop calling this
- * thread's callbacks when the Worker ends. Bun frees a Worker's JSCallbacks when it ends, and it
- * may end without running any more of its JavaScript (`worker.terminate()`), so a port or an
- * armed rx queue it did not close would have the core call freed code: a crash
- * (docs/bun-ffi-notes.md). The hook for that is N-API's environment cleanup hook, which Bun runs
+ * In a Worker, when it loads the library (before its first handle or callback goes to the core):
+ * asks the core, for when the Worker ends, to stop calling this thread's callbacks and then to
+ * close what the Worker left open (its sockets, ports, queues it opened or adopted). Bun frees a
+ * Worker's JSCallbacks when it ends, and it may end without running any more of its JavaScript
+ * (`worker.terminate()`), so a port or an armed rx queue it did not close would have the core
+ * call freed code: a crash (docs/bun-ffi-notes.md), and would stay open (connected, mapped)
+ * until the process exits. The hook for that is N-API's environment cleanup hook, which Bun runs
  * however a Worker ends and before it frees the callbacks; the environment comes from loading the
  * same library as an N-API module (its `napiEnv()`), and `zmemif_thread_guard_napi` registers the
  * hook in the copy bun:ffi loaded. Without an N-API binding (a library built without
@@ -170,7 +177,7 @@ function guardThread(s: Symbols, path: string): void {
     why = `cannot load ${path} as an N-API module (${(e as Error).message}): build it with \`cargo build --release -p zmemif --features node\``;
   }
   process.stderr.write(
-    `zmemif: warning: this Worker is not guarded: ${why}. A Worker that ends without closing its ports and queues can then crash the process: close them before it ends.\n`,
+    `zmemif: warning: this Worker is not guarded: ${why}. A Worker that ends without closing its ports and queues can then crash the process, and leaves them open: close them before it ends.\n`,
   );
 }
 
@@ -183,6 +190,7 @@ function hookPtr(hook: EventHook | null): Pointer | null {
 /** Loads libzmemif.so and returns the bun:ffi NativeBackend over it. Throws MemifError when it cannot. @internal */
 export function loadBunBackend(): NativeBackend {
   const s = open();
+  if (!isMainThread) guardThread(s, libraryPath());
   // Scratch buffers for out-params (never the hot path; this thread only).
   const text = new Uint8Array(1024);
   const textPtr = ptr(text);
@@ -190,8 +198,6 @@ export function loadBunBackend(): NativeBackend {
   const out64Ptr = ptr(out64);
   const decoder = new TextDecoder();
   const h = (n: number) => n as Pointer;
-  /** whether this thread's end is watched (guardThread): done once, with its first hook */
-  let guarded = false;
 
   /** Calls `f(buf, len)` that returns a length, and decodes that many bytes as UTF-8. */
   const readString = (f: (buf: Pointer, len: number) => number): string => {
@@ -237,6 +243,8 @@ export function loadBunBackend(): NativeBackend {
     rxQueueNumRegions: (queue) => s.zmemif_rx_queue_num_regions(h(queue)),
     rxQueueRegion: (queue, idx) => region((base, size) => s.zmemif_rx_queue_region(h(queue), idx, base, size)),
     rxQueueStats: (queue, out) => s.zmemif_rx_queue_stats_get(h(queue), out),
+    rxQueueShare: (queue) => s.zmemif_rx_queue_share(h(queue)),
+    rxQueueAdopt: (queue) => s.zmemif_rx_queue_adopt(h(queue)),
     txQueueOpen: (port, qid) => newHandle((out) => s.zmemif_tx_queue_open(h(port), qid, out)),
     txQueueFree: (queue) => s.zmemif_tx_queue_free(h(queue)),
     txQueueAttach: (queue) => s.zmemif_tx_queue_attach(h(queue)),
@@ -244,6 +252,8 @@ export function loadBunBackend(): NativeBackend {
     txQueueNumRegions: (queue) => s.zmemif_tx_queue_num_regions(h(queue)),
     txQueueRegion: (queue, idx) => region((base, size) => s.zmemif_tx_queue_region(h(queue), idx, base, size)),
     txQueueStats: (queue, out) => s.zmemif_tx_queue_stats_get(h(queue), out),
+    txQueueShare: (queue) => s.zmemif_tx_queue_share(h(queue)),
+    txQueueAdopt: (queue) => s.zmemif_tx_queue_adopt(h(queue)),
     revokeRegion: (region) => {
       if (!region.detached) region.transfer(0);
     },
@@ -256,13 +266,7 @@ export function loadBunBackend(): NativeBackend {
     probe: (path, abstract, id, flags, timeoutMs, out) =>
       s.zmemif_probe(path, path.byteLength, abstract, id, flags, timeoutMs, out),
 
-    eventHook: (listener) => {
-      if (!guarded) {
-        guarded = true;
-        if (!isMainThread) guardThread(s, libraryPath());
-      }
-      return new BunHook(listener);
-    },
+    eventHook: (listener) => new BunHook(listener),
 
     addressOf: (descs) => ptr(descs),
     // The bun:ffi functions themselves: no wrapper on the hot path.

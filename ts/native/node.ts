@@ -4,11 +4,13 @@
  * mirrors the C ABI function by function and exports each under its NativeBackend name, so the
  * backend is the binding's own functions, without a wrapper (the hot path too: numbers in, handle,
  * descriptor address and count, a number out); this file only adapts the three calls that take or
- * make an event hook. Node 20 has no ArrayBuffer.prototype.transfer: `revokeRegion` is
+ * make an event hook, and in a Worker has the core close what the Worker leaves open when it ends
+ * (`guardThread`, zmemif_thread_guard_napi). Node 20 has no ArrayBuffer.prototype.transfer: `revokeRegion` is
  * napi_detach_arraybuffer.
  *
  * Environment: ZMEMIF_LIB (see locate.ts).
  */
+import { isMainThread } from "node:worker_threads";
 import { MemifError } from "../errors.ts";
 import type { EventHook, EventListener, NativeBackend } from "./backend.ts";
 import { locate } from "./locate.ts";
@@ -21,6 +23,8 @@ type HookCalls = "eventHook" | "portSetCallback" | "queueArmHook";
  * written once, in backend.ts; only the three that take or make a hook differ in type.
  */
 type Binding = Omit<NativeBackend, "name" | HookCalls> & {
+  /** zmemif_thread_guard_napi for this thread's environment (a Worker): 0 or a code */
+  guardThread(): number;
   eventHook(listener: EventListener): object;
   portSetCallback(port: number, hook: object | null, ctx: number): number;
   queueArmHook(queue: number, hook: object, ctx: number): number;
@@ -72,6 +76,16 @@ function open(): Binding {
 /** Loads the library and returns the N-API NativeBackend over it. Throws MemifError when it cannot. */
 export function loadNodeBackend(): NativeBackend {
   const b = open();
+  // A Worker: when it ends, however it ends, the core closes what it left open (its sockets,
+  // ports, and the queues it opened or adopted), as close() would.
+  if (!isMainThread) {
+    const rc = b.guardThread();
+    if (rc < 0) {
+      process.stderr.write(
+        `zmemif: warning: this Worker is not guarded (zmemif_thread_guard_napi: ${b.strerror(rc)}: ${b.lastError()}): what it leaves open stays open until the process exits: close its ports and queues before it ends.\n`,
+      );
+    }
+  }
   // The binding's own functions (no wrapper, on the hot path too), and the hook calls adapted.
   const hooks: Pick<NativeBackend, "name" | HookCalls> = {
     name: "napi",

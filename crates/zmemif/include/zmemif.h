@@ -328,12 +328,16 @@ int32_t zmemif_port_set_callback(zmemif_port *p, zmemif_event_cb cb, uint64_t ct
 void zmemif_thread_callbacks_revoke(void);
 
 // For a JavaScript thread (Bun or Node.js; `env` is its `napi_env`): registers an N-API
-// environment cleanup hook that stops the callbacks this thread has given and will give, as
-// `zmemif_thread_callbacks_revoke` does, when the environment ends. A Bun Worker's environment
-// ends however the Worker ends (`terminate()`, an uncaught error, `process.exit()`), before its
+// environment cleanup hook that, when the environment ends, stops the callbacks this thread has
+// given and will give, as `zmemif_thread_callbacks_revoke` does, and then closes every handle
+// the thread still owns as freeing it would: its queues (opened, or adopted with
+// `zmemif_*_queue_adopt`; a queue it shared is not its), then its ports (the peer is told "the
+// thread that owned this interface ended"), then its sockets. Views of a closed queue's memory must not
+// outlive the thread (they do not: its JavaScript has ended). A Bun Worker's environment ends
+// however the Worker ends (`terminate()`, an uncaught error, `process.exit()`), before its
 // `JSCallback`s are freed, and it may end without running any more JavaScript. Call it on the
-// thread, before giving callbacks. 0, or INVALID_ARGUMENT when `env` is null or this process
-// has no N-API (`napi_add_env_cleanup_hook` is looked up in the process).
+// thread, before giving callbacks and opening handles. 0, or INVALID_ARGUMENT when `env` is null
+// or this process has no N-API (`napi_add_env_cleanup_hook` is looked up in the process).
 //
 // # Safety
 // `env` is the calling thread's live `napi_env`.
@@ -384,6 +388,24 @@ void zmemif_rx_queue_free(zmemif_rx_queue *q);
 // # Safety
 // As `zmemif_rx_queue_free`, for a queue from `zmemif_tx_queue_open`.
 void zmemif_tx_queue_free(zmemif_tx_queue *q);
+
+// Gives up the calling thread's ownership of rx queue `q`, to hand it to another thread (which
+// calls `zmemif_rx_queue_adopt`). A queue belongs to the thread that opened it, and when that
+// thread's N-API environment ends (`zmemif_thread_guard_napi`) the queues it still owns are
+// closed; a shared queue belongs to no thread until adopted. 0, or CLOSED for a handle already
+// freed. Does not read `q`.
+int32_t zmemif_rx_queue_share(zmemif_rx_queue *q);
+
+// Makes rx queue `q` (shared by another thread, `zmemif_rx_queue_share`) the calling thread's:
+// closed when this thread's environment ends, if this thread has not freed it. 0, or CLOSED for
+// a handle already freed. Does not read `q`.
+int32_t zmemif_rx_queue_adopt(zmemif_rx_queue *q);
+
+// As `zmemif_rx_queue_share`, for a tx queue.
+int32_t zmemif_tx_queue_share(zmemif_tx_queue *q);
+
+// As `zmemif_rx_queue_adopt`, for a tx queue.
+int32_t zmemif_tx_queue_adopt(zmemif_tx_queue *q);
 
 // Attaches to the port's current connection; returns its generation, or NOT_CONNECTED. While
 // attached, the connection's regions stay mapped, even after the peer is gone.

@@ -45,9 +45,10 @@ impl Control {
         self.reg.add_port(p)
     }
 
-    /// Disconnects the port and waits until the control thread has done so.
-    pub fn remove_port(&self, p: &Arc<PortShared>) {
-        self.reg.remove_port(p)
+    /// Disconnects the port (the peer is told `reason`) and waits until the control thread has
+    /// done so.
+    pub fn remove_port(&self, p: &Arc<PortShared>, reason: &'static str) {
+        self.reg.remove_port(p, reason)
     }
 
     pub fn is_control_thread(&self) -> bool {

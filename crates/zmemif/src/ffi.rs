@@ -16,6 +16,7 @@ use std::time::Duration;
 use crate::config::PortConfig;
 use crate::error::{Code, Error, Result};
 use crate::gate::ThreadGate;
+use crate::owner::{self, Kind};
 use crate::port::{Port, Socket};
 use crate::probe::{probe, IdAnswer, Problem};
 use crate::queue::{Desc, RxMode, RxQueue, TxQueue};
@@ -309,9 +310,10 @@ pub unsafe extern "C" fn zmemif_socket_new(
                 mode
             },
         };
-        let s = Socket::new(addr, perms)?;
+        let s = Box::into_raw(Box::new(zmemif_socket(Socket::new(addr, perms)?)));
+        owner::add(s as usize, Kind::Socket, close_boxed::<zmemif_socket>);
         // SAFETY: `out` is non-null and writable (caller's contract).
-        unsafe { *out = Box::into_raw(Box::new(zmemif_socket(s))) };
+        unsafe { *out = s };
         Ok(0)
     })
 }
@@ -321,9 +323,36 @@ pub unsafe extern "C" fn zmemif_socket_new(
 #[no_mangle]
 pub unsafe extern "C" fn zmemif_socket_free(s: *mut zmemif_socket) {
     if !s.is_null() {
+        owner::forget(s as usize);
         // SAFETY: made by Box::into_raw in zmemif_socket_new; the caller gives it up.
         let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(s) })));
     }
+}
+
+/// What the peer of a port is told when the thread that opened it ended without closing it.
+const REASON_THREAD_ENDED: &str = "the thread that owned this interface ended";
+
+/// Frees a handle made by `Box::into_raw` (owner.rs closes an ended thread's handles with it).
+///
+/// # Safety
+/// `addr` is a live `T` handle made by this library that nobody else uses or frees.
+unsafe fn close_boxed<T>(addr: usize) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller's contract; the handle is given up here.
+        drop(unsafe { Box::from_raw(addr as *mut T) })
+    }));
+}
+
+/// Closes a port whose thread ended, telling the peer so, then frees it.
+///
+/// # Safety
+/// As `close_boxed`, for a port handle.
+unsafe fn close_port_of_ended_thread(addr: usize) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller's contract; the handle is given up here.
+        let p = unsafe { Box::from_raw(addr as *mut zmemif_port) };
+        p.0.close_because(REASON_THREAD_ENDED);
+    }));
 }
 
 fn id_list(ids: &[u32; ZMEMIF_MAX_ALLOW], n: u16, what: &str) -> Result<Vec<u32>> {
@@ -428,9 +457,10 @@ pub unsafe extern "C" fn zmemif_port_new(
         if out.is_null() {
             return Err(null("out"));
         }
-        let p = Port::new(&s.0, config_from(c)?)?;
+        let p = Box::into_raw(Box::new(zmemif_port(Port::new(&s.0, config_from(c)?)?)));
+        owner::add(p as usize, Kind::Port, close_port_of_ended_thread);
         // SAFETY: `out` is non-null and writable.
-        unsafe { *out = Box::into_raw(Box::new(zmemif_port(p))) };
+        unsafe { *out = p };
         Ok(0)
     })
 }
@@ -442,6 +472,7 @@ pub unsafe extern "C" fn zmemif_port_new(
 #[no_mangle]
 pub unsafe extern "C" fn zmemif_port_free(p: *mut zmemif_port) {
     if !p.is_null() {
+        owner::forget(p as usize);
         // SAFETY: made by Box::into_raw in zmemif_port_new; the caller gives it up.
         let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(p) })));
     }
@@ -485,12 +516,16 @@ pub extern "C" fn zmemif_thread_callbacks_revoke() {
 }
 
 /// For a JavaScript thread (Bun or Node.js; `env` is its `napi_env`): registers an N-API
-/// environment cleanup hook that stops the callbacks this thread has given and will give, as
-/// `zmemif_thread_callbacks_revoke` does, when the environment ends. A Bun Worker's environment
-/// ends however the Worker ends (`terminate()`, an uncaught error, `process.exit()`), before its
+/// environment cleanup hook that, when the environment ends, stops the callbacks this thread has
+/// given and will give, as `zmemif_thread_callbacks_revoke` does, and then closes every handle
+/// the thread still owns as freeing it would: its queues (opened, or adopted with
+/// `zmemif_*_queue_adopt`; a queue it shared is not its), then its ports (the peer is told "the
+/// thread that owned this interface ended"), then its sockets. Views of a closed queue's memory must not
+/// outlive the thread (they do not: its JavaScript has ended). A Bun Worker's environment ends
+/// however the Worker ends (`terminate()`, an uncaught error, `process.exit()`), before its
 /// `JSCallback`s are freed, and it may end without running any more JavaScript. Call it on the
-/// thread, before giving callbacks. 0, or INVALID_ARGUMENT when `env` is null or this process
-/// has no N-API (`napi_add_env_cleanup_hook` is looked up in the process).
+/// thread, before giving callbacks and opening handles. 0, or INVALID_ARGUMENT when `env` is null
+/// or this process has no N-API (`napi_add_env_cleanup_hook` is looked up in the process).
 ///
 /// # Safety
 /// `env` is the calling thread's live `napi_env`.
@@ -667,9 +702,10 @@ unsafe fn queue_open<Q>(
         }
         let qid = u16::try_from(qid)
             .map_err(|_| Error::new(Code::QueueRange, format!("queue id {qid} is out of range")))?;
-        let q = open(&p.0, qid)?;
+        let q = Box::into_raw(Box::new(open(&p.0, qid)?));
+        owner::add(q as usize, Kind::Queue, close_boxed::<Q>);
         // SAFETY: `out` is non-null and writable.
-        unsafe { *out = Box::into_raw(Box::new(q)) };
+        unsafe { *out = q };
         Ok(0)
     })
 }
@@ -678,9 +714,31 @@ unsafe fn queue_open<Q>(
 /// `q` is null or a handle from `queue_open` of the same type, not used again.
 unsafe fn queue_free<Q>(q: *mut Q) {
     if !q.is_null() {
+        owner::forget(q as usize);
         // SAFETY: made by Box::into_raw in queue_open; the caller gives it up.
         let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(q) })));
     }
+}
+
+/// Makes a queue handle no thread's (`mine` false) or the calling thread's. Never reads `q`: a
+/// handle the table does not know is CLOSED.
+fn queue_owner<Q: QueueHandle>(q: *mut Q, mine: bool, op: &str) -> i32 {
+    guard(|| {
+        if q.is_null() {
+            return Err(null(Q::WHAT));
+        }
+        if !owner::set_owner(q as usize, mine) {
+            return Err(Error::new(
+                Code::Closed,
+                format!(
+                    "{op}: this {} was freed (or closed when the thread that owned it ended): \
+                     share a queue again from its port",
+                    Q::WHAT
+                ),
+            ));
+        }
+        Ok(0)
+    })
 }
 
 /// # Safety
@@ -795,6 +853,36 @@ pub unsafe extern "C" fn zmemif_rx_queue_free(q: *mut zmemif_rx_queue) {
 pub unsafe extern "C" fn zmemif_tx_queue_free(q: *mut zmemif_tx_queue) {
     // SAFETY: the caller's contract.
     unsafe { queue_free(q) }
+}
+
+/// Gives up the calling thread's ownership of rx queue `q`, to hand it to another thread (which
+/// calls `zmemif_rx_queue_adopt`). A queue belongs to the thread that opened it, and when that
+/// thread's N-API environment ends (`zmemif_thread_guard_napi`) the queues it still owns are
+/// closed; a shared queue belongs to no thread until adopted. 0, or CLOSED for a handle already
+/// freed. Does not read `q`.
+#[no_mangle]
+pub extern "C" fn zmemif_rx_queue_share(q: *mut zmemif_rx_queue) -> i32 {
+    queue_owner(q, false, "zmemif_rx_queue_share")
+}
+
+/// Makes rx queue `q` (shared by another thread, `zmemif_rx_queue_share`) the calling thread's:
+/// closed when this thread's environment ends, if this thread has not freed it. 0, or CLOSED for
+/// a handle already freed. Does not read `q`.
+#[no_mangle]
+pub extern "C" fn zmemif_rx_queue_adopt(q: *mut zmemif_rx_queue) -> i32 {
+    queue_owner(q, true, "zmemif_rx_queue_adopt")
+}
+
+/// As `zmemif_rx_queue_share`, for a tx queue.
+#[no_mangle]
+pub extern "C" fn zmemif_tx_queue_share(q: *mut zmemif_tx_queue) -> i32 {
+    queue_owner(q, false, "zmemif_tx_queue_share")
+}
+
+/// As `zmemif_rx_queue_adopt`, for a tx queue.
+#[no_mangle]
+pub extern "C" fn zmemif_tx_queue_adopt(q: *mut zmemif_tx_queue) -> i32 {
+    queue_owner(q, true, "zmemif_tx_queue_adopt")
 }
 
 /// Attaches to the port's current connection; returns its generation, or NOT_CONNECTED. While

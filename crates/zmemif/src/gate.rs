@@ -13,6 +13,9 @@
 //! runs when a Worker ends, however it ends, before it frees the Worker's callbacks; a C program
 //! can shut its own thread's gate (`zmemif_thread_callbacks_revoke`).
 //!
+//! The same hook then closes what the thread opened and did not close (owner.rs): once its gate
+//! is shut, nothing of that thread runs any more.
+//!
 //! A call holds the gate's read lock, so calls from several control threads run side by side and
 //! `shut` (the write lock) waits for them. A call only queues work for the JavaScript thread (a
 //! threadsafe `JSCallback`), so that wait is short. Shutting from inside a call through the same
@@ -25,6 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::error::{Error, Result};
+use crate::owner::{self, OwnerId};
 
 pub(crate) struct Gate {
     open: AtomicBool,
@@ -97,7 +101,14 @@ type AddEnvCleanupHook = unsafe extern "C" fn(
     arg: *mut c_void,
 ) -> i32;
 
-/// Shuts the calling thread's gate (as it is now) when the N-API environment `env` ends.
+/// What the cleanup hook of one environment ends: its thread's gate and handles.
+struct Guarded {
+    gate: Arc<Gate>,
+    owner: OwnerId,
+}
+
+/// When the N-API environment `env` ends: shuts the calling thread's gate (as it is now), then
+/// closes the handles the thread still owns (owner.rs).
 ///
 /// N-API is looked up in the process rather than linked: this library may be loaded twice (by
 /// bun:ffi and as an N-API module, from two files in a `bun build --compile` executable), and the
@@ -118,12 +129,15 @@ pub(crate) unsafe fn guard_napi_env(env: *mut c_void) -> Result<()> {
     }
     // SAFETY: N-API's function of this name has this signature.
     let add: AddEnvCleanupHook = unsafe { std::mem::transmute::<*mut c_void, _>(sym) };
-    let gate = Box::into_raw(Box::new(ThreadGate::current()));
-    // SAFETY: `env` is live (caller's contract); `on_env_cleanup` takes `gate` back, once.
-    let status = unsafe { add(env, Some(on_env_cleanup), gate.cast()) };
+    let guarded = Box::into_raw(Box::new(Guarded {
+        gate: ThreadGate::current(),
+        owner: owner::current(),
+    }));
+    // SAFETY: `env` is live (caller's contract); `on_env_cleanup` takes `guarded` back, once.
+    let status = unsafe { add(env, Some(on_env_cleanup), guarded.cast()) };
     if status != 0 {
         // SAFETY: made just above and not handed over (the hook was not added).
-        drop(unsafe { Box::from_raw(gate) });
+        drop(unsafe { Box::from_raw(guarded) });
         return Err(Error::invalid(format!(
             "napi_add_env_cleanup_hook failed (napi_status {status}): is `env` this thread's?"
         )));
@@ -131,12 +145,14 @@ pub(crate) unsafe fn guard_napi_env(env: *mut c_void) -> Result<()> {
     Ok(())
 }
 
-/// The environment's cleanup hook: shuts the gate `guard_napi_env` gave it.
+/// The environment's cleanup hook: shuts the gate `guard_napi_env` gave it, then closes the
+/// handles its thread left open (the thread runs no JavaScript any more).
 unsafe extern "C" fn on_env_cleanup(arg: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: made by Box::into_raw in `guard_napi_env`; N-API calls this hook once.
-        let gate = unsafe { Box::from_raw(arg.cast::<Arc<Gate>>()) };
-        gate.shut();
+        let guarded = unsafe { Box::from_raw(arg.cast::<Guarded>()) };
+        guarded.gate.shut();
+        owner::close_owned_by(guarded.owner);
     }));
 }
 

@@ -10,6 +10,7 @@
 //! conn.rs    a connection's regions, rings and eventfds; descriptor validation
 //! config.rs  PortConfig: defaults and validation
 //! stats.rs   per-queue counters
+//! owner.rs   which thread owns each C ABI handle (closed when that JavaScript thread ends)
 //! gate.rs    the gate each thread's C callbacks are called through (shut when the thread ends)
 //! state.rs   port state and its one owner (PortShared)
 //! handle.rs  what queues may ask of the control thread (wake, arm)
@@ -45,6 +46,7 @@ mod handshake;
 // Not in unit-test builds: napi-derive generates no bindings there.
 #[cfg(all(feature = "node", not(test)))]
 mod node;
+mod owner;
 mod port;
 pub mod probe;
 mod queue;

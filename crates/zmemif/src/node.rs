@@ -243,6 +243,30 @@ pub fn tx_queue_free(q: f64) {
     unsafe { ffi::zmemif_tx_queue_free(ptr(q)) }
 }
 
+/// Gives up this thread's ownership of the rx queue, to hand it to another thread.
+#[napi]
+pub fn rx_queue_share(q: f64) -> i32 {
+    ffi::zmemif_rx_queue_share(ptr(q))
+}
+
+/// Makes the rx queue (shared by another thread) this thread's: closed when its environment ends.
+#[napi]
+pub fn rx_queue_adopt(q: f64) -> i32 {
+    ffi::zmemif_rx_queue_adopt(ptr(q))
+}
+
+/// As `rx_queue_share`, for a tx queue.
+#[napi]
+pub fn tx_queue_share(q: f64) -> i32 {
+    ffi::zmemif_tx_queue_share(ptr(q))
+}
+
+/// As `rx_queue_adopt`, for a tx queue.
+#[napi]
+pub fn tx_queue_adopt(q: f64) -> i32 {
+    ffi::zmemif_tx_queue_adopt(ptr(q))
+}
+
 #[napi]
 pub fn rx_queue_attach(q: f64) -> i32 {
     // SAFETY: a live rx queue handle (binding's contract).
@@ -428,6 +452,14 @@ pub fn rx_queue_arm_cb(q: f64, hook: &External<Arc<Sink>>, ctx: f64) -> i32 {
 #[napi(js_name = "napiEnv")]
 pub fn napi_env(env: Env) -> f64 {
     env.raw() as usize as f64
+}
+
+/// For a Node.js Worker: when this thread's environment ends, closes the handles it still owns
+/// (`zmemif_thread_guard_napi`; napi-rs already stops its thread-safe functions). 0 or a code.
+#[napi(js_name = "guardThread")]
+pub fn guard_thread(env: Env) -> i32 {
+    // SAFETY: `env` is this thread's live environment (napi-rs passes the caller's).
+    unsafe { ffi::zmemif_thread_guard_napi(env.raw().cast()) }
 }
 
 #[napi]

@@ -117,7 +117,12 @@ impl Port {
 
     /// Disconnects (telling the peer) and stops reconnecting. Queues get NOT_CONNECTED.
     pub fn close(&self) {
-        self.socket.ctl().remove_port(&self.shared);
+        self.close_because("Interface closed");
+    }
+
+    /// As `close`, telling the peer `reason` (the C ABI: a port whose thread ended).
+    pub(crate) fn close_because(&self, reason: &'static str) {
+        self.socket.ctl().remove_port(&self.shared, reason);
     }
 }
 

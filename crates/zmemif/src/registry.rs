@@ -17,7 +17,8 @@ use crate::state::{PortShared, Status};
 #[derive(Default)]
 struct Shared {
     ports: Vec<Arc<PortShared>>,
-    removed: Vec<Arc<PortShared>>,
+    /// Closed ports, with the reason their peers are told.
+    removed: Vec<(Arc<PortShared>, &'static str)>,
     listener: Option<Arc<OwnedFd>>,
     /// (device, inode) of the socket file we created, so we unlink only our own.
     listener_file: Option<(u64, u64)>,
@@ -27,8 +28,8 @@ struct Shared {
 /// What the control thread works on in one turn of its loop.
 pub(crate) struct Snapshot {
     pub ports: Vec<Arc<PortShared>>,
-    /// Ports closed since the last turn (their links are to be ended).
-    pub removed: Vec<Arc<PortShared>>,
+    /// Ports closed since the last turn (their links are to be ended, telling the peer the reason).
+    pub removed: Vec<(Arc<PortShared>, &'static str)>,
     pub listener: Option<Arc<OwnedFd>>,
     /// The armed rx queues: (connection, queue id).
     pub armed: Vec<(Arc<Connection>, usize)>,
@@ -113,8 +114,9 @@ impl Registry {
         Ok(())
     }
 
-    /// Disconnects the port and waits until the control thread has done so.
-    pub fn remove_port(&self, p: &Arc<PortShared>) {
+    /// Disconnects the port (the peer is told `reason`) and waits until the control thread has
+    /// done so.
+    pub fn remove_port(&self, p: &Arc<PortShared>, reason: &'static str) {
         if !p.close() {
             return;
         }
@@ -127,7 +129,7 @@ impl Registry {
                 p.set_status(Status::Closed);
                 return;
             }
-            s.removed.push(p.clone());
+            s.removed.push((p.clone(), reason));
         }
         self.handle.wake();
         if self.handle.is_control_thread() {

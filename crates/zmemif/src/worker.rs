@@ -116,8 +116,8 @@ impl Worker {
                 armed,
                 stop,
             } = self.reg.snapshot();
-            for p in removed {
-                self.close_port_links(&p, "Interface closed");
+            for (p, reason) in removed {
+                self.close_port_links(&p, reason);
                 self.next_try.remove(&Arc::as_ptr(&p));
                 p.set_status(Status::Closed);
             }
