@@ -1,10 +1,12 @@
 // tests/worker_end.test.ts's case for Node.js (the N-API backend, dist/node.js), run by `node`:
-//   node tests/helpers/node_worker_end.mjs BUN port|queue terminate|throw|exit ITERATIONS
+//   node tests/helpers/node_worker_end.mjs BUN port|queue|give terminate|throw|exit ITERATIONS
 // As tests/helpers/worker_end.ts: each iteration a node:worker_threads Worker attaches to a
-// connection (a port of its own, or an rx and a tx queue it adopted from this thread's port),
-// waits on it and ends without closing anything. Then the peer (tests/helpers/command_peer.ts,
-// started with BUN) must see the Worker's own port disconnect, told "the thread that owned this
-// interface ended"; or this thread must be able to share both queue ids again and close its port,
+// connection (a port of its own, or an rx and a tx queue it adopted from this thread's port), or
+// (give) opens a port and hands its queues to this thread, which keeps a view of a tx buffer; it
+// ends without closing anything. Then the peer (tests/helpers/command_peer.ts, started with BUN)
+// must see the Worker's own port disconnect, told "the thread that owned this interface ended"
+// (give: while this thread's view still reads what it writes, until a txBurst says NOT_CONNECTED
+// and revokes it); or this thread must be able to share both queue ids again and close its port,
 // which the peer must see; and this process's fds and memfd mappings must be back to what they
 // were (after a warm-up Worker that closed everything itself), each within DEADLINE_MS.
 // Prints "ok N" last. This file is also the Worker (it runs itself).
@@ -12,7 +14,7 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { isMainThread, parentPort, Worker } from "node:worker_threads";
-import { Batch, MemifSocket, RxQueue, TxQueue } from "../../dist/node.js";
+import { Batch, MemifError, MemifSocket, RxQueue, TxQueue } from "../../dist/node.js";
 
 const SECRET = "worker-exit";
 const DEADLINE_MS = 5000;
@@ -33,6 +35,14 @@ if (!isMainThread) {
       if (job.close) {
         for (const o of opened.reverse()) o.close();
         parentPort.postMessage({ closed: true });
+        return;
+      }
+      if (job.kind === "give") {
+        const socket = new MemifSocket(job.path);
+        opened.push(socket);
+        const port = socket.port({ role: "client", id: job.id, secret: SECRET, reconnectMs: 5 });
+        await port.connect({ timeoutMs: 5000 });
+        parentPort.postMessage({ ready: true, rx: port.shareQueue("rx", 0), tx: port.shareQueue("tx", 0) });
         return;
       }
       let rx;
@@ -162,8 +172,21 @@ if (!isMainThread) {
     w.postMessage(job);
     const said = await ready;
     if (said.ready !== true) throw new Error(`interface ${id}: the Worker says ${JSON.stringify(said)}`);
-    return { w, exited };
+    return { w, exited, said };
   };
+  // give: this thread adopts the Worker's queues and keeps a view of a tx buffer, written
+  const takeQueues = (said) => {
+    const rx = RxQueue.adopt(said.rx);
+    const tx = TxQueue.adopt(said.tx);
+    const batch = new Batch(1);
+    if (tx.alloc(batch, 1) !== 1) throw new Error("tx.alloc on the Worker's queue: no buffer");
+    const view = batch.view(batch.region(0));
+    const at = batch.offset(0);
+    view.fill(0x5a, at, at + 64);
+    void rx[Symbol.asyncIterator]().next(); // armed, on this thread's hook
+    return { rx, tx, batch, view, at };
+  };
+  const jobFor = (id, shared) => shared?.job ?? { kind: kind === "give" ? "give" : "port", path, id };
 
   await line(0, (l) => (l === "ready" ? l : undefined), "ready");
   {
@@ -171,7 +194,8 @@ if (!isMainThread) {
     const id = 1000;
     await tell(`listen ${id}`, `listening ${id}`);
     const shared = kind === "queue" ? await sharedPort(id) : null;
-    const { w, exited } = await startWorker(id, shared?.job ?? { kind: "port", path, id });
+    const { w, exited, said: given } = await startWorker(id, jobFor(id, shared));
+    const taken = kind === "give" ? takeQueues(given) : null;
     const answer = message(w);
     w.postMessage({ close: true });
     const said = await answer;
@@ -179,6 +203,8 @@ if (!isMainThread) {
     void w.terminate();
     await exited;
     shared?.socket.close();
+    taken?.rx.close();
+    taken?.tx.close();
     await tell(`drop ${id}`, `dropped ${id}`);
   }
   const base = holdings();
@@ -188,7 +214,8 @@ if (!isMainThread) {
     await tell(`listen ${id}`, `listening ${id}`);
     const from = lines.length;
     const shared = kind === "queue" ? await sharedPort(id) : null;
-    const { w, exited } = await startWorker(id, shared?.job ?? { kind: "port", path, id });
+    const { w, exited, said } = await startWorker(id, jobFor(id, shared));
+    const taken = kind === "give" ? takeQueues(said) : null;
     await line(from, (l) => (l === `connected ${id}` ? l : undefined), `'connected ${id}'`, DEADLINE_MS);
     if (diff(base.maps, holdings().maps).length === 0) {
       throw new Error(`interface ${id}: no memfd mapping while connected: this check would see no leak`);
@@ -200,6 +227,29 @@ if (!isMainThread) {
       const reason = await peerSawDisconnect(id, endedAt);
       if (reason !== REASON) throw new Error(`interface ${id}: the peer was told '${reason}', not '${REASON}'`);
       await exited;
+      if (taken !== null) {
+        // this thread's view of the Worker's connection: still mapped, through this thread's queue
+        const { view, at } = taken;
+        for (let k = 0; k < 64; k++) view[at + k] = k;
+        for (let k = 0; k < 64; k++) {
+          if (view[at + k] !== k) throw new Error(`interface ${id}: the view reads ${view[at + k]} at ${k}, not ${k}`);
+        }
+        let threw = null;
+        try {
+          taken.tx.txBurst(taken.batch);
+        } catch (e) {
+          threw = e;
+        }
+        if (!(threw instanceof MemifError && threw.code === "NOT_CONNECTED")) {
+          throw new Error(
+            `interface ${id}: txBurst after the Worker's port closed: ${threw ?? "sent"}, not NOT_CONNECTED`,
+          );
+        }
+        if (view.byteLength !== 0)
+          throw new Error(`interface ${id}: the view was not revoked (${view.byteLength} bytes)`);
+        taken.rx.close();
+        taken.tx.close();
+      }
     } else {
       await exited;
       const deadline = Date.now() + DEADLINE_MS;

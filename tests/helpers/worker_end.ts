@@ -2,7 +2,7 @@
  * A Bun process whose Workers end without closing what they opened, run by
  * tests/worker_end.test.ts as a child process (a crash is its exit status, not the test runner's):
  *
- *   bun tests/helpers/worker_end.ts --case port|queue --end terminate|throw|exit --iterations N
+ *   bun tests/helpers/worker_end.ts --case port|queue|give --end terminate|throw|exit --iterations N
  *
  * The peer is tests/helpers/command_peer.ts, another process, which prints each connection of
  * the interfaces it serves as it comes and goes. Each iteration starts a Worker
@@ -12,7 +12,13 @@
  *           "the thread that owned this interface ended", within DEADLINE_MS;
  *  - queue: on an rx and a tx queue of this thread's port, which it adopted. After the Worker
  *           ends, this thread must be able to share both queue ids again (the Worker's queues
- *           were closed), and to close its port, which the peer must see within DEADLINE_MS.
+ *           were closed), and to close its port, which the peer must see within DEADLINE_MS;
+ *  - give:  the Worker opens a port of its own and hands its rx and tx queue to this thread,
+ *           which adopts them, allocates a tx buffer and keeps a view of it. After the Worker
+ *           ends the peer must see its port disconnect (as for `port`), while this thread's view
+ *           still reads what it writes (the memory stays mapped for this thread's queue: an
+ *           unmapped view would crash the process); the next txBurst says NOT_CONNECTED and
+ *           revokes the view, and this thread closes the queues.
  * Then this process's open fds (/proc/self/fd) and shared-memory mappings (/memfd: lines of
  * /proc/self/maps) must be back to what they were before the iteration, within DEADLINE_MS.
  * The baseline is taken after a warm-up Worker that did the same and closed everything itself.
@@ -21,7 +27,7 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Proc } from "../../support/proc.ts";
-import { MemifSocket, RxQueue, TxQueue } from "../../ts/index.ts";
+import { Batch, MemifError, MemifSocket, type QueueToken, RxQueue, TxQueue } from "../../ts/index.ts";
 import { abstractName } from "./peers.ts";
 
 const DEADLINE_MS = 5000;
@@ -34,7 +40,7 @@ const { values: a } = parseArgs({
     iterations: { type: "string", default: "5" },
   },
 });
-const kind = a.case === "queue" ? "queue" : "port";
+const kind = a.case === "queue" || a.case === "give" ? a.case : "port";
 const end = a.end ?? "terminate";
 if (!["terminate", "throw", "exit"].includes(end)) throw new Error(`--end ${end}: terminate, throw or exit`);
 const iterations = Number(a.iterations);
@@ -129,7 +135,10 @@ async function sharedPort(id: number) {
 }
 
 /** Starts a Worker on interface `id` and waits until it says it waits on the connection. */
-async function startWorker(id: number, job: Record<string, unknown>): Promise<{ w: Worker; closed: Promise<void> }> {
+async function startWorker(
+  id: number,
+  job: Record<string, unknown>,
+): Promise<{ w: Worker; closed: Promise<void>; said: Record<string, unknown> }> {
   const w = new Worker(WORKER);
   w.onerror = (e) => e.preventDefault(); // the "throw" end: expected
   const closed = new Promise<void>((r) => w.addEventListener("close", () => r()));
@@ -137,7 +146,25 @@ async function startWorker(id: number, job: Record<string, unknown>): Promise<{ 
   w.postMessage(job);
   const said = await ready;
   if (said.ready !== true) throw new Error(`interface ${id}: the Worker says ${JSON.stringify(said)}`);
-  return { w, closed };
+  return { w, closed, said };
+}
+
+/** `give`: this thread adopts the Worker's queues and keeps a view of a tx buffer, written. */
+function takeQueues(said: Record<string, unknown>) {
+  const rx = RxQueue.adopt(said.rx as QueueToken<"rx">);
+  const tx = TxQueue.adopt(said.tx as QueueToken<"tx">);
+  const batch = new Batch(1);
+  if (tx.alloc(batch, 1) !== 1) throw new Error("tx.alloc on the Worker's queue: no buffer");
+  const view = batch.view(batch.region(0));
+  const at = batch.offset(0);
+  view.fill(0x5a, at, at + 64);
+  void rx[Symbol.asyncIterator]().next(); // armed, on this thread's hook
+  return { rx, tx, batch, view, at };
+}
+
+/** The Worker's job for interface `id` (`port` and `give` open their own port there). */
+function jobFor(id: number, shared: Awaited<ReturnType<typeof sharedPort>> | null): Record<string, unknown> {
+  return shared?.job ?? { kind: kind === "give" ? "give" : "port", path, id };
 }
 
 // Warm-up: a Worker that does the same and closes everything itself, so that what Bun keeps
@@ -146,7 +173,8 @@ async function startWorker(id: number, job: Record<string, unknown>): Promise<{ 
   const id = 1000;
   await tell(`listen ${id}`, `listening ${id}`);
   const shared = kind === "queue" ? await sharedPort(id) : null;
-  const { w, closed } = await startWorker(id, shared?.job ?? { kind: "port", path, id });
+  const { w, closed, said: given } = await startWorker(id, jobFor(id, shared));
+  const taken = kind === "give" ? takeQueues(given) : null;
   const answer = message(w);
   w.postMessage({ close: true });
   const said = await answer;
@@ -154,6 +182,8 @@ async function startWorker(id: number, job: Record<string, unknown>): Promise<{ 
   w.terminate();
   await closed;
   shared?.socket.close();
+  taken?.rx.close();
+  taken?.tx.close();
   await tell(`drop ${id}`, `dropped ${id}`);
 }
 const base = holdings();
@@ -163,7 +193,8 @@ for (let i = 0; i < iterations; i++) {
   await tell(`listen ${id}`, `listening ${id}`);
   const from = peer.lines.length;
   const shared = kind === "queue" ? await sharedPort(id) : null;
-  const { w, closed } = await startWorker(id, shared?.job ?? { kind: "port", path, id });
+  const { w, closed, said } = await startWorker(id, jobFor(id, shared));
+  const taken = kind === "give" ? takeQueues(said) : null;
   await peer.waitLine(from, (l) => (l === `connected ${id}` ? l : undefined), DEADLINE_MS, `'connected ${id}'`);
   if (diff(base.maps, holdings().maps).length === 0) {
     throw new Error(`interface ${id}: no memfd mapping while connected: this check would see no leak`);
@@ -175,6 +206,29 @@ for (let i = 0; i < iterations; i++) {
     const reason = await peerSawDisconnect(id, endedAt);
     if (reason !== REASON) throw new Error(`interface ${id}: the peer was told '${reason}', not '${REASON}'`);
     await closed;
+    if (taken !== null) {
+      // This thread's view of the Worker's connection: still mapped, through this thread's queue.
+      const { view, at } = taken;
+      for (let k = 0; k < 64; k++) view[at + k] = k;
+      for (let k = 0; k < 64; k++) {
+        if (view[at + k] !== k) throw new Error(`interface ${id}: the view reads ${view[at + k]} at ${k}, not ${k}`);
+      }
+      let threw: unknown = null;
+      try {
+        taken.tx.txBurst(taken.batch);
+      } catch (e) {
+        threw = e;
+      }
+      if (!(threw instanceof MemifError && threw.code === "NOT_CONNECTED")) {
+        throw new Error(
+          `interface ${id}: txBurst after the Worker's port closed: ${threw ?? "sent"}, not NOT_CONNECTED`,
+        );
+      }
+      if (view.byteLength !== 0)
+        throw new Error(`interface ${id}: the view was not revoked (${view.byteLength} bytes)`);
+      taken.rx.close();
+      taken.tx.close();
+    }
   } else {
     await closed;
     // The Worker's queues were closed: both ids can be shared again, and used here.

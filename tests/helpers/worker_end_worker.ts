@@ -5,6 +5,8 @@
  *   {kind: "port", path, id}   its own socket and client port; rx queue 0 armed, tx queue 0 with
  *                              a buffer allocated and written
  *   {kind: "queue", rx, tx}    adopts the shared rx and tx queues; the same waits and views
+ *   {kind: "give", path, id}   its own socket and client port, whose rx and tx queue 0 it shares
+ *                              with the parent: posts {ready, rx, tx} (the tokens) at once
  *   {close: true}              closes all it has (the warm-up: what a Worker leaves when it
  *                              closes everything), then says {closed: true}
  * It posts {ready: true} once it waits, or {error}. Then {end: "throw"} throws from a timer (an
@@ -18,6 +20,7 @@ declare const self: Worker;
 type Job =
   | { kind: "port"; path: string; id: number }
   | { kind: "queue"; rx: QueueToken<"rx">; tx: QueueToken<"tx"> }
+  | { kind: "give"; path: string; id: number }
   | { close: true }
   | { end: string };
 
@@ -39,6 +42,14 @@ self.onmessage = async (m: MessageEvent<Job>) => {
     if ("close" in job) {
       for (const o of opened.reverse()) o.close();
       self.postMessage({ closed: true });
+      return;
+    }
+    if (job.kind === "give") {
+      const socket = new MemifSocket(job.path);
+      opened.push(socket);
+      const port = socket.port({ role: "client", id: job.id, secret: "worker-exit", reconnectMs: 5 });
+      await port.connect({ timeoutMs: 5000 });
+      self.postMessage({ ready: true, rx: port.shareQueue("rx", 0), tx: port.shareQueue("tx", 0) });
       return;
     }
     let rx: RxQueue;
