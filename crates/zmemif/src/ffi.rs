@@ -1458,4 +1458,71 @@ mod tests {
             .unwrap()
             .contains("boom"));
     }
+
+    #[test]
+    fn a_shared_queue_is_adopted_once_freed_it_is_closed_without_being_read() {
+        let name = format!("zmemif-ffi-owner-test-{}", std::process::id());
+        let mut s = std::ptr::null_mut();
+        // SAFETY: valid pointers and lengths.
+        let rc = unsafe {
+            zmemif_socket_new(
+                name.as_ptr(),
+                name.len() as u32,
+                1,
+                u32::MAX,
+                u32::MAX,
+                0,
+                &mut s,
+            )
+        };
+        assert_eq!(rc, 0);
+        let cfg = zmemif_port_config {
+            id: 0,
+            role: ZMEMIF_ROLE_SERVER,
+            mode: 0,
+            log2_ring_size: 0,
+            secret_len: 4,
+            num_c2s: 0,
+            num_s2c: 0,
+            buffer_size: 0,
+            reconnect_ms: 0,
+            secret: *b"test\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            name: [0; 32],
+            flags: 0,
+            expect_server_uid: 0,
+            n_allow_uids: 0,
+            n_allow_gids: 0,
+            allow_uids: [0; ZMEMIF_MAX_ALLOW],
+            allow_gids: [0; ZMEMIF_MAX_ALLOW],
+        };
+        let mut p = std::ptr::null_mut();
+        let mut q = std::ptr::null_mut();
+        // SAFETY: `s` is live; pointers valid.
+        unsafe {
+            assert_eq!(zmemif_port_new(s, &cfg, &mut p), 0);
+            assert_eq!(zmemif_rx_queue_open(p, 0, &mut q), 0);
+        }
+        assert_eq!(zmemif_rx_queue_share(q), 0);
+        // Another thread adopts it (a handle crosses threads as a number).
+        let addr = q as usize;
+        let adopted = std::thread::spawn(move || zmemif_rx_queue_adopt(addr as *mut _));
+        assert_eq!(adopted.join().unwrap(), 0);
+        // SAFETY: `q` is live and freed once.
+        unsafe { zmemif_rx_queue_free(q) };
+        // The table answers for a freed handle: the pointer is not followed.
+        assert_eq!(zmemif_rx_queue_adopt(q), ZMEMIF_E_CLOSED);
+        let mut buf = [0u8; 256];
+        let n = zmemif_last_error(buf.as_mut_ptr(), buf.len() as u32);
+        let msg = std::str::from_utf8(&buf[..n as usize]).unwrap();
+        assert!(msg.contains("share a queue again from its port"), "{msg}");
+        assert_eq!(
+            zmemif_tx_queue_share(std::ptr::null_mut()),
+            ZMEMIF_E_INVALID_ARGUMENT
+        );
+        // SAFETY: live handles, freed once.
+        unsafe {
+            zmemif_port_free(p);
+            zmemif_socket_free(s);
+        }
+    }
 }
