@@ -56,6 +56,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+// The one JSON string escaper, shared with zmemif-peer (the file says why it lives there).
+#[path = "../../../crates/zmemif/src/bin/shared/json.rs"]
+mod json;
+pub use json::json_str;
+
 /// Log lines that mean the vdev or the port did not come up (testpmd itself keeps running).
 pub const START_FAILURES: &[&str] = &[
     "failed to initialize", // vdev_probe(): failed to initialize net_memif0 device
@@ -377,25 +382,6 @@ impl PortStats {
             self.tx_bps
         )
     }
-}
-
-/// `s` as a JSON string literal.
-pub fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32).expect("write to String"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// One complete `--stats-period` print: every port, and when its header line arrived.

@@ -12,6 +12,10 @@ use zmemif::{
     DESC_NEXT,
 };
 
+#[path = "shared/json.rs"]
+mod json;
+use json::json_str;
+
 const HELP: &str = "\
 zmemif-peer: a memif peer built on the zmemif crate alone
 
@@ -277,24 +281,6 @@ fn main() {
             std::process::exit(1);
         }
     }
-}
-
-/// `s` as a JSON string literal (a peer's reason or name is untrusted text).
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Ends with the reason we gave when we ended a connection for a peer fault (not with --forever).
