@@ -9,9 +9,9 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { Batch, MemifSocket, type Port } from "../ts/index.ts";
+import { Batch, type Port } from "../ts/index.ts";
 import { buildDist } from "./helpers/dist.ts";
-import { cleanupDirs, payload, socketPath } from "./helpers/peers.ts";
+import { cleanupDirs, connectedPair, payload, socketPath } from "./helpers/peers.ts";
 
 afterAll(cleanupDirs);
 
@@ -26,12 +26,8 @@ for (const receiver of ["server", "client"] as const) {
   for (const leaver of ["receiver", "sender"] as const) {
     const what = leaver === "sender" ? "rx counts the 105 published and not read" : "tx counts the 105 never taken";
     test(`${receiver} receives, the ${leaver} closes its port: ${what}`, async () => {
-      const path = socketPath();
-      using serverSocket = new MemifSocket(path);
-      using server = serverSocket.port({ id: 1, role: "server" });
-      using clientSocket = new MemifSocket(path);
-      using client = clientSocket.port({ id: 1, role: "client", reconnectMs: 60_000 });
-      await Promise.all([server.connect({ timeoutMs: 5000 }), client.connect({ timeoutMs: 5000 })]);
+      using pair = await connectedPair(1);
+      const { server, client } = pair;
       const [rp, sp] = receiver === "server" ? [server, client] : [client, server];
       using rx = rp.rxQueue(0);
       using tx = sp.txQueue(0);
@@ -57,12 +53,8 @@ for (const receiver of ["server", "client"] as const) {
 }
 
 test("nothing is counted when the receiver read everything and gave it back", async () => {
-  const path = socketPath();
-  using serverSocket = new MemifSocket(path);
-  using server = serverSocket.port({ id: 2, role: "server" });
-  using clientSocket = new MemifSocket(path);
-  using client = clientSocket.port({ id: 2, role: "client", reconnectMs: 60_000 });
-  await Promise.all([server.connect({ timeoutMs: 5000 }), client.connect({ timeoutMs: 5000 })]);
+  using pair = await connectedPair(2);
+  const { server, client } = pair;
   using rx = server.rxQueue(0);
   using tx = client.txQueue(0);
   for (let i = 0; i < SMALL; i++) await tx.send(payload(i, 60), { timeoutMs: 5000 });

@@ -1,4 +1,7 @@
-/** Shared helpers for the Bun tests: unique socket names, a peer process we can follow, an echo scene. */
+/**
+ * Shared helpers for the Bun tests: unique socket names, a peer process we can follow, an echo
+ * scene, a connected server and client of this process.
+ */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -124,6 +127,40 @@ export async function echoClient(options: Omit<PortOptions, "role"> = {}): Promi
     };
   } catch (e) {
     await dispose();
+    throw e;
+  }
+}
+
+/** A server port and a client port of this process, connected; `using` it. */
+export interface PortPair extends Disposable {
+  readonly server: Port;
+  readonly client: Port;
+}
+
+/**
+ * A server port and a client port of this process on interface `id` of a fresh socket path, both
+ * connected. The client does not come back once its connection ends (`reconnectMs: 60_000`).
+ * Disposing it closes the client port and its socket, then the server port and its socket.
+ */
+export async function connectedPair(id: number): Promise<PortPair> {
+  const path = socketPath();
+  const owned: Disposable[] = [];
+  const dispose = (): void => {
+    for (const d of owned.splice(0).reverse()) d[Symbol.dispose]();
+  };
+  try {
+    const serverSocket = new MemifSocket(path);
+    owned.push(serverSocket);
+    const server = serverSocket.port({ id, role: "server" });
+    owned.push(server);
+    const clientSocket = new MemifSocket(path);
+    owned.push(clientSocket);
+    const client = clientSocket.port({ id, role: "client", reconnectMs: 60_000 });
+    owned.push(client);
+    await Promise.all([server.connect({ timeoutMs: 5000 }), client.connect({ timeoutMs: 5000 })]);
+    return { server, client, [Symbol.dispose]: dispose };
+  } catch (e) {
+    dispose();
     throw e;
   }
 }
