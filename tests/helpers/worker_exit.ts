@@ -16,12 +16,13 @@
  * The core closes a port whose Worker ended (tests/worker_end.test.ts), so in the port case the
  * peer sends only while that port is still connected (`offer`), racing its close.
  * At the end this thread opens a new port to the peer and receives a packet on it, and prints
- * "ok N" (N iterations).
+ * "ok N" (N iterations). The steps are tests/helpers/worker_exit_steps.mjs, shared with Node.js.
  */
 import { parseArgs } from "node:util";
 import { Proc } from "../../support/proc.ts";
 import { MemifSocket } from "../../ts/index.ts";
 import { abstractName } from "./peers.ts";
+import { commands, run } from "./worker_exit_steps.mjs";
 
 const { values: a } = parseArgs({
   options: {
@@ -32,11 +33,10 @@ const { values: a } = parseArgs({
 });
 const kind = a.case === "port" ? "port" : "rx";
 const end = a.end ?? "terminate";
-if (!["terminate", "throw", "exit"].includes(end)) throw new Error(`--end ${end}: terminate, throw or exit`);
+if (end !== "terminate" && end !== "throw" && end !== "exit") throw new Error(`--end ${end}: terminate, throw or exit`);
 const iterations = Number(a.iterations);
 
 const WORKER = new URL("./worker_exit_worker.ts", import.meta.url).href;
-const SECRET = "worker-exit";
 const path = abstractName();
 const peer = new Proc([process.execPath, new URL("./command_peer.ts", import.meta.url).pathname, "--socket", path], {
   stdin: "pipe",
@@ -44,81 +44,32 @@ const peer = new Proc([process.execPath, new URL("./command_peer.ts", import.met
 });
 await peer.waitFor(/^ready$/);
 
-/** Sends `command` to the peer and waits (10 s at most) for its answer line, or its error. */
-async function tell(command: string, answer: string): Promise<void> {
-  const from = peer.lines.length;
-  peer.write(`${command}\n`);
-  const said = (line: string) => (line === answer || line.startsWith("error ") ? line : undefined);
-  const { value } = await peer.waitLine(from, said, 10_000, `'${answer}'`);
-  if (value !== answer) throw new Error(`command_peer: ${command}: ${value}`);
-}
+const told = commands({
+  lines: peer.lines,
+  write: (text) => peer.write(text),
+  waitLine: async (from, match, what) =>
+    (await peer.waitLine(from, (l) => (match(l) ? l : undefined), 10_000, what)).value,
+});
 
-/** Has the peer send `n` packets to interface `id` while it is connected (the Worker's port, closing). */
-async function offer(id: number, n: number): Promise<void> {
-  const from = peer.lines.length;
-  peer.write(`offer ${id} ${n}\n`);
-  const said = (line: string) => (line.startsWith(`offered ${id} `) || line.startsWith("error ") ? line : undefined);
-  const { value } = await peer.waitLine(from, said, 10_000, `'offered ${id} …'`);
-  if (value.startsWith("error ")) throw new Error(`command_peer: offer ${id} ${n}: ${value}`);
-}
-
-/** Resolves with the Worker's first message (its {armed} or {error}), within 10 s. */
-function firstMessage(w: Worker): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the Worker did not say it waits within 10 s")), 10_000);
-    w.onmessage = (m) => {
-      clearTimeout(timer);
-      resolve(m.data);
+await run({
+  ...told,
+  MemifSocket,
+  path,
+  kind,
+  end,
+  iterations,
+  startWorker: () => {
+    const w = new Worker(WORKER);
+    w.onerror = (e) => e.preventDefault(); // the "throw" end: expected
+    return {
+      post: (m) => w.postMessage(m),
+      terminate: () => w.terminate(),
+      firstMessage: new Promise((r) => {
+        w.onmessage = (m) => r(m.data);
+      }),
+      ended: new Promise((r) => w.addEventListener("close", r)),
     };
-  });
-}
-
-for (let i = 0; i < iterations; i++) {
-  const id = i + 1;
-  await tell(`listen ${id}`, `listening ${id}`);
-  const w = new Worker(WORKER);
-  w.onerror = (e) => e.preventDefault(); // the "throw" end: expected
-  const closed = new Promise<void>((r) => w.addEventListener("close", () => r()));
-  const armed = firstMessage(w);
-  let socket: MemifSocket | null = null;
-  if (kind === "rx") {
-    socket = new MemifSocket(path);
-    const port = socket.port({ role: "client", id, secret: SECRET, reconnectMs: 5 });
-    await port.connect({ timeoutMs: 5000 });
-    w.postMessage({ kind: "rx", rx: port.shareQueue("rx", 0) });
-  } else {
-    w.postMessage({ kind: "port", path, id });
-  }
-  const said = await armed;
-  if (said.armed !== true) throw new Error(`iteration ${i}: the Worker says ${JSON.stringify(said)}`);
-  if (end === "terminate") w.terminate();
-  else w.postMessage({ end });
-  if (i % 2 === 1) await closed;
-  // data for the armed queue (every other pair of iterations), then the connection ends
-  if (i % 4 < 2 && kind === "rx") await tell(`send ${id} 4`, `sent ${id} 4`);
-  if (i % 4 < 2 && kind === "port") await offer(id, 4);
-  await tell(`drop ${id}`, `dropped ${id}`);
-  socket?.close(); // this thread's port, with the Worker's queue (and arm) still open
-  await closed;
-}
-
-// This thread still works: a new port, and a packet received on it.
-const id = iterations + 1;
-await tell(`listen ${id}`, `listening ${id}`);
-const socket = new MemifSocket(path);
-const port = socket.port({ role: "client", id, secret: SECRET });
-await port.connect({ timeoutMs: 5000 });
-const rx = port.rxQueue(0);
-const got = (async () => {
-  for await (const p of rx) return p.byteLength;
-  return -1;
-})();
-await tell(`send ${id} 1`, `sent ${id} 1`);
-const timeout = new Promise<number>((_, reject) =>
-  setTimeout(() => reject(new Error("no packet on the new port within 5 s")), 5000),
-);
-const len = await Promise.race([got, timeout]);
-if (len !== 64) throw new Error(`the new port received ${len} bytes, not 64`);
-socket.close();
+  },
+});
 console.log(`ok ${iterations}`);
 process.exit(0);
