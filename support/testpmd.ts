@@ -11,7 +11,9 @@
  * its server goes); don't assert on testpmd's exit code after a memif session (it sometimes
  * segfaults on SIGTERM). A testpmd of either role that forwards when its peer leaves may die of
  * SIGSEGV (its PMD unmaps the rings under a running burst: forwarder/README.md, "A peer leaving
- * mid-burst"): a test that still needs it runs it `interactive` and sends `stop` first.
+ * mid-burst"): a test that still needs it runs it `interactive` and sends `stop` first. A server
+ * with two or more queue pairs can die the same way when a client connects while it forwards:
+ * there, `command("start")` once the link is up.
  */
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";

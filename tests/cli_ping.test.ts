@@ -104,7 +104,9 @@ describe("zmemif ping through dpdk-testpmd", () => {
   test("--queue 1 through testpmd --rxq=2 --txq=2 (io); --queue 2 is out of range (2, with the range)", async () => {
     const socket = uniqueAbstract("ping-q1");
     const where = "abstract" in socket ? `@${socket.abstract}` : socket.path;
-    // interactive: its `stop` prints the packets of each forwarding stream (queue to queue)
+    // interactive: forwarding starts once ping is connected (a 22.11 server with two queue pairs
+    // that forwards while a client connects may die of it: support/testpmd.ts; ping's first probe
+    // waits for it), and its `stop` prints the packets of each forwarding stream (queue to queue)
     testpmd = await Testpmd.start({
       role: "server",
       socket,
@@ -114,8 +116,10 @@ describe("zmemif ping through dpdk-testpmd", () => {
       extraAppArgs: ["--no-flush-rx"],
       name: "ping-q1",
     });
+    const pinging = zmemif(["ping", where, "--queue", "1", "--count", "10", "--interval", "5", "--wait", "5000"]);
+    await testpmd.linkUp(10_000);
     await testpmd.command("start");
-    const r = await zmemif(["ping", where, "--queue", "1", "--count", "10", "--interval", "5"]);
+    const r = await pinging;
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`PING ${where} id 0 queue 1 (peer "net_memif0"): 64-byte frames`);

@@ -21,6 +21,8 @@
 //!   driver logs the peer's DISCONNECT) when the peer leaves while testpmd forwards: the PMD
 //!   unmaps the rings under a running burst (forwarder/README.md, "A peer leaving mid-burst").
 //!   A test that needs testpmd after its peer left runs it interactive and sends `stop` first.
+//!   A server with two or more queue pairs can die the same way when a client connects while it
+//!   forwards (the same README section): there, start forwarding once the link is up.
 //! * After a memif session, testpmd sometimes segfaults (exit 139) on SIGTERM (2 of 15 runs
 //!   here): don't assert on the exit status of a peer that was connected.
 //! * Copy-mode transmit of chains (frames larger than one buffer) counts a packet's first buffer
@@ -770,8 +772,11 @@ impl Testpmd {
     }
 
     /// Interactive: sends `cmd` and returns the lines of its reply. A `show port stats` reply
-    /// ends at the closing `####` of its block, a `stop` reply at `Done.`, any other at the next
-    /// prompt (a stale or garbled prompt cannot cut the first two short).
+    /// ends at the closing `####` of its block, a `stop` reply at `Done.`, a `start` reply at its
+    /// `... packet forwarding - ports=` line, any other at the next prompt (a stale or garbled
+    /// prompt cannot cut the first three short). The prompt is written in pieces, and the driver's
+    /// log (a peer connecting or leaving just then) can come between them: a reply that ended at
+    /// the prompt would never be recognised.
     pub fn command(&mut self, cmd: &str, timeout: Duration) -> Result<Reply, String> {
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(self.fail(&format!("cannot send {cmd:?}: not started interactive")));
@@ -783,6 +788,7 @@ impl Testpmd {
         }
         let stats = cmd.starts_with("show port stats");
         let stop = cmd == "stop";
+        let start = cmd == "start";
         let end = self.wait(timeout, &format!("the reply to {cmd}"), |s| {
             if stats {
                 let head = s.position(from, |l| l.contains("NIC statistics"))?;
@@ -793,11 +799,16 @@ impl Testpmd {
                 .map(|i| Ok(i + 1))
             } else if stop {
                 s.position(from, |l| l.trim() == "Done.").map(|i| Ok(i + 1))
+            } else if start {
+                s.position(from, |l| {
+                    l.contains(READY) || l.contains("Packet forwarding already started")
+                })
+                .map(|i| Ok(i + 1))
             } else {
                 s.position(from, |l| l.contains(PROMPT)).map(Ok)
             }
         })?;
-        if stats || stop {
+        if stats || stop || start {
             // The prompt after it, so that the next reply starts after it.
             let _ = self.wait(Duration::from_secs(1), "the prompt", |s| {
                 s.position(end, |l| l.contains(PROMPT)).map(Ok)
