@@ -10,8 +10,8 @@
  * (tests/helpers/node_worker_end.mjs, on dist/), each in a child process so that a crash is a
  * failed test with its signal. Beside tests/worker_exit.test.ts (the same ends: no crash).
  */
-import { beforeAll, expect, test } from "bun:test";
-import { Proc } from "../support/proc.ts";
+import { beforeAll, test } from "bun:test";
+import { printsOk } from "./helpers/child_ok.ts";
 import { buildDist } from "./helpers/dist.ts";
 
 const ITERATIONS = 5;
@@ -19,16 +19,6 @@ const CHILD = new URL("./helpers/worker_end.ts", import.meta.url).pathname;
 const NODE_CHILD = new URL("./helpers/node_worker_end.mjs", import.meta.url).pathname;
 
 beforeAll(buildDist, 120_000);
-
-/** Runs `cmd` and expects it to print `ok ITERATIONS` last and exit 0 (a crash: its signal). */
-async function closesWhatItLeft(cmd: string[], name: string): Promise<void> {
-  const child = new Proc(cmd, { name });
-  const code = await child.finished;
-  const signal = code > 128 ? ` (signal ${code - 128})` : "";
-  const out = `exit status ${code}${signal}\n${child.lines.slice(-5).join("\n")}\n${child.stderr.slice(-3000)}`;
-  expect(child.lines.at(-1), out).toBe(`ok ${ITERATIONS}`);
-  expect(code, out).toBe(0);
-}
 
 const what = {
   port: "its own port: the peer sees it disconnect",
@@ -55,7 +45,7 @@ for (const [runtime, run] of [
   for (const kind of ["port", "queue", "give"] as const) {
     for (const end of ["terminate", "throw", "exit"] as const) {
       test(`${runtime}: a Worker that ends by ${end} without closing ${what[kind]}; fds and maps released (${ITERATIONS}x)`, async () => {
-        await closesWhatItLeft(run(kind, end), `${runtime} worker_end ${kind} ${end}`);
+        await printsOk(run(kind, end), `${runtime} worker_end ${kind} ${end}`, ITERATIONS);
       }, 60_000);
     }
   }

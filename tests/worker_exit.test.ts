@@ -8,8 +8,8 @@
  * backend (tests/helpers/node_worker_exit.mjs, on dist/), whose thread-safe functions napi-rs
  * already stops calling when their environment ends.
  */
-import { beforeAll, expect, test } from "bun:test";
-import { Proc } from "../support/proc.ts";
+import { beforeAll, test } from "bun:test";
+import { printsOk } from "./helpers/child_ok.ts";
 import { buildDist } from "./helpers/dist.ts";
 
 const ITERATIONS = 30;
@@ -18,22 +18,13 @@ const NODE_CHILD = new URL("./helpers/node_worker_exit.mjs", import.meta.url).pa
 
 beforeAll(buildDist, 120_000);
 
-/** Runs `cmd` and expects it to print `ok ITERATIONS` last and exit 0 (a crash: its signal). */
-async function survives(cmd: string[], name: string): Promise<void> {
-  const child = new Proc(cmd, { name });
-  const code = await child.finished;
-  const signal = code > 128 ? ` (signal ${code - 128})` : "";
-  const out = `exit status ${code}${signal}\n${child.lines.slice(-5).join("\n")}\n${child.stderr.slice(-3000)}`;
-  expect(child.lines.at(-1), out).toBe(`ok ${ITERATIONS}`);
-  expect(code, out).toBe(0);
-}
-
 for (const kind of ["rx", "port"] as const) {
   for (const end of ["terminate", "throw", "exit"] as const) {
     test(`a Worker with ${kind === "rx" ? "an armed shared rx queue" : "its own port"} ends by ${end}: no crash (${ITERATIONS}x)`, async () => {
-      await survives(
+      await printsOk(
         [process.execPath, CHILD, "--case", kind, "--end", end, "--iterations", String(ITERATIONS)],
         `worker_exit ${kind} ${end}`,
+        ITERATIONS,
       );
     }, 60_000);
   }
@@ -42,9 +33,10 @@ for (const kind of ["rx", "port"] as const) {
 for (const kind of ["rx", "port"] as const) {
   for (const end of ["terminate", "throw", "exit"] as const) {
     test(`Node.js: a Worker with ${kind === "rx" ? "an armed shared rx queue" : "its own port"} ends by ${end}: no crash (${ITERATIONS}x)`, async () => {
-      await survives(
+      await printsOk(
         ["node", NODE_CHILD, process.execPath, kind, end, String(ITERATIONS)],
         `node_worker_exit ${kind} ${end}`,
+        ITERATIONS,
       );
     }, 60_000);
   }
