@@ -16,60 +16,17 @@
  * The core closes a port whose Worker ended (tests/worker_end.test.ts), so in the port case the
  * peer sends only while that port is still connected (`offer`), racing its close.
  * At the end this thread opens a new port to the peer and receives a packet on it, and prints
- * "ok N" (N iterations). The steps are tests/helpers/worker_exit_steps.mjs, shared with Node.js.
+ * "ok N" (N iterations). The steps are tests/helpers/worker_exit_steps.mjs, shared with Node.js;
+ * what Bun passes in is tests/helpers/bun_steps.ts.
  */
-import { parseArgs } from "node:util";
-import { Proc } from "../../support/proc.ts";
 import { MemifSocket } from "../../ts/index.ts";
-import { abstractName } from "./peers.ts";
-import { commands, run } from "./worker_exit_steps.mjs";
+import { bunChild } from "./bun_steps.ts";
+import { run } from "./worker_exit_steps.mjs";
 
-const { values: a } = parseArgs({
-  options: {
-    case: { type: "string", default: "rx" },
-    end: { type: "string", default: "terminate" },
-    iterations: { type: "string", default: "10" },
-  },
+await bunChild({
+  kinds: ["rx", "port"],
+  iterations: 10,
+  worker: new URL("./worker_exit_worker.ts", import.meta.url).href,
+  zmemif: { MemifSocket },
+  run,
 });
-const kind = a.case === "port" ? "port" : "rx";
-const end = a.end ?? "terminate";
-if (end !== "terminate" && end !== "throw" && end !== "exit") throw new Error(`--end ${end}: terminate, throw or exit`);
-const iterations = Number(a.iterations);
-
-const WORKER = new URL("./worker_exit_worker.ts", import.meta.url).href;
-const path = abstractName();
-const peer = new Proc([process.execPath, new URL("./command_peer.ts", import.meta.url).pathname, "--socket", path], {
-  stdin: "pipe",
-  name: "command_peer",
-});
-await peer.waitFor(/^ready$/);
-
-const told = commands({
-  lines: peer.lines,
-  write: (text) => peer.write(text),
-  waitLine: async (from, match, what) =>
-    (await peer.waitLine(from, (l) => (match(l) ? l : undefined), 10_000, what)).value,
-});
-
-await run({
-  ...told,
-  MemifSocket,
-  path,
-  kind,
-  end,
-  iterations,
-  startWorker: () => {
-    const w = new Worker(WORKER);
-    w.onerror = (e) => e.preventDefault(); // the "throw" end: expected
-    return {
-      post: (m) => w.postMessage(m),
-      terminate: () => w.terminate(),
-      firstMessage: new Promise((r) => {
-        w.onmessage = (m) => r(m.data);
-      }),
-      ended: new Promise((r) => w.addEventListener("close", r)),
-    };
-  },
-});
-console.log(`ok ${iterations}`);
-process.exit(0);

@@ -2,14 +2,14 @@
 // (tests/helpers/worker_exit.ts on ts/index.ts, with tests/helpers/worker_exit_worker.ts as its
 // Worker) and Node.js (tests/helpers/node_worker_exit.mjs on dist/node.js, worker_threads). Each
 // passes in what differs: its MemifSocket and RxQueue, how it starts a Worker, and how it reads
-// command_peer's lines. Plain JavaScript so that Node runs it as it is; worker_exit_steps.d.mts
-// types it for the Bun side.
+// command_peer's lines (tests/helpers/bun_steps.ts, tests/helpers/node_steps.mjs). Plain
+// JavaScript so that Node runs it as it is; worker_exit_steps.d.mts types it for the Bun side.
 
 export const SECRET = "worker-exit";
 const WAIT_MS = 10_000;
 
 /** Rejects with `message` unless `p` settles within `ms`. */
-function within(p, ms, message) {
+export function within(p, ms, message) {
   let timer;
   const late = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(message)), ms);
@@ -22,7 +22,7 @@ export function commands(peer) {
   const ask = (command, match, what) => {
     const from = peer.lines.length;
     peer.write(`${command}\n`);
-    return peer.waitLine(from, (l) => match(l) || l.startsWith("error "), what);
+    return peer.waitLine(from, (l) => match(l) || l.startsWith("error "), what, WAIT_MS);
   };
   return {
     /** Sends `command` and waits for its answer line, or its error. */
@@ -39,6 +39,28 @@ export function commands(peer) {
 }
 
 /**
+ * Ends this Worker as `end` says: "throw" throws from a timer (an uncaught error ends the Worker),
+ * "exit" calls process.exit(7); any other value does nothing (the parent terminate()s it).
+ */
+export function endWorker(end) {
+  if (end === "throw") {
+    setTimeout(() => {
+      throw new Error("the Worker's script fails (on purpose)");
+    }, 0);
+  } else if (end === "exit") {
+    process.exit(7);
+  }
+}
+
+/** A new socket on `path` and its client port of interface `id` (`options` added), connected. */
+export async function connectPort(MemifSocket, path, id, options = {}) {
+  const socket = new MemifSocket(path);
+  const port = socket.port({ role: "client", id, secret: SECRET, ...options });
+  await port.connect({ timeoutMs: 5000 });
+  return { socket, port };
+}
+
+/**
  * The Worker's side of one message. {end: "throw"} throws from a timer (an uncaught error ends the
  * Worker), {end: "exit"} calls process.exit(7); both return undefined. {kind: "rx", rx} adopts the
  * shared rx queue, {kind: "port", path, id} opens its own socket and client port and takes rx
@@ -47,13 +69,7 @@ export function commands(peer) {
  */
 export async function handle(job, { MemifSocket, RxQueue }) {
   if ("end" in job) {
-    if (job.end === "throw") {
-      setTimeout(() => {
-        throw new Error("the Worker's script fails (on purpose)");
-      }, 0);
-    } else if (job.end === "exit") {
-      process.exit(7);
-    }
+    endWorker(job.end);
     return undefined;
   }
   try {
@@ -61,10 +77,7 @@ export async function handle(job, { MemifSocket, RxQueue }) {
     if (job.kind === "rx") {
       rx = RxQueue.adopt(job.rx);
     } else {
-      const socket = new MemifSocket(job.path);
-      const port = socket.port({ role: "client", id: job.id, secret: SECRET, reconnectMs: 5 });
-      await port.connect({ timeoutMs: 5000 });
-      rx = port.rxQueue(0);
+      rx = (await connectPort(MemifSocket, job.path, job.id, { reconnectMs: 5 })).port.rxQueue(0);
     }
     // The first next() arms the queue before it returns (there is nothing to read yet).
     void rx[Symbol.asyncIterator]().next();
@@ -79,19 +92,21 @@ export async function handle(job, { MemifSocket, RxQueue }) {
  * port, shared; "port": of its own port), ended (`end`: terminate, throw or exit) without closing
  * anything, then the peer sends to that queue (every other pair of iterations) and ends the
  * connection. Even iterations go on at once (the Worker is being torn down), odd ones after it
- * ended. At the end this thread opens a new port and must receive a packet on it.
+ * ended. At the end this thread opens a new port and must receive a packet on it. `peer`: command_peer's
+ * lines (commands()), `startWorker`: a Worker of this file's handle().
  */
-export async function run({ MemifSocket, path, kind, end, iterations, startWorker, tell, offer }) {
+export async function run({ zmemif, peer, path, kind, end, iterations, startWorker }) {
+  const { MemifSocket } = zmemif;
+  const { tell, offer } = commands(peer);
   for (let i = 0; i < iterations; i++) {
     const id = i + 1;
     await tell(`listen ${id}`, `listening ${id}`);
     const w = startWorker();
-    const armed = within(w.firstMessage, WAIT_MS, "the Worker did not say it waits within 10 s");
+    const armed = within(w.next(), WAIT_MS, "the Worker did not say it waits within 10 s");
     let socket = null;
     if (kind === "rx") {
-      socket = new MemifSocket(path);
-      const port = socket.port({ role: "client", id, secret: SECRET, reconnectMs: 5 });
-      await port.connect({ timeoutMs: 5000 });
+      let port;
+      ({ socket, port } = await connectPort(MemifSocket, path, id, { reconnectMs: 5 }));
       w.post({ kind: "rx", rx: port.shareQueue("rx", 0) });
     } else {
       w.post({ kind: "port", path, id });
@@ -112,9 +127,7 @@ export async function run({ MemifSocket, path, kind, end, iterations, startWorke
   // This thread still works: a new port, and a packet received on it.
   const id = iterations + 1;
   await tell(`listen ${id}`, `listening ${id}`);
-  const socket = new MemifSocket(path);
-  const port = socket.port({ role: "client", id, secret: SECRET });
-  await port.connect({ timeoutMs: 5000 });
+  const { socket, port } = await connectPort(MemifSocket, path, id);
   const rx = port.rxQueue(0);
   const got = (async () => {
     for await (const p of rx) return p.byteLength;
