@@ -69,7 +69,8 @@ const _: () = assert!(
 
 /// Port configuration (216 bytes, plain data). Zero fields take their defaults.
 #[repr(C)]
-#[derive(Clone, Copy)]
+// Default: all zero, the default configuration of a client (Rust callers and tests)
+#[derive(Clone, Copy, Default)]
 pub struct zmemif_port_config {
     /// Interface id.
     pub id: u32,
@@ -1376,23 +1377,8 @@ mod tests {
         };
         assert_eq!(rc, 0, "the socket object itself needs no file");
         let cfg = zmemif_port_config {
-            id: 0,
             role: ZMEMIF_ROLE_SERVER,
-            mode: 0,
-            log2_ring_size: 0,
-            secret_len: 0,
-            num_c2s: 0,
-            num_s2c: 0,
-            buffer_size: 0,
-            reconnect_ms: 0,
-            secret: [0; 24],
-            name: [0; 32],
-            flags: 0,
-            expect_server_uid: 0,
-            n_allow_uids: 0,
-            n_allow_gids: 0,
-            allow_uids: [0; ZMEMIF_MAX_ALLOW],
-            allow_gids: [0; ZMEMIF_MAX_ALLOW],
+            ..Default::default()
         };
         let mut p = std::ptr::null_mut();
         // SAFETY: `s` is live; pointers valid.
@@ -1477,23 +1463,10 @@ mod tests {
         };
         assert_eq!(rc, 0);
         let cfg = zmemif_port_config {
-            id: 0,
             role: ZMEMIF_ROLE_SERVER,
-            mode: 0,
-            log2_ring_size: 0,
             secret_len: 4,
-            num_c2s: 0,
-            num_s2c: 0,
-            buffer_size: 0,
-            reconnect_ms: 0,
             secret: *b"test\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
-            name: [0; 32],
-            flags: 0,
-            expect_server_uid: 0,
-            n_allow_uids: 0,
-            n_allow_gids: 0,
-            allow_uids: [0; ZMEMIF_MAX_ALLOW],
-            allow_gids: [0; ZMEMIF_MAX_ALLOW],
+            ..Default::default()
         };
         let mut p = std::ptr::null_mut();
         let mut q = std::ptr::null_mut();

@@ -28,23 +28,11 @@ fn config(role: u8) -> zmemif_port_config {
     let mut secret = [0u8; 24];
     secret[..6].copy_from_slice(b"revoke");
     zmemif_port_config {
-        id: 0,
         role,
-        mode: 0,
-        log2_ring_size: 0,
         secret_len: 6,
-        num_c2s: 0,
-        num_s2c: 0,
-        buffer_size: 0,
         reconnect_ms: 5,
         secret,
-        name: [0; 32],
-        flags: 0,
-        expect_server_uid: 0,
-        n_allow_uids: 0,
-        n_allow_gids: 0,
-        allow_uids: [0; ZMEMIF_MAX_ALLOW],
-        allow_gids: [0; ZMEMIF_MAX_ALLOW],
+        ..Default::default()
     }
 }
 
