@@ -285,6 +285,25 @@ fn raw_connected_client(
     (fd, conn)
 }
 
+/// A server on a fresh socket named for `name`, its port `id` and that port's queue pair 0.
+fn served(name: &str, id: u32) -> (SocketAddr, Socket, Port, zmemif::RxQueue, zmemif::TxQueue) {
+    let addr = SocketAddr::parse(&tmp_sock(name)).unwrap();
+    let server = Socket::new(addr.clone(), Perms::default()).unwrap();
+    let port = server_port(&server, id);
+    let rx = port.rx_queue(0).unwrap();
+    let tx = port.tx_queue(0).unwrap();
+    (addr, server, port, rx, tx)
+}
+
+/// The raw client's one honest packet: its first C2S buffer, 60 bytes, published.
+fn publish_one_packet(conn: &zmemif::fuzzing::conn::Connection) {
+    let c2s = conn.ring(zmemif::Dir::C2S, 0);
+    let mut d = c2s.read_desc(0);
+    d.length = 60;
+    c2s.write_desc(0, d);
+    c2s.publish_head(1);
+}
+
 /// The reason of the DISCONNECT the server sends next.
 fn disconnect_reason(fd: &OwnedFd) -> String {
     match recv_msg(fd) {
@@ -296,22 +315,14 @@ fn disconnect_reason(fd: &OwnedFd) -> String {
 #[test]
 fn an_impossible_ring_index_ends_the_connection_and_delivers_nothing_stale() {
     use zmemif::{Desc, Dir, Status};
-    let path = tmp_sock("core-index");
-    let addr = SocketAddr::parse(&path).unwrap();
-    let server = Socket::new(addr.clone(), Perms::default()).unwrap();
-    let port = server_port(&server, 7);
-    let mut rx = port.rx_queue(0).unwrap();
-    let mut tx = port.tx_queue(0).unwrap();
+    let (addr, _server, port, mut rx, mut tx) = served("core-index", 7);
     let mut out = vec![Desc::default(); 2048];
 
     // rx: one honest packet, then a head 1029 slots ahead of our tail in a 1024-slot ring.
     let (fd, conn) = raw_connected_client(&addr, 7);
     port.wait_connected(Some(T)).unwrap();
+    publish_one_packet(&conn);
     let c2s = conn.ring(Dir::C2S, 0);
-    let mut d = c2s.read_desc(0);
-    d.length = 60;
-    c2s.write_desc(0, d);
-    c2s.publish_head(1);
     let deadline = Instant::now() + T;
     while rx.rx_burst(&mut out).unwrap() == 0 {
         assert!(Instant::now() < deadline, "the honest packet never came");
@@ -393,11 +404,8 @@ fn zmemif_peer_reports_a_connection_it_ended_for_a_bad_ring_index_as_a_fault() {
     let (fd, conn) = raw_connected_client(&addr, 7);
     sink.wait_event("connected", T);
     // One honest packet, then a head 1029 slots ahead of the sink's tail in a 1024-slot ring.
+    publish_one_packet(&conn);
     let c2s = conn.ring(Dir::C2S, 0);
-    let mut d = c2s.read_desc(0);
-    d.length = 60;
-    c2s.write_desc(0, d);
-    c2s.publish_head(1);
     // The sink has read it once the slot comes back (the client side's C2S tail moves).
     let deadline = Instant::now() + T;
     while c2s.tail(std::sync::atomic::Ordering::Acquire) != 1 {
@@ -422,12 +430,7 @@ fn zmemif_peer_reports_a_connection_it_ended_for_a_bad_ring_index_as_a_fault() {
 #[test]
 fn what_a_hostile_client_leaves_on_the_rings_counts_at_most_what_is_possible() {
     use zmemif::{Code, Desc, Dir, Status};
-    let path = tmp_sock("core-unread");
-    let addr = SocketAddr::parse(&path).unwrap();
-    let server = Socket::new(addr.clone(), Perms::default()).unwrap();
-    let port = server_port(&server, 8);
-    let mut rx = port.rx_queue(0).unwrap();
-    let mut tx = port.tx_queue(0).unwrap();
+    let (addr, _server, port, mut rx, mut tx) = served("core-unread", 8);
     // (C2S head the client leaves, what our rx counts; S2C head, what our tx counts). The ring
     // has 1024 slots; our tx sent 3 packets each time.
     let cases: [(u16, u64, u16, u64); 5] = [
