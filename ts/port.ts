@@ -74,7 +74,7 @@ import type { EventHook, NativeBackend } from "./native/backend.ts";
 import { check, errorFor } from "./native/check.ts";
 import {
   type Direction,
-  openHandle,
+  openSharedHandle,
   type PortLink,
   type QueueCore,
   type QueueOptions,
@@ -777,16 +777,7 @@ export class Port extends typedEmitter<PortEvents>() {
     if (dir !== "rx" && dir !== "tx") {
       throw new MemifError("INVALID_ARGUMENT", `Port.shareQueue: direction must be 'rx' or 'tx', got ${dir}`);
     }
-    const handle = openHandle(this.#native, this.#queueLink, dir, qid);
-    // no thread's until adopted: this thread's end must not close it under its adopter
-    const native = this.#native;
-    const shared = dir === "rx" ? native.rxQueueShare(handle) : native.txQueueShare(handle);
-    if (shared < 0) {
-      const err = errorFor(shared, `zmemif_${dir}_queue_share(port ${this.id}, ${qid})`);
-      if (dir === "rx") native.rxQueueFree(handle);
-      else native.txQueueFree(handle);
-      throw err;
-    }
+    const handle = openSharedHandle(this.#native, this.#queueLink, dir, qid);
     let bufferSize = 0;
     let ringSize = 0;
     try {

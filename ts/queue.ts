@@ -28,7 +28,7 @@ import {
   RX_MODE_POLLING,
 } from "./native/abi.ts";
 import type { NativeBackend } from "./native/backend.ts";
-import { check } from "./native/check.ts";
+import { check, errorFor } from "./native/check.ts";
 
 export type Direction = "rx" | "tx";
 
@@ -137,6 +137,8 @@ interface QueueCalls {
   region(queue: number, idx: number): ArrayBuffer | number;
   stats(queue: number, out: BigUint64Array): number;
   free(queue: number): void;
+  share(queue: number): number;
+  adopt(queue: number): number;
 }
 
 function queueCalls(native: NativeBackend, dir: Direction): QueueCalls {
@@ -148,6 +150,8 @@ function queueCalls(native: NativeBackend, dir: Direction): QueueCalls {
         region: native.rxQueueRegion,
         stats: native.rxQueueStats,
         free: native.rxQueueFree,
+        share: native.rxQueueShare,
+        adopt: native.rxQueueAdopt,
       }
     : {
         attach: native.txQueueAttach,
@@ -156,11 +160,32 @@ function queueCalls(native: NativeBackend, dir: Direction): QueueCalls {
         region: native.txQueueRegion,
         stats: native.txQueueStats,
         free: native.txQueueFree,
+        share: native.txQueueShare,
+        adopt: native.txQueueAdopt,
       };
 }
 
-/** Claims a token for this thread (throws if it is not one, or was adopted already). @internal */
-export function claimToken<D extends Direction>(token: QueueToken<D>, dir: D): void {
+/**
+ * Opens queue `qid` of `port` for another thread (Port.shareQueue): the handle is no thread's
+ * until adopted, so this thread's end does not close it under its adopter. @internal
+ */
+export function openSharedHandle(native: NativeBackend, port: PortLink, dir: Direction, qid: number): number {
+  const h = openHandle(native, port, dir, qid);
+  const calls = queueCalls(native, dir);
+  const rc = calls.share(h);
+  if (rc < 0) {
+    const err = errorFor(rc, `zmemif_${dir}_queue_share(port ${port.id}, ${qid})`);
+    calls.free(h);
+    throw err;
+  }
+  return h;
+}
+
+/**
+ * Claims a token for this thread (throws if it is not one, or was adopted already) and makes its
+ * queue this thread's in the core (closed when this thread ends). @internal
+ */
+export function claimToken<D extends Direction>(native: NativeBackend, token: QueueToken<D>, dir: D): void {
   const op = dir === "rx" ? "RxQueue.adopt" : "TxQueue.adopt";
   if (token?.kind !== "zmemif.queue" || !(token.claim instanceof Int32Array)) {
     throw new MemifError("INVALID_ARGUMENT", `${op}: not a token from port.shareQueue()`);
@@ -174,6 +199,7 @@ export function claimToken<D extends Direction>(token: QueueToken<D>, dir: D): v
   if (Atomics.compareExchange(token.claim, 0, 0, 1) !== 0) {
     throw new MemifError("BUSY", `${op}: ${token.dir} queue ${token.qid} was already adopted`);
   }
+  check(queueCalls(native, dir).adopt(token.handle), `${op}(${dir} queue ${token.qid})`);
 }
 
 /** The state of one open queue, shared by RxQueue and TxQueue. Internal to ts/. @internal */

@@ -19,7 +19,7 @@ import { MemifError } from "./errors.ts";
 import { sleep, yieldLoop } from "./loop.ts";
 import { E_NOT_CONNECTED, E_TOO_LARGE, EVENT_RX_READY, MAX_PACKET } from "./native/abi.ts";
 import { backend, type EventHook, type NativeBackend } from "./native/backend.ts";
-import { check, errorFor } from "./native/check.ts";
+import { errorFor } from "./native/check.ts";
 import {
   claimToken,
   openHandle,
@@ -129,9 +129,8 @@ export class RxQueue implements AsyncIterable<Uint8Array> {
    * connection's memory is released; the port stays the port's thread's.
    */
   static adopt(token: QueueToken<"rx">, options: QueueOptions = {}): RxQueue {
-    claimToken(token, "rx");
     const native = backend();
-    check(native.rxQueueAdopt(token.handle), `RxQueue.adopt(rx queue ${token.qid})`);
+    claimToken(native, token, "rx");
     rxBurstFn = native.rxBurst;
     const mode = rxModeOf(options.rxMode);
     return make(new QueueCore(native, null, "rx", token.qid, token.handle, mode, token.bufferSize, token.ringSize));

@@ -14,7 +14,7 @@ import { MemifError } from "./errors.ts";
 import { sleep, yieldLoop } from "./loop.ts";
 import { DESC_NEXT, DESC_SIZE, E_NOT_CONNECTED } from "./native/abi.ts";
 import { backend, type NativeBackend } from "./native/backend.ts";
-import { check, errorFor } from "./native/check.ts";
+import { errorFor } from "./native/check.ts";
 import { claimToken, openHandle, type PortLink, QueueCore, type QueueStats, type QueueToken } from "./queue.ts";
 
 const TX_BACKOFF_MAX_MS = 8;
@@ -61,9 +61,8 @@ export class TxQueue {
    * ends; if it does not, the core closes it when the Worker ends (see RxQueue.adopt).
    */
   static adopt(token: QueueToken<"tx">): TxQueue {
-    claimToken(token, "tx");
     const native = backend();
-    check(native.txQueueAdopt(token.handle), `TxQueue.adopt(tx queue ${token.qid})`);
+    claimToken(native, token, "tx");
     bindHotPath(native);
     return make(
       new QueueCore(native, null, "tx", token.qid, token.handle, "adaptive", token.bufferSize, token.ringSize),
