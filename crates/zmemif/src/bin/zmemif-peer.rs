@@ -274,9 +274,9 @@ fn main() {
         Err(e) => {
             eprintln!("zmemif-peer: {e}");
             emit(format!(
-                "{{\"event\":\"error\",\"code\":\"{}\",\"message\":{:?}}}",
+                "{{\"event\":\"error\",\"code\":\"{}\",\"message\":{}}}",
                 e.code.name(),
-                e.message
+                json_str(&e.message)
             ));
             std::process::exit(1);
         }
